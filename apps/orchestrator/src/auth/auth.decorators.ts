@@ -1,0 +1,18 @@
+import { createParamDecorator, ExecutionContext, SetMetadata } from '@nestjs/common';
+import { ApiRole } from './api-token.entity';
+import { Principal } from './principal';
+
+export const MIN_ROLE_KEY = 'ha:minRole';
+export const PUBLIC_KEY = 'ha:public';
+export const AGENT_KEY = 'ha:agent';
+
+/** Lowest API role allowed (viewer < operator < admin). Endpoints without it require admin. */
+export const MinRole = (role: ApiRole) => SetMetadata(MIN_ROLE_KEY, role);
+/** No authentication (health, metrics, docs). */
+export const Public = () => SetMetadata(PUBLIC_KEY, true);
+/** Only a node's agent token is accepted. */
+export const AgentOnly = () => SetMetadata(AGENT_KEY, true);
+
+export const CurrentPrincipal = createParamDecorator(
+  (_data: unknown, ctx: ExecutionContext): Principal => ctx.switchToHttp().getRequest().principal,
+);

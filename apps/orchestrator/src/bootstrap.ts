@@ -1,0 +1,79 @@
+/**
+ * Builds and starts an orchestrator instance: used by main.ts, the demo and tests, so all three
+ * run the same code path (Fastify, validation, errors, OpenAPI, migrations).
+ */
+import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { DataSource } from 'typeorm';
+import { AppModule } from './app.module';
+import { toErrorBody } from './common/http-exception.filter';
+import { logContext, PinoNestLogger, rootLogger } from './common/logger';
+import { createValidationPipe } from './common/validation';
+import { AppConfig } from './config/app-config';
+import { ensureDatabase } from './database/database-bootstrap';
+import { MetricsService } from './metrics/metrics.service';
+import { checkRedis } from './redis/redis-check';
+
+export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
+  rootLogger.level = config.LOG_LEVEL;
+  await ensureDatabase(config);
+  await checkRedis(config);
+
+  const adapter = new FastifyAdapter({
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(given) ? given : randomUUID();
+    },
+    requestIdHeader: false,
+    logger: false,
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
+    logger: new PinoNestLogger(),
+    abortOnError: false,
+  });
+  const fastify = app.getHttpAdapter().getInstance();
+  // Every log line of a request carries its requestId; the response echoes it.
+  fastify.addHook('onRequest', (req, reply, done) => {
+    logContext.enterWith({ requestId: String(req.id) });
+    void reply.header('x-request-id', String(req.id));
+    done();
+  });
+  const metrics = app.get(MetricsService);
+  fastify.addHook('onResponse', (req, reply, done) => {
+    metrics.httpRequests.inc({
+      method: req.method,
+      route: req.routeOptions?.url ?? 'unmatched',
+      status: String(reply.statusCode),
+    });
+    done();
+  });
+  // Errors raised by Fastify before Nest routing (JSON syntax, body limit, content type).
+  fastify.setErrorHandler((err, req, reply) => {
+    const body = toErrorBody(err, String(req.id));
+    void reply.status(body.statusCode).send(body);
+  });
+  app.useGlobalPipes(createValidationPipe());
+  app.enableShutdownHooks();
+
+  const doc = new DocumentBuilder()
+    .setTitle('HA failover orchestrator')
+    .setDescription(
+      'Watches production nodes, decides when one failed, fences it, promotes a replica and redirects DNS. ' +
+        'Authenticate with `Authorization: Bearer <token>`; roles viewer < operator < admin.',
+    )
+    .setVersion('1')
+    .addBearerAuth()
+    .build();
+  const document = SwaggerModule.createDocument(app, doc);
+  SwaggerModule.setup('api/docs', app, document, { jsonDocumentUrl: 'api/openapi.json', yamlDocumentUrl: 'api/openapi.yaml' });
+
+  if (config.MIGRATE_ON_START === 'true') {
+    const applied = await app.get(DataSource).runMigrations({ transaction: 'each' });
+    if (applied.length) rootLogger.info({ migrations: applied.map((m) => m.name) }, 'migrations applied');
+  }
+  return app;
+}

@@ -1,0 +1,169 @@
+/**
+ * The orchestrator's one typed config, read from the environment and validated once at start-up.
+ * A bad value exits the process with one line naming the variable (see main.ts).
+ */
+import { plainToInstance, Transform } from 'class-transformer';
+import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, MinLength, validateSync } from 'class-validator';
+
+export const ORCHESTRATOR_ROLES = ['api', 'detector', 'worker', 'dns'] as const;
+export type OrchestratorRole = (typeof ORCHESTRATOR_ROLES)[number];
+
+const toInt = ({ value }: { value: unknown }) =>
+  typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+
+export class AppConfig {
+  @IsString()
+  @Matches(/^postgres(ql)?:\/\//, { message: 'must be a postgres:// URL' })
+  DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/ha';
+
+  /** Schema for all tables; tests give each file its own. */
+  @IsString()
+  @Matches(/^[a-z_][a-z0-9_]{0,62}$/, { message: 'must be a lower-case SQL identifier' })
+  DATABASE_SCHEMA = 'public';
+
+  @IsString()
+  @Matches(/^rediss?:\/\//, { message: 'must be a redis:// URL' })
+  REDIS_URL = 'redis://127.0.0.1:6379';
+
+  /** Prefix of every Redis key (BullMQ queues, pub/sub channels); tests give each file its own. */
+  @IsString()
+  @Matches(/^[A-Za-z0-9:_-]{1,64}$/, { message: 'must be 1-64 chars of A-Z a-z 0-9 : _ -' })
+  REDIS_PREFIX = 'ha';
+
+  @IsString()
+  HTTP_HOST = '0.0.0.0';
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  HTTP_PORT = 8080;
+
+  @IsString()
+  DNS_HOST = '127.0.0.1';
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  DNS_PORT = 5353;
+
+  /** embedded (default) or rfc2136 */
+  @IsIn(['embedded', 'rfc2136'])
+  DNS_PROVIDER = 'embedded';
+
+  @IsOptional()
+  @IsString()
+  RFC2136_SERVER?: string;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  RFC2136_PORT = 53;
+
+  @IsOptional()
+  @IsString()
+  RFC2136_KEY_NAME?: string;
+
+  @IsOptional()
+  @IsString()
+  RFC2136_KEY_SECRET?: string;
+
+  /** Bootstrap admin token (at least 16 chars). Without it, the API has no admin until one is created. */
+  @IsOptional()
+  @IsString()
+  @MinLength(16, { message: 'must be at least 16 characters' })
+  ADMIN_TOKEN?: string;
+
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  LOG_LEVEL = 'info';
+
+  /** Comma-separated subset of api,detector,worker,dns. */
+  @IsString()
+  @Matches(/^(api|detector|worker|dns)(,(api|detector|worker|dns))*$/, {
+    message: 'must be a comma-separated subset of api,detector,worker,dns',
+  })
+  ORCHESTRATOR_ROLES = 'api,detector,worker,dns';
+
+  /** Run pending migrations at start-up. */
+  @IsIn(['true', 'false'])
+  MIGRATE_ON_START = 'true';
+
+  /** Detector evaluation tick. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(50)
+  @Max(10000)
+  DETECTOR_TICK_MS = 250;
+
+  /** How often in-memory heartbeat state is flushed to PostgreSQL (bounded write rate). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(60000)
+  HEARTBEAT_FLUSH_MS = 2000;
+
+  /** BullMQ lock duration for operation step jobs: a crashed worker's job is taken over after ~this. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  @Max(600000)
+  WORKER_LOCK_MS = 4000;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(64)
+  WORKER_CONCURRENCY = 8;
+
+  /** Largest accepted request body. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1024)
+  @Max(10 * 1024 * 1024)
+  BODY_LIMIT_BYTES = 256 * 1024;
+
+  get roles(): Set<OrchestratorRole> {
+    return new Set(this.ORCHESTRATOR_ROLES.split(',') as OrchestratorRole[]);
+  }
+
+  get isDefaultLocalDatabase(): boolean {
+    return /^postgres(ql)?:\/\/[^@/]*@?(127\.0\.0\.1|localhost)(:\d+)?\//.test(this.DATABASE_URL);
+  }
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    detail: string,
+  ) {
+    super(`invalid configuration: ${variable} ${detail}`);
+  }
+}
+
+/** Parse and validate; throws ConfigError naming the first bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const defaults = new AppConfig();
+  const raw: Record<string, unknown> = {};
+  for (const key of Object.keys(defaults) as (keyof AppConfig)[]) {
+    const value = env[key as string];
+    if (value !== undefined && value !== '') raw[key as string] = value;
+  }
+  for (const key of ['RFC2136_SERVER', 'RFC2136_KEY_NAME', 'RFC2136_KEY_SECRET', 'ADMIN_TOKEN']) {
+    if (env[key]) raw[key] = env[key];
+  }
+  const config = plainToInstance(AppConfig, { ...defaults, ...raw });
+  const errors = validateSync(config, { forbidUnknownValues: false });
+  if (errors.length > 0) {
+    const first = errors[0];
+    const detail = Object.values(first.constraints ?? {})[0] ?? 'is invalid';
+    throw new ConfigError(first.property, detail.replace(new RegExp(`^${first.property}\\s*`), ''));
+  }
+  if (config.DNS_PROVIDER === 'rfc2136') {
+    for (const key of ['RFC2136_SERVER', 'RFC2136_KEY_NAME', 'RFC2136_KEY_SECRET'] as const) {
+      if (!config[key]) throw new ConfigError(key, 'is required when DNS_PROVIDER=rfc2136');
+    }
+  }
+  return config;
+}

@@ -1,0 +1,67 @@
+import { Injectable } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Prometheus metrics, named ha_<thing>_<unit>. One registry per app instance (tests start several). */
+@Injectable()
+export class MetricsService {
+  readonly registry = new Registry();
+
+  readonly httpRequests = new Counter({
+    name: 'ha_http_requests_total',
+    help: 'HTTP requests by method, route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly heartbeats = new Counter({
+    name: 'ha_heartbeats_total',
+    help: 'Agent heartbeats accepted',
+    registers: [this.registry],
+  });
+
+  readonly verdictChanges = new Counter({
+    name: 'ha_verdict_changes_total',
+    help: 'Node verdict changes by new verdict',
+    labelNames: ['verdict'] as const,
+    registers: [this.registry],
+  });
+
+  readonly operations = new Counter({
+    name: 'ha_operations_total',
+    help: 'Finished operations by type, trigger and result',
+    labelNames: ['type', 'trigger', 'state'] as const,
+    registers: [this.registry],
+  });
+
+  readonly operationDuration = new Histogram({
+    name: 'ha_operation_duration_seconds',
+    help: 'Operation duration from request to end',
+    labelNames: ['type'] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
+    registers: [this.registry],
+  });
+
+  readonly checksRun = new Counter({
+    name: 'ha_checks_total',
+    help: 'Checks run by the orchestrator by kind and status',
+    labelNames: ['kind', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly dnsQueries = new Counter({
+    name: 'ha_dns_queries_total',
+    help: 'Embedded DNS queries by rcode',
+    labelNames: ['rcode'] as const,
+    registers: [this.registry],
+  });
+
+  readonly stormBrake = new Gauge({
+    name: 'ha_storm_brake_engaged',
+    help: '1 when automatic failovers are paused by the storm brake',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'ha_process_' });
+  }
+}

@@ -1,0 +1,77 @@
+import { DnsRecordType } from '../dns/dns-provider.interface';
+
+export const SCENARIO_STATES = [
+  'stopped',
+  'starting',
+  'running',
+  'failing_over',
+  'failed_over',
+  'failing_back',
+  'ar_testing',
+  'degraded',
+  'stopping',
+] as const;
+export type ScenarioState = (typeof SCENARIO_STATES)[number];
+
+export const FAILOVER_MODES = ['auto', 'manual'] as const;
+export type FailoverMode = (typeof FAILOVER_MODES)[number];
+
+export interface ScenarioDnsRecord {
+  zone: string;
+  name: string;
+  type: DnsRecordType;
+  ttl: number;
+}
+
+export const CHECK_KINDS = ['heartbeat', 'ping', 'tcp', 'http', 'database', 'user'] as const;
+export type CheckKind = (typeof CHECK_KINDS)[number];
+
+/** A check definition of a scenario; it applies to every node of the scenario unless `nodes` narrows it. */
+export interface ScenarioCheck {
+  name: string;
+  kind: CheckKind;
+  intervalMs: number;
+  timeoutMs: number;
+  /** consecutive failures before the check counts as failing */
+  failureThreshold: number;
+  /** consecutive successes before a failing check counts as passing again */
+  recoveryThreshold: number;
+  /** heartbeat: TTL; others: unused */
+  ttlMs?: number;
+  port?: number;
+  /** http: url path or full url; database: connection string (no secrets logged) */
+  target?: string;
+  expectStatus?: number;
+  expectBody?: string;
+  query?: string;
+  expectResult?: string;
+  /** user: the name of a check in the agent's own config */
+  agentCheck?: string;
+}
+
+export interface FailoverPolicy {
+  /** After a failover, no automatic failover for this long. */
+  holdDownMs: number;
+  /** Self-fencing lease the agents use; the orchestrator waits it out when fencing is impossible. */
+  leaseMs: number;
+  /** Extra margin added to the lease for clock drift and delivery delays. */
+  leaseMarginMs: number;
+  /** Refuse to promote a replica reporting more lag than this (null = no bound). */
+  maxLagSeconds: number | null;
+  /** Votes besides the orchestrator needed to declare production failed (replica agents that lost it). */
+  peerQuorum: number;
+  /** Verdict hold-down before a failed node is declared recovered. */
+  recoveryHoldMs: number;
+  /** Optional fencing hook: an action run by another node's agent when production's agent is unreachable. */
+  fencingHook: { nodeId: string; action: 'fence' } | null;
+}
+
+export const DEFAULT_POLICY: FailoverPolicy = {
+  holdDownMs: 60_000,
+  leaseMs: 3_000,
+  leaseMarginMs: 500,
+  maxLagSeconds: null,
+  peerQuorum: 1,
+  recoveryHoldMs: 10_000,
+  fencingHook: null,
+};

@@ -1,0 +1,25 @@
+/** Two projects: unit specs beside the code, and integration/e2e tests under test/ (real PG/Redis/processes). */
+const common = {
+  moduleFileExtensions: ['js', 'json', 'ts'],
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true }] },
+  testEnvironment: 'node',
+  moduleNameMapper: {
+    '^@ha/contracts$': '<rootDir>/libs/contracts/src',
+    '^@ha/contracts/(.*)$': '<rootDir>/libs/contracts/src/$1',
+    '^@ha/testing$': '<rootDir>/libs/testing/src',
+    '^@ha/testing/(.*)$': '<rootDir>/libs/testing/src/$1',
+  },
+};
+module.exports = {
+  // 2 cores: never more than 2 test files at once.
+  maxWorkers: 2,
+  projects: [
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/apps/**/*.spec.ts', '<rootDir>/libs/**/*.spec.ts'] },
+    {
+      ...common,
+      displayName: 'e2e',
+      testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
+      testTimeout: 120000,
+    },
+  ],
+};

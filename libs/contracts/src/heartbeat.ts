@@ -1,0 +1,166 @@
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsNumber,
+  IsOptional,
+  IsString,
+  IsUUID,
+  Max,
+  MaxLength,
+  Min,
+  ValidateNested,
+} from 'class-validator';
+import { CHECK_STATUSES, CheckStatus } from './checks';
+import { AGENT_ROLES, AgentRole } from './roles';
+
+/** Result of one user-defined check that ran on the agent. */
+export class LocalCheckResult {
+  @IsString()
+  @MaxLength(64)
+  name: string;
+
+  @IsIn(CHECK_STATUSES)
+  status: CheckStatus;
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(1024)
+  output?: string;
+
+  @IsInt()
+  @Min(0)
+  durationMs: number;
+
+  /** Agent clock, ms since epoch, when the check finished. */
+  @IsInt()
+  @Min(0)
+  at: number;
+}
+
+/** What the agent believes about its role in one scenario. */
+export class ScenarioRoleReport {
+  @IsUUID()
+  scenarioId: string;
+
+  @IsIn(AGENT_ROLES)
+  role: AgentRole;
+
+  @IsInt()
+  @Min(0)
+  epoch: number;
+}
+
+/** How this agent sees another node of its scenarios (the multi-observer vote). */
+export class PeerView {
+  @IsUUID()
+  nodeId: string;
+
+  /** ms since this agent last heard from the peer (peer heartbeat or probe); null = never. */
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  lastSeenMsAgo: number | null;
+
+  /** true when the peer answered within the agent's peer timeout. */
+  @IsBoolean()
+  reachable: boolean;
+}
+
+/** POST /api/v1/heartbeats body, sent by an agent with its own node token. */
+export class HeartbeatRequest {
+  @IsUUID()
+  nodeId: string;
+
+  /** Monotonic per agent process start; a restart begins again at 0 with a new bootId. */
+  @IsInt()
+  @Min(0)
+  seq: number;
+
+  @IsString()
+  @MaxLength(64)
+  bootId: string;
+
+  /** Agent clock, ms since epoch. */
+  @IsInt()
+  @Min(0)
+  agentTime: number;
+
+  @IsArray()
+  @ArrayMaxSize(256)
+  @ValidateNested({ each: true })
+  @Type(() => ScenarioRoleReport)
+  scenarios: ScenarioRoleReport[];
+
+  @IsArray()
+  @ArrayMaxSize(256)
+  @ValidateNested({ each: true })
+  @Type(() => LocalCheckResult)
+  checks: LocalCheckResult[];
+
+  @IsArray()
+  @ArrayMaxSize(256)
+  @ValidateNested({ each: true })
+  @Type(() => PeerView)
+  peerViews: PeerView[];
+
+  /** Replication lag the replica reports, in seconds, when its config has a lag probe. */
+  @IsOptional()
+  @IsNumber()
+  @Min(0)
+  @Max(1e9)
+  replicaLagSeconds?: number;
+}
+
+/** One peer the agent must exchange peer heartbeats with. */
+export interface PeerInfo {
+  nodeId: string;
+  name: string;
+  /** Base URL of the peer's agent API, e.g. http://127.0.0.22:7400 */
+  agentUrl: string;
+}
+
+/** The orchestrator's view of one scenario, returned to every agent of it on each heartbeat. */
+export interface ScenarioAssignment {
+  scenarioId: string;
+  name: string;
+  epoch: number;
+  /** The role the orchestrator expects this node to have now. */
+  role: AgentRole;
+  productionNodeId: string;
+  activeNodeId: string;
+  /** Self-fencing lease: production demotes itself after this long cut off from everyone. */
+  leaseMs: number;
+  peers: PeerInfo[];
+  /** Shared secret of this scenario's agents for peer heartbeats. */
+  peerToken: string;
+}
+
+export interface HeartbeatResponse {
+  nodeId: string;
+  serverTime: number;
+  scenarios: ScenarioAssignment[];
+}
+
+/** POST /peer/heartbeat body between agents of one scenario (Bearer = scenario peerToken). */
+export class PeerHeartbeat {
+  @IsUUID()
+  fromNodeId: string;
+
+  @IsUUID()
+  scenarioId: string;
+
+  @IsIn(AGENT_ROLES)
+  role: AgentRole;
+
+  @IsInt()
+  @Min(0)
+  epoch: number;
+
+  @IsInt()
+  @Min(0)
+  sentAt: number;
+}

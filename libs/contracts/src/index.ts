@@ -1,0 +1,4 @@
+export * from './checks';
+export * from './roles';
+export * from './heartbeat';
+export * from './actions';
