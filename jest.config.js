@@ -1,7 +1,7 @@
 /** Two projects: unit specs beside the code, and integration/e2e tests under test/ (real PG/Redis/processes). */
 const common = {
   moduleFileExtensions: ['js', 'json', 'ts'],
-  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true }] },
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   testEnvironment: 'node',
   moduleNameMapper: {
     '^@ha/contracts$': '<rootDir>/libs/contracts/src',

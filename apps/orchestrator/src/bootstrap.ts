@@ -30,12 +30,16 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     },
     requestIdHeader: false,
     logger: false,
+    // We replace Nest's Fastify error handler once, on purpose (see setErrorHandler below).
+    allowErrorHandlerOverride: true,
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
     logger: new PinoNestLogger(),
     abortOnError: false,
   });
   const fastify = app.getHttpAdapter().getInstance();
+  // Only JSON bodies: anything else is a 415, never parsed as a string.
+  fastify.removeContentTypeParser(['text/plain']);
   // Every log line of a request carries its requestId; the response echoes it.
   fastify.addHook('onRequest', (req, reply, done) => {
     logContext.enterWith({ requestId: String(req.id) });

@@ -36,7 +36,8 @@ export async function ensureDatabase(config: AppConfig): Promise<void> {
       try {
         await admin.query(`CREATE DATABASE "${dbName.replace(/"/g, '')}"`);
       } catch (e3) {
-        if ((e3 as { code?: string }).code !== '42P04') throw e3;
+        const code = (e3 as { code?: string }).code;
+        if (code !== '42P04' && code !== '23505') throw e3; // created concurrently: fine
       } finally {
         await admin.end();
       }

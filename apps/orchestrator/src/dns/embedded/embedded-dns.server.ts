@@ -1,0 +1,369 @@
+/**
+ * The embedded authoritative DNS server: dns2 sockets (UDP and TCP on the same port) in front of
+ * a RecordStore. No NestJS and no database here; the lead's DnsService feeds it (setZones, load,
+ * upsert) and wires its counters to prom-client.
+ */
+import { createServer as createNetServer, isIPv6, Server as NetServer, Socket } from 'node:net';
+import DNS from 'dns2';
+import pino, { Logger } from 'pino';
+import { DnsRecordSpec } from '../dns-provider.interface';
+import { normalizeName } from './dns-name.util';
+import { LoadResult, SoaSettings, StoredRecord, ZoneRecord } from './embedded-dns.types';
+import { RecordStore } from './record.store';
+
+const { Packet } = DNS;
+type Packet = DNS.Packet;
+type Resource = DNS.Packet.Resource;
+
+/** Largest UDP payload we advertise in EDNS answers (the DNS flag day 2020 figure). */
+const EDNS_UDP_PAYLOAD = 1232;
+/** At most one warning per this period about dropped malformed packets (a flood must not flood logs). */
+const DROP_WARN_INTERVAL_MS = 10_000;
+const MAX_TCP_CONNECTIONS = 1024;
+const FREE_PORT_ATTEMPTS = 5;
+const STOP_TIMEOUT_MS = 5_000;
+
+export type DnsRcodeName = 'NOERROR' | 'FORMERR' | 'SERVFAIL' | 'NXDOMAIN' | 'NOTIMP' | 'REFUSED' | 'BADVERS';
+
+export interface EmbeddedDnsServerOptions {
+  /** Address to listen on (UDP and TCP); also the glue address of ns1.<zone> unless `nsAddress` is set. */
+  host: string;
+  /** 0 picks a free port (the same for UDP and TCP); read it back from `port` after start(). */
+  port: number;
+  logger?: Logger;
+  soa?: Partial<SoaSettings>;
+  nsAddress?: string;
+  zones?: string[];
+  /** Called once per answered query, e.g. to feed a prom-client counter. Must not throw (errors are logged). */
+  onQuery?: (rcode: DnsRcodeName, type: string) => void;
+  /** Milliseconds clock for SOA serials. */
+  now?: () => number;
+}
+
+export interface DnsQueryStats {
+  /** Answered queries by response code. */
+  queries: Record<string, number>;
+  /** Packets that got no answer: undecodable, or responses sent to us. */
+  dropped: number;
+}
+
+export class DnsServerStartError extends Error {
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    readonly transport: string,
+    readonly code: string | undefined,
+    cause: Error,
+  ) {
+    super(
+      code === 'EADDRINUSE'
+        ? `embedded DNS server cannot listen on ${host}:${port}/${transport}: address already in use (EADDRINUSE)`
+        : `embedded DNS server cannot listen on ${host}:${port}/${transport}: ${cause.message}`,
+      { cause },
+    );
+    this.name = 'DnsServerStartError';
+  }
+}
+
+export class EmbeddedDnsServer {
+  private readonly logger: Logger;
+  private readonly store: RecordStore;
+  private server?: DNS.DnsServer;
+  private boundPort?: number;
+  private readonly connections = new Set<Socket>();
+  private readonly counters: DnsQueryStats = { queries: {}, dropped: 0 };
+  private droppedSinceWarn = 0;
+  private lastDropWarn = 0;
+
+  constructor(private readonly options: EmbeddedDnsServerOptions) {
+    this.logger = (options.logger ?? pino({ level: 'silent' })).child({ context: EmbeddedDnsServer.name });
+    this.store = new RecordStore({
+      soa: options.soa,
+      nsAddress: options.nsAddress ?? options.host,
+      now: options.now,
+    });
+    if (options.zones) this.store.setZones(options.zones);
+  }
+
+  /** The port actually listened on (the requested one before start()). */
+  get port(): number {
+    return this.boundPort ?? this.options.port;
+  }
+
+  get host(): string {
+    return this.options.host;
+  }
+
+  /** Where a client on this machine reaches the server (a wildcard listen address becomes loopback). */
+  get queryAddress(): string {
+    if (this.options.host === '0.0.0.0') return '127.0.0.1';
+    if (this.options.host === '::') return '::1';
+    return this.options.host;
+  }
+
+  get listening(): boolean {
+    return this.server !== undefined;
+  }
+
+  get zones(): string[] {
+    return this.store.zones;
+  }
+
+  get stats(): DnsQueryStats {
+    return { queries: { ...this.counters.queries }, dropped: this.counters.dropped };
+  }
+
+  serialOf(zone: string): number | undefined {
+    return this.store.serialOf(zone);
+  }
+
+  setZones(zones: string[]): void {
+    this.store.setZones(zones);
+    this.logger.info({ zones: this.store.zones }, 'serving zones');
+  }
+
+  /** Replace all records (start-up or reload from PostgreSQL); invalid ones are skipped and logged. */
+  load(records: StoredRecord[]): LoadResult {
+    const result = this.store.load(records);
+    for (const { record, reason } of result.skipped) {
+      this.logger.warn({ name: record?.name, type: record?.type, scenarioId: record?.scenarioId, reason }, 'record skipped');
+    }
+    this.logger.info({ loaded: result.loaded, skipped: result.skipped.length }, 'records loaded');
+    return result;
+  }
+
+  /** Throws StaleEpochError on a lower epoch, InvalidInputError / ConflictError on bad input. */
+  upsert(write: StoredRecord): 'applied' | 'unchanged' {
+    const result = this.store.upsert(write);
+    this.logger.info(
+      { name: write.name, type: write.type, value: write.value, epoch: write.epoch, scenarioId: write.scenarioId, result },
+      'record written',
+    );
+    return result;
+  }
+
+  remove(spec: Pick<DnsRecordSpec, 'name' | 'type'>, epoch?: number): boolean {
+    const removed = this.store.remove(spec, epoch);
+    if (removed) this.logger.info({ name: spec.name, type: spec.type, epoch }, 'record removed');
+    return removed;
+  }
+
+  snapshot(): StoredRecord[] {
+    return this.store.snapshot();
+  }
+
+  /** Listen on UDP and TCP. Rejects with DnsServerStartError (code EADDRINUSE, ...) when it cannot. */
+  async start(): Promise<void> {
+    if (this.server) throw new Error('embedded DNS server already started');
+    if (this.options.port !== 0) {
+      this.server = await this.listenOn(this.options.port);
+    } else {
+      // dns2 cannot bind both transports to one ephemeral port, so probe a free TCP port and take
+      // it for both; if UDP (or a racing process) has it, try another.
+      for (let attempt = 1; !this.server; attempt++) {
+        const port = await freeTcpPort(this.options.host);
+        try {
+          this.server = await this.listenOn(port);
+        } catch (error) {
+          if ((error as DnsServerStartError).code !== 'EADDRINUSE' || attempt >= FREE_PORT_ATTEMPTS) throw error;
+        }
+      }
+    }
+    this.boundPort = this.server.addresses().udp?.port ?? this.options.port;
+    this.logger.info({ host: this.options.host, port: this.boundPort }, 'embedded DNS server listening (udp+tcp)');
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    for (const socket of this.connections) socket.destroy();
+    this.connections.clear();
+    await closeWithin(server, STOP_TIMEOUT_MS);
+    this.logger.info({ port: this.boundPort }, 'embedded DNS server stopped');
+    this.boundPort = undefined;
+  }
+
+  private async listenOn(port: number): Promise<DNS.DnsServer> {
+    const { host } = this.options;
+    const server = DNS.createServer({
+      udp: { type: isIPv6(host) ? 'udp6' : 'udp4' },
+      tcp: true,
+      handle: (request, send) => this.handle(request, send),
+    });
+    server.on('requestError', (error: Error) => this.dropped(error.message));
+    this.trackTcpConnections(server);
+    let onError: (error: NodeJS.ErrnoException, transport: string) => void = () => undefined;
+    const failed = new Promise<never>((_, reject) => {
+      onError = (error, transport) => reject(new DnsServerStartError(host, port, transport, error.code, error));
+    });
+    server.on('error', onError);
+    try {
+      await Promise.race([server.listen({ udp: { port, address: host }, tcp: { port, address: host } }), failed]);
+    } catch (error) {
+      server.off('error', onError);
+      server.on('error', () => undefined); // the other transport may still fail: nothing left to report
+      await closeWithin(server, STOP_TIMEOUT_MS);
+      throw error;
+    }
+    server.off('error', onError);
+    server.on('error', (error: Error, transport: string) =>
+      this.logger.error({ err: error, transport }, 'DNS socket error'),
+    );
+    return server;
+  }
+
+  /** dns2 does not expose TCP connections; track them so stop() need not wait for idle clients. */
+  private trackTcpConnections(server: DNS.DnsServer): void {
+    const tcp = (server as unknown as { servers?: { tcp?: NetServer } }).servers?.tcp;
+    if (!tcp) return;
+    tcp.maxConnections = MAX_TCP_CONNECTIONS;
+    tcp.on('connection', (socket: Socket) => {
+      this.connections.add(socket);
+      socket.once('close', () => this.connections.delete(socket));
+    });
+  }
+
+  private handle(request: Packet, send: (response: Buffer) => unknown): void {
+    let reply: Buffer | undefined;
+    try {
+      reply = this.reply(request);
+    } catch (error) {
+      this.logger.error({ err: error }, 'failed to answer query');
+      reply = this.errorReply(request, 'SERVFAIL', questionType(request));
+    }
+    if (!reply) return;
+    try {
+      Promise.resolve(send(reply)).catch((error: Error) => this.logger.warn({ err: error }, 'failed to send DNS answer'));
+    } catch (error) {
+      this.logger.warn({ err: error }, 'failed to send DNS answer');
+    }
+  }
+
+  private reply(request: Packet): Buffer | undefined {
+    // Answering a response could bounce between two servers forever.
+    if (request.header.qr) {
+      this.dropped('response packet received');
+      return undefined;
+    }
+    if (request.errors.length > 0 || request.questions.length !== 1) {
+      return this.errorReply(request, 'FORMERR', questionType(request));
+    }
+    const [question] = request.questions;
+    const type = Packet.typeName(question.type);
+    if (request.header.opcode !== 0) return this.errorReply(request, 'NOTIMP', type);
+    const opt = request.additionals.find((r) => r?.type === Packet.TYPE.EDNS);
+    if (opt && (opt.version ?? 0) > 0) return this.errorReply(request, 'BADVERS', type);
+    if (question.class !== Packet.CLASS.IN && question.class !== Packet.CLASS.ANY) {
+      return this.errorReply(request, 'REFUSED', type);
+    }
+
+    const resolution = this.store.resolve(question.name, type);
+    const response = Packet.createResponseFromRequest(request);
+    response.header.aa = resolution.authoritative ? 1 : 0;
+    response.header.rcode = Packet.RCODE[resolution.rcode];
+    // Owner names are stored in lower case; echo the spelling the client asked with.
+    const asked = question.name.endsWith('.') ? question.name.slice(0, -1) : question.name;
+    const spell = (name: string) => (name === normalizeName(asked) ? asked : name);
+    response.answers = resolution.answers.map((r) => toResource(r, spell));
+    response.authorities = resolution.authorities.map((r) => toResource(r, spell));
+    response.additionals = resolution.additionals.map((r) => toResource(r, spell));
+    if (opt) response.additionals.push(Packet.Resource.EDNS([], { udpPayloadSize: EDNS_UDP_PAYLOAD }));
+    this.count(resolution.rcode, type);
+    this.logger.debug({ qname: question.name, qtype: type, rcode: resolution.rcode }, 'query');
+    return response.toBuffer();
+  }
+
+  /** An answer without data; the question is echoed only when it can be encoded again. */
+  private errorReply(request: Packet, rcode: DnsRcodeName, type: string): Buffer {
+    this.count(rcode, type);
+    const response = Packet.createErrorResponseFromRequest(request, Packet.RCODE[rcode]);
+    if (request.errors.length > 0 || request.questions.length !== 1) response.questions = [];
+    try {
+      return response.toBuffer();
+    } catch {
+      response.questions = [];
+      return response.toBuffer();
+    }
+  }
+
+  private count(rcode: DnsRcodeName, type: string): void {
+    this.counters.queries[rcode] = (this.counters.queries[rcode] ?? 0) + 1;
+    if (!this.options.onQuery) return;
+    try {
+      this.options.onQuery(rcode, type);
+    } catch (error) {
+      this.logger.warn({ err: error }, 'onQuery hook failed');
+    }
+  }
+
+  private dropped(reason: string): void {
+    this.counters.dropped++;
+    this.droppedSinceWarn++;
+    this.logger.debug({ reason }, 'dropped malformed DNS packet');
+    const now = Date.now();
+    if (now - this.lastDropWarn >= DROP_WARN_INTERVAL_MS) {
+      this.logger.warn({ dropped: this.droppedSinceWarn, lastReason: reason }, 'dropping malformed DNS packets');
+      this.lastDropWarn = now;
+      this.droppedSinceWarn = 0;
+    }
+  }
+}
+
+function questionType(request: Packet): string {
+  const [question] = request.questions;
+  return question ? Packet.typeName(question.type) : 'UNKNOWN';
+}
+
+function toResource(record: ZoneRecord, spell: (name: string) => string): Resource {
+  const base = { name: spell(record.name), type: Packet.TYPE[record.type], class: Packet.CLASS.IN, ttl: record.ttl };
+  switch (record.type) {
+    case 'A':
+    case 'AAAA':
+      return new Packet.Resource({ ...base, address: record.value });
+    case 'CNAME':
+      return new Packet.Resource({ ...base, domain: record.value });
+    case 'NS':
+      return new Packet.Resource({ ...base, ns: record.value });
+    case 'SOA':
+      return new Packet.Resource({
+        ...base,
+        primary: record.soa.mname,
+        admin: record.soa.rname,
+        serial: record.soa.serial,
+        refresh: record.soa.refresh,
+        retry: record.soa.retry,
+        expiration: record.soa.expire,
+        minimum: record.soa.minimum,
+      });
+  }
+}
+
+function freeTcpPort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createNetServer();
+    probe.once('error', reject);
+    probe.listen(0, host, () => {
+      const address = probe.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+async function closeWithin(server: DNS.DnsServer, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      Promise.resolve()
+        .then(() => server.close())
+        .catch(() => undefined),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, ms);
+        timer.unref();
+      }),
+    ]);
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}

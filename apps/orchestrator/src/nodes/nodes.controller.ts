@@ -1,0 +1,59 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { CurrentPrincipal, MinRole } from '../auth/auth.decorators';
+import { actorOf, Principal } from '../auth/principal';
+import { CreateNodeDto, ListNodesQuery, NodeCredentialsView, NodeView, UpdateNodeDto } from './dtos/node.dto';
+import { NodesService, toNodeView } from './nodes.service';
+
+@ApiTags('nodes')
+@ApiBearerAuth()
+@Controller('api/v1/nodes')
+export class NodesController {
+  constructor(private readonly nodes: NodesService) {}
+
+  @Post()
+  @MinRole('admin')
+  @ApiOperation({ summary: 'Register a node; returns its agent and action tokens once' })
+  @ApiResponse({ status: 201, type: NodeCredentialsView })
+  @ApiResponse({ status: 409, description: 'name already used' })
+  create(@Body() dto: CreateNodeDto, @CurrentPrincipal() p: Principal): Promise<NodeCredentialsView> {
+    return this.nodes.create(dto, actorOf(p));
+  }
+
+  @Get()
+  @MinRole('viewer')
+  @ApiOperation({ summary: 'List nodes (paginated, filter by label)' })
+  list(@Query() q: ListNodesQuery) {
+    return this.nodes.list(q);
+  }
+
+  @Get(':id')
+  @MinRole('viewer')
+  @ApiResponse({ status: 200, type: NodeView })
+  async get(@Param('id', ParseUUIDPipe) id: string): Promise<NodeView> {
+    return toNodeView(await this.nodes.get(id));
+  }
+
+  @Patch(':id')
+  @MinRole('admin')
+  @ApiResponse({ status: 200, type: NodeView })
+  update(@Param('id', ParseUUIDPipe) id: string, @Body() dto: UpdateNodeDto, @CurrentPrincipal() p: Principal) {
+    return this.nodes.update(id, dto, actorOf(p));
+  }
+
+  @Post(':id/rotate-tokens')
+  @MinRole('admin')
+  @ApiOperation({ summary: 'Issue new agent and action tokens (the old ones stop working)' })
+  @ApiResponse({ status: 201, type: NodeCredentialsView })
+  rotate(@Param('id', ParseUUIDPipe) id: string, @CurrentPrincipal() p: Principal) {
+    return this.nodes.rotateTokens(id, actorOf(p));
+  }
+
+  @Delete(':id')
+  @MinRole('admin')
+  @HttpCode(204)
+  @ApiResponse({ status: 409, description: 'a scenario uses the node' })
+  async remove(@Param('id', ParseUUIDPipe) id: string, @CurrentPrincipal() p: Principal): Promise<void> {
+    await this.nodes.remove(id, actorOf(p));
+  }
+}

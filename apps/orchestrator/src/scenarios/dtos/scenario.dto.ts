@@ -1,0 +1,282 @@
+import { ApiProperty, ApiPropertyOptional, OmitType, PartialType } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  ArrayUnique,
+  IsArray,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  IsUUID,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  ValidateNested,
+} from 'class-validator';
+import { PaginationQuery } from '../../common/dtos/pagination.dto';
+import { DNS_RECORD_TYPES, DnsRecordType } from '../../dns/dns-provider.interface';
+import { NAME_PATTERN } from '../../nodes/dtos/node.dto';
+import { CHECK_KINDS, CheckKind, FAILOVER_MODES, FailoverMode, SCENARIO_STATES, ScenarioState } from '../scenario.types';
+
+const DNS_NAME = /^(?=.{1,253}$)([a-z0-9_]([a-z0-9-_]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
+
+export class DnsRecordDto {
+  @ApiProperty({ example: 'example.test', description: 'Zone the record lives in' })
+  @IsString()
+  @Matches(DNS_NAME, { message: 'zone must be a DNS name' })
+  zone: string;
+
+  @ApiProperty({ example: 'app.example.test', description: 'Fully qualified name inside the zone' })
+  @IsString()
+  @Matches(DNS_NAME, { message: 'name must be a DNS name' })
+  name: string;
+
+  @ApiProperty({ enum: DNS_RECORD_TYPES, example: 'A' })
+  @IsIn(DNS_RECORD_TYPES)
+  type: DnsRecordType;
+
+  @ApiProperty({ example: 5, minimum: 0, maximum: 86400 })
+  @IsInt()
+  @Min(0)
+  @Max(86400)
+  ttl: number;
+}
+
+export class CheckDto {
+  @ApiProperty({ example: 'heartbeat' })
+  @IsString()
+  @Matches(/^[a-z0-9][a-z0-9_-]{0,62}$/, { message: 'name must be lower-case letters, digits, _ and -' })
+  name: string;
+
+  @ApiProperty({ enum: CHECK_KINDS, example: 'heartbeat' })
+  @IsIn(CHECK_KINDS)
+  kind: CheckKind;
+
+  @ApiPropertyOptional({ example: 1000, default: 1000 })
+  @IsOptional()
+  @IsInt()
+  @Min(100)
+  @Max(3_600_000)
+  intervalMs?: number;
+
+  @ApiPropertyOptional({ example: 1000, default: 1000 })
+  @IsOptional()
+  @IsInt()
+  @Min(50)
+  @Max(600_000)
+  timeoutMs?: number;
+
+  @ApiPropertyOptional({ example: 1, default: 1, description: 'Consecutive failures before the check fails' })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  failureThreshold?: number;
+
+  @ApiPropertyOptional({ example: 2, default: 2, description: 'Consecutive passes before a failing check passes' })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  recoveryThreshold?: number;
+
+  @ApiPropertyOptional({ example: 3000, description: 'heartbeat: time without a heartbeat before it fails' })
+  @IsOptional()
+  @IsInt()
+  @Min(100)
+  @Max(3_600_000)
+  ttlMs?: number;
+
+  @ApiPropertyOptional({ example: 5432, description: 'tcp: port to connect to' })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  port?: number;
+
+  @ApiPropertyOptional({ example: 'http://{address}:8080/health', description: 'http: URL ({address} = node address); database: connection URL' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(1024)
+  target?: string;
+
+  @ApiPropertyOptional({ example: 200 })
+  @IsOptional()
+  @IsInt()
+  @Min(100)
+  @Max(599)
+  expectStatus?: number;
+
+  @ApiPropertyOptional({ example: 'ok' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(1024)
+  expectBody?: string;
+
+  @ApiPropertyOptional({ example: 'select 1' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(2048)
+  query?: string;
+
+  @ApiPropertyOptional({ example: '1' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(1024)
+  expectResult?: string;
+
+  @ApiPropertyOptional({ example: 'app-alive', description: "user: name of a check in the agent's own config" })
+  @IsOptional()
+  @IsString()
+  @MaxLength(64)
+  agentCheck?: string;
+}
+
+export class FencingHookDto {
+  @ApiProperty({ description: 'Node whose agent runs its `fence` action against the old production' })
+  @IsUUID()
+  nodeId: string;
+
+  @ApiProperty({ enum: ['fence'] })
+  @IsIn(['fence'])
+  action: 'fence';
+}
+
+export class PolicyDto {
+  @ApiPropertyOptional({ example: 60000, description: 'No automatic failover for this long after one' })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(86_400_000)
+  holdDownMs?: number;
+
+  @ApiPropertyOptional({ example: 3000, description: 'Self-fencing lease of the agents' })
+  @IsOptional()
+  @IsInt()
+  @Min(500)
+  @Max(600_000)
+  leaseMs?: number;
+
+  @ApiPropertyOptional({ example: 500 })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(60_000)
+  leaseMarginMs?: number;
+
+  @ApiPropertyOptional({ example: 30, nullable: true, description: 'Refuse a replica lagging more (seconds)' })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  maxLagSeconds?: number | null;
+
+  @ApiPropertyOptional({ example: 1, description: 'Replica agents that must also have lost production' })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(16)
+  peerQuorum?: number;
+
+  @ApiPropertyOptional({ example: 10000, description: 'Hold-down before a failed node counts as recovered' })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(3_600_000)
+  recoveryHoldMs?: number;
+
+  @ApiPropertyOptional({ type: FencingHookDto, nullable: true })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => FencingHookDto)
+  fencingHook?: FencingHookDto | null;
+}
+
+export class CreateScenarioDto {
+  @ApiProperty({ example: 'orders-db' })
+  @IsString()
+  @Matches(NAME_PATTERN, { message: 'name must be lower-case letters, digits and dashes (max 63)' })
+  name: string;
+
+  @ApiProperty({ description: 'Node serving users now' })
+  @IsUUID()
+  productionNodeId: string;
+
+  @ApiProperty({ type: [String], description: 'Replica nodes, preferred failover target first' })
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(8)
+  @ArrayUnique()
+  @IsUUID('all', { each: true })
+  replicaNodeIds: string[];
+
+  @ApiProperty({ type: [DnsRecordDto] })
+  @IsArray()
+  @ArrayMaxSize(16)
+  @ValidateNested({ each: true })
+  @Type(() => DnsRecordDto)
+  dnsRecords: DnsRecordDto[];
+
+  @ApiPropertyOptional({ enum: FAILOVER_MODES, default: 'manual' })
+  @IsOptional()
+  @IsIn(FAILOVER_MODES)
+  failoverMode?: FailoverMode;
+
+  @ApiPropertyOptional({ type: [CheckDto], description: 'Defaults to one heartbeat check (TTL 3 s)' })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(32)
+  @ValidateNested({ each: true })
+  @Type(() => CheckDto)
+  checks?: CheckDto[];
+
+  @ApiPropertyOptional({ type: PolicyDto })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => PolicyDto)
+  policy?: PolicyDto;
+}
+
+export class UpdateScenarioDto extends PartialType(OmitType(CreateScenarioDto, ['name'] as const)) {}
+
+export class ListScenariosQuery extends PaginationQuery {
+  @ApiPropertyOptional({ enum: SCENARIO_STATES })
+  @IsOptional()
+  @IsIn(SCENARIO_STATES)
+  state?: ScenarioState;
+
+  @ApiPropertyOptional({ description: 'Only members of this group' })
+  @IsOptional()
+  @IsUUID()
+  groupId?: string;
+
+  @ApiPropertyOptional({ description: 'Only scenarios using this node' })
+  @IsOptional()
+  @IsUUID()
+  nodeId?: string;
+
+  @ApiPropertyOptional({ example: 'site=paris', description: 'Production node label key=value' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[^=]{1,63}=.{0,128}$/, { message: 'label must be key=value' })
+  label?: string;
+}
+
+export class ScenarioView {
+  @ApiProperty() id: string;
+  @ApiProperty() name: string;
+  @ApiProperty() productionNodeId: string;
+  @ApiProperty({ type: [String] }) replicaNodeIds: string[];
+  @ApiProperty() activeNodeId: string;
+  @ApiProperty({ type: [DnsRecordDto] }) dnsRecords: DnsRecordDto[];
+  @ApiProperty({ enum: FAILOVER_MODES }) failoverMode: FailoverMode;
+  @ApiProperty({ type: [CheckDto] }) checks: CheckDto[];
+  @ApiProperty({ type: PolicyDto }) policy: PolicyDto;
+  @ApiProperty({ enum: SCENARIO_STATES }) state: ScenarioState;
+  @ApiProperty() epoch: number;
+  @ApiProperty({ nullable: true }) holdUntil: Date | null;
+  @ApiProperty() createdAt: Date;
+  @ApiProperty() updatedAt: Date;
+}
