@@ -13,13 +13,14 @@ const common = {
 module.exports = {
   // 2 cores: never more than 2 test files at once.
   maxWorkers: 2,
+  // Integration tests start real processes; each asserts behaviour with generous timeouts.
+  testTimeout: 120000,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/apps/**/*.spec.ts', '<rootDir>/libs/**/*.spec.ts'] },
     {
       ...common,
       displayName: 'e2e',
       testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
-      testTimeout: 120000,
     },
   ],
 };

@@ -126,7 +126,10 @@ export class EmbeddedDnsServer {
   load(records: StoredRecord[]): LoadResult {
     const result = this.store.load(records);
     for (const { record, reason } of result.skipped) {
-      this.logger.warn({ name: record?.name, type: record?.type, scenarioId: record?.scenarioId, reason }, 'record skipped');
+      this.logger.warn(
+        { name: record?.name, type: record?.type, scenarioId: record?.scenarioId, reason },
+        'record skipped',
+      );
     }
     this.logger.info({ loaded: result.loaded, skipped: result.skipped.length }, 'records loaded');
     return result;
@@ -136,7 +139,14 @@ export class EmbeddedDnsServer {
   upsert(write: StoredRecord): 'applied' | 'unchanged' {
     const result = this.store.upsert(write);
     this.logger.info(
-      { name: write.name, type: write.type, value: write.value, epoch: write.epoch, scenarioId: write.scenarioId, result },
+      {
+        name: write.name,
+        type: write.type,
+        value: write.value,
+        epoch: write.epoch,
+        scenarioId: write.scenarioId,
+        result,
+      },
       'record written',
     );
     return result;
@@ -165,12 +175,16 @@ export class EmbeddedDnsServer {
         try {
           this.server = await this.listenOn(port);
         } catch (error) {
-          if ((error as DnsServerStartError).code !== 'EADDRINUSE' || attempt >= FREE_PORT_ATTEMPTS) throw error;
+          if ((error as DnsServerStartError).code !== 'EADDRINUSE' || attempt >= FREE_PORT_ATTEMPTS)
+            throw error;
         }
       }
     }
     this.boundPort = this.server.addresses().udp?.port ?? this.options.port;
-    this.logger.info({ host: this.options.host, port: this.boundPort }, 'embedded DNS server listening (udp+tcp)');
+    this.logger.info(
+      { host: this.options.host, port: this.boundPort },
+      'embedded DNS server listening (udp+tcp)',
+    );
   }
 
   async stop(): Promise<void> {
@@ -189,17 +203,21 @@ export class EmbeddedDnsServer {
     const server = DNS.createServer({
       udp: { type: isIPv6(host) ? 'udp6' : 'udp4' },
       tcp: true,
-      handle: (request, send) => this.handle(request, send),
+      handle: (request, send, client) => this.handle(request, send, client),
     });
     server.on('requestError', (error: Error) => this.dropped(error.message));
     this.trackTcpConnections(server);
     let onError: (error: NodeJS.ErrnoException, transport: string) => void = () => undefined;
     const failed = new Promise<never>((_, reject) => {
-      onError = (error, transport) => reject(new DnsServerStartError(host, port, transport, error.code, error));
+      onError = (error, transport) =>
+        reject(new DnsServerStartError(host, port, transport, error.code, error));
     });
     server.on('error', onError);
     try {
-      await Promise.race([server.listen({ udp: { port, address: host }, tcp: { port, address: host } }), failed]);
+      await Promise.race([
+        server.listen({ udp: { port, address: host }, tcp: { port, address: host } }),
+        failed,
+      ]);
     } catch (error) {
       server.off('error', onError);
       server.on('error', () => undefined); // the other transport may still fail: nothing left to report
@@ -224,7 +242,7 @@ export class EmbeddedDnsServer {
     });
   }
 
-  private handle(request: Packet, send: (response: Buffer) => unknown): void {
+  private handle(request: Packet, send: (response: Buffer) => unknown, client: unknown): void {
     let reply: Buffer | undefined;
     try {
       reply = this.reply(request);
@@ -232,9 +250,16 @@ export class EmbeddedDnsServer {
       this.logger.error({ err: error }, 'failed to answer query');
       reply = this.errorReply(request, 'SERVFAIL', questionType(request));
     }
-    if (!reply) return;
+    if (!reply) {
+      // dns2 keeps a TCP connection open until every request on it was answered: close it now
+      // rather than hold it until the idle timeout.
+      if (client instanceof Socket) client.destroy();
+      return;
+    }
     try {
-      Promise.resolve(send(reply)).catch((error: Error) => this.logger.warn({ err: error }, 'failed to send DNS answer'));
+      Promise.resolve(send(reply)).catch((error: Error) =>
+        this.logger.warn({ err: error }, 'failed to send DNS answer'),
+      );
     } catch (error) {
       this.logger.warn({ err: error }, 'failed to send DNS answer');
     }
@@ -303,7 +328,10 @@ export class EmbeddedDnsServer {
     this.logger.debug({ reason }, 'dropped malformed DNS packet');
     const now = Date.now();
     if (now - this.lastDropWarn >= DROP_WARN_INTERVAL_MS) {
-      this.logger.warn({ dropped: this.droppedSinceWarn, lastReason: reason }, 'dropping malformed DNS packets');
+      this.logger.warn(
+        { dropped: this.droppedSinceWarn, lastReason: reason },
+        'dropping malformed DNS packets',
+      );
       this.lastDropWarn = now;
       this.droppedSinceWarn = 0;
     }
@@ -316,7 +344,12 @@ function questionType(request: Packet): string {
 }
 
 function toResource(record: ZoneRecord, spell: (name: string) => string): Resource {
-  const base = { name: spell(record.name), type: Packet.TYPE[record.type], class: Packet.CLASS.IN, ttl: record.ttl };
+  const base = {
+    name: spell(record.name),
+    type: Packet.TYPE[record.type],
+    class: Packet.CLASS.IN,
+    ttl: record.ttl,
+  };
   switch (record.type) {
     case 'A':
     case 'AAAA':

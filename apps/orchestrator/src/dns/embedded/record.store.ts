@@ -175,7 +175,8 @@ export class RecordStore {
   /** Delete a record; with `epoch`, refuse (StaleEpochError) when the stored one is newer. */
   remove(spec: Pick<DnsRecordSpec, 'name' | 'type'>, epoch?: number): boolean {
     const name = normalizeName(spec.name);
-    if (!isDnsRecordType(spec.type)) throw new InvalidInputError(`type must be one of A, AAAA, CNAME`, 'type');
+    if (!isDnsRecordType(spec.type))
+      throw new InvalidInputError(`type must be one of A, AAAA, CNAME`, 'type');
     const existing = this.records.get(key(name, spec.type));
     if (!existing) return false;
     if (epoch !== undefined && epoch < existing.epoch) {
@@ -247,7 +248,8 @@ export class RecordStore {
     const nameProblem = hostNameProblem(name);
     if (nameProblem) throw new InvalidInputError(`name ${nameProblem}`, 'name');
     if (!isInZone(name, zone)) throw new InvalidInputError(`name ${name} is not inside zone ${zone}`, 'name');
-    if (!isDnsRecordType(write.type)) throw new InvalidInputError('type must be one of A, AAAA, CNAME', 'type');
+    if (!isDnsRecordType(write.type))
+      throw new InvalidInputError('type must be one of A, AAAA, CNAME', 'type');
     const ttlIssue = ttlProblem(write.ttl);
     if (ttlIssue) throw new InvalidInputError(`ttl ${ttlIssue}`, 'ttl');
     const epochIssue = epochProblem(write.epoch);
@@ -259,7 +261,10 @@ export class RecordStore {
     if ('problem' in value) throw new InvalidInputError(`value ${value.problem}`, 'value');
     if (write.type === 'CNAME') {
       if (this.servedZones.has(name)) {
-        throw new InvalidInputError(`a CNAME cannot sit at zone apex ${name} (SOA and NS live there)`, 'name');
+        throw new InvalidInputError(
+          `a CNAME cannot sit at zone apex ${name} (SOA and NS live there)`,
+          'name',
+        );
       }
       if (value.value === name) throw new InvalidInputError('a CNAME cannot point at itself', 'value');
     }
@@ -314,12 +319,16 @@ export class RecordStore {
       .filter((r): r is StoredRecord => r !== undefined)
       .map((r) => this.toZoneRecord(r));
     if (stored.length > 0 || !this.nsAddress) return stored;
-    return [{ name: host, type: isIPv4(this.nsAddress) ? 'A' : 'AAAA', ttl: this.soa.ttl, value: this.nsAddress }];
+    return [
+      { name: host, type: isIPv4(this.nsAddress) ? 'A' : 'AAAA', ttl: this.soa.ttl, value: this.nsAddress },
+    ];
   }
 
   private nameExists(name: string, zone: string): boolean {
     return (
-      name === zone || this.existingNames.has(name) || (name === this.nsHost(zone) && this.nsAddress !== undefined)
+      name === zone ||
+      this.existingNames.has(name) ||
+      (name === this.nsHost(zone) && this.nsAddress !== undefined)
     );
   }
 

@@ -1,0 +1,39 @@
+/**
+ * The embedded provider as seen from any orchestrator process: a write is applied to this
+ * process's DNS server when it runs one, and published so every other instance's server applies
+ * it too (PostgreSQL holds the record first, so a missed message is healed by the periodic reload).
+ * Queries go to the configured DNS address, exactly like a user's resolver would ask.
+ */
+import { AppConfig } from '../config/app-config';
+import { RedisService } from '../redis/redis.service';
+import { DnsProvider, DnsRecordSpec, DnsRecordWrite } from './dns-provider.interface';
+import { queryServer } from './embedded/dns-query';
+import { EmbeddedDnsServer } from './embedded/embedded-dns.server';
+
+export const DNS_CHANNEL = 'dns';
+
+export class ClusterEmbeddedDnsProvider implements DnsProvider {
+  readonly kind = 'embedded' as const;
+  /** Set by DnsServerService when this process serves DNS. */
+  localServer: EmbeddedDnsServer | null = null;
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly redis: RedisService,
+  ) {}
+
+  async apply(write: DnsRecordWrite): Promise<void> {
+    this.localServer?.upsert(write);
+    await this.redis.publish(DNS_CHANNEL, JSON.stringify(write));
+  }
+
+  async query(spec: DnsRecordSpec): Promise<string[]> {
+    const port = this.localServer?.listening ? this.localServer.port : this.config.DNS_PORT;
+    const host = this.config.DNS_HOST === '0.0.0.0' ? '127.0.0.1' : this.config.DNS_HOST;
+    const res = await queryServer({ host, port, timeoutMs: 1000 }, spec.name, spec.type);
+    return res.answers
+      .filter((a) => a.type === (spec.type === 'A' ? 1 : spec.type === 'AAAA' ? 28 : 5))
+      .map((a) => String((a as { address?: string; domain?: string }).address ?? (a as { domain?: string }).domain))
+      .map((v) => v.replace(/\.$/, '').toLowerCase());
+  }
+}

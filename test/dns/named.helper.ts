@@ -1,0 +1,126 @@
+/**
+ * A throw-away BIND 9 (`named -g`) on loopback for one test file: its own temporary directory,
+ * config, zone file and journal, a TSIG key, and a guaranteed kill on stop().
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import DNS from 'dns2';
+
+export interface NamedKey {
+  name: string;
+  secretBase64: string;
+}
+
+export interface NamedOptions {
+  port: number;
+  zone: string;
+  /** Keys allowed to update the zone. */
+  updateKeys: NamedKey[];
+  /** Keys the server knows but that may not update. */
+  otherKeys?: NamedKey[];
+}
+
+export interface NamedServer {
+  port: number;
+  dir: string;
+  logs(): string;
+  stop(): Promise<void>;
+}
+
+const NAMED = '/usr/sbin/named';
+
+export async function startNamed(options: NamedOptions): Promise<NamedServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'ha-named-'));
+  const keys = [...options.updateKeys, ...(options.otherKeys ?? [])];
+  const conf = `
+options {
+  directory "${dir}";
+  pid-file "${dir}/named.pid";
+  session-keyfile "${dir}/session.key";
+  managed-keys-directory "${dir}";
+  listen-on port ${options.port} { 127.0.0.1; };
+  listen-on-v6 { none; };
+  recursion no;
+  notify no;
+  dnssec-validation no;
+};
+controls { };
+${keys.map((k) => `key "${k.name}" { algorithm hmac-sha256; secret "${k.secretBase64}"; };`).join('\n')}
+zone "${options.zone}" {
+  type primary;
+  file "${options.zone}.db";
+  allow-update { ${options.updateKeys.map((k) => `key "${k.name}";`).join(' ')} };
+};
+`;
+  const zoneFile = `$TTL 60
+@ IN SOA ns1.${options.zone}. hostmaster.${options.zone}. 1 3600 600 86400 30
+@ IN NS ns1.${options.zone}.
+ns1 IN A 127.0.0.1
+`;
+  await writeFile(join(dir, 'named.conf'), conf);
+  await writeFile(join(dir, `${options.zone}.db`), zoneFile);
+
+  let output = '';
+  let exited: string | undefined;
+  const child: ChildProcess = spawn(NAMED, ['-g', '-c', join(dir, 'named.conf')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exit = new Promise<void>((resolve) =>
+    child.once('exit', (code, signal) => {
+      exited = `named exited (code ${code}, signal ${signal})`;
+      resolve();
+    }),
+  );
+  child.once('error', (error) => (exited = `named failed to start: ${error.message}`));
+
+  // If the test process dies without running afterAll, take named down with it.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+
+  const stop = async () => {
+    process.off('exit', killOnExit);
+    if (!exited && child.pid !== undefined) {
+      child.kill('SIGTERM');
+      const killTimer = setTimeout(() => {
+        if (!exited) child.kill('SIGKILL');
+      }, 5000);
+      await exit;
+      clearTimeout(killTimer);
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+
+  try {
+    await waitUntilAnswering(options.port, options.zone, () => exited, 20_000);
+  } catch (error) {
+    await stop();
+    throw new Error(`${(error as Error).message}\n--- named output ---\n${output}`);
+  }
+  return { port: options.port, dir, logs: () => output, stop };
+}
+
+async function waitUntilAnswering(
+  port: number,
+  zone: string,
+  exited: () => string | undefined,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const query = DNS.UDPClient({ dns: '127.0.0.1', port, timeout: 500 });
+  for (;;) {
+    const reason = exited();
+    if (reason) throw new Error(reason);
+    try {
+      const response = await query(zone, 'SOA', DNS.Packet.CLASS.IN, { recursive: false });
+      if (response.header.rcode === 0 && response.answers.length > 0) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`named did not answer on port ${port} within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
