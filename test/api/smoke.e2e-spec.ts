@@ -43,7 +43,10 @@ describe('nodes and scenarios (smoke)', () => {
     expect(dup.status).toBe(409);
     const del = await http(o.url, 'DELETE', `/api/v1/nodes/${a.body.node.id}`, { token: o.adminToken });
     expect(del.status).toBe(409);
-    const bad = await http(o.url, 'POST', '/api/v1/nodes', { token: o.adminToken, body: { name: 'X', address: 5 } });
+    const bad = await http(o.url, 'POST', '/api/v1/nodes', {
+      token: o.adminToken,
+      body: { name: 'X', address: 5 },
+    });
     expect(bad.status).toBe(400);
     expect(bad.body.message).toMatch(/name/);
   });

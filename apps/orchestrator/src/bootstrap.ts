@@ -9,7 +9,6 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { DataSource } from 'typeorm';
 import { AppModule } from './app.module';
-import { toErrorBody } from './common/http-exception.filter';
 import { logContext, PinoNestLogger, rootLogger } from './common/logger';
 import { createValidationPipe } from './common/validation';
 import { AppConfig } from './config/app-config';
@@ -30,15 +29,16 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     },
     requestIdHeader: false,
     logger: false,
-    // We replace Nest's Fastify error handler once, on purpose (see setErrorHandler below).
-    allowErrorHandlerOverride: true,
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
     logger: new PinoNestLogger(),
     abortOnError: false,
+    // Nest's body parsers would add application/x-www-form-urlencoded; Fastify's own JSON parser
+    // (same limits, prototype poisoning refused) is the only one we want.
+    bodyParser: false,
   });
   const fastify = app.getHttpAdapter().getInstance();
-  // Only JSON bodies: anything else is a 415, never parsed as a string.
+  // Only JSON bodies: anything else (text, forms) is a 415, never parsed as a string or a form.
   fastify.removeContentTypeParser(['text/plain']);
   // Every log line of a request carries its requestId; the response echoes it.
   fastify.addHook('onRequest', (req, reply, done) => {
@@ -55,11 +55,8 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     });
     done();
   });
-  // Errors raised by Fastify before Nest routing (JSON syntax, body limit, content type).
-  fastify.setErrorHandler((err, req, reply) => {
-    const body = toErrorBody(err, String(req.id));
-    void reply.status(body.statusCode).send(body);
-  });
+  // Errors Fastify raises before a handler runs (JSON syntax, body limit, content type) reach the
+  // error handler Nest installs at init, which hands them to GlobalExceptionFilter (toErrorBody).
   app.useGlobalPipes(createValidationPipe());
   app.enableShutdownHooks();
 

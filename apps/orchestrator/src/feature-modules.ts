@@ -1,9 +1,30 @@
 import { DynamicModule, Type } from '@nestjs/common';
+import { AuditModule } from './audit/audit.module';
+import { TokensModule } from './auth/tokens.module';
+import { IdempotencyModule } from './common/idempotency.module';
 import { AppConfig } from './config/app-config';
+import { DetectionModule } from './detection/detection.module';
+import { DnsModule } from './dns/dns.module';
+import { HeartbeatsModule } from './heartbeats/heartbeats.module';
+import { OperationsModule } from './operations/operations.module';
+import { TopologyModule } from './topology/topology.module';
+import { GroupsModule } from './groups/groups.module';
 import { NodesModule } from './nodes/nodes.module';
 import { ScenariosModule } from './scenarios/scenarios.module';
 
 /** Domain modules, chosen by the instance's ORCHESTRATOR_ROLES. */
-export function FEATURE_MODULES(_config: AppConfig): (Type<unknown> | DynamicModule)[] {
-  return [NodesModule, ScenariosModule];
+export function FEATURE_MODULES(config: AppConfig): (Type<unknown> | DynamicModule)[] {
+  return [
+    NodesModule,
+    ScenariosModule,
+    GroupsModule,
+    TokensModule,
+    AuditModule,
+    IdempotencyModule,
+    TopologyModule,
+    DnsModule.forRoot(config),
+    HeartbeatsModule,
+    OperationsModule,
+    DetectionModule,
+  ];
 }

@@ -31,10 +31,24 @@ export class AuditService {
     });
   }
 
-  async list(filter: { targetType?: string; targetId?: string; limit: number; offset: number }) {
-    const qb = this.repo.createQueryBuilder('a').orderBy('a.id', 'DESC').take(filter.limit).skip(filter.offset);
+  /** Newest first (by id: entries of one transaction share `at`). */
+  async list(filter: {
+    targetType?: string;
+    targetId?: string;
+    actor?: string;
+    action?: string;
+    limit: number;
+    offset: number;
+  }) {
+    const qb = this.repo
+      .createQueryBuilder('a')
+      .orderBy('a.id', 'DESC')
+      .take(filter.limit)
+      .skip(filter.offset);
     if (filter.targetType) qb.andWhere('a.targetType = :t', { t: filter.targetType });
     if (filter.targetId) qb.andWhere('a.targetId = :i', { i: filter.targetId });
+    if (filter.actor) qb.andWhere('a.actor = :actor', { actor: filter.actor });
+    if (filter.action) qb.andWhere('a.action = :action', { action: filter.action });
     const [items, total] = await qb.getManyAndCount();
     return { items, total };
   }

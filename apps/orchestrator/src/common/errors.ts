@@ -88,3 +88,8 @@ export class StormBrakeEngagedError extends DomainError {
   readonly status = 409;
   readonly code = 'storm_brake_engaged';
 }
+
+export class PromoteFailedError extends DomainError {
+  readonly status = 409;
+  readonly code = 'promote_failed';
+}

@@ -33,6 +33,13 @@ export class GlobalExceptionFilter implements ExceptionFilter {
   }
 }
 
+const HTTP_ERROR_CODES: Record<number, string> = {
+  400: 'bad_request',
+  404: 'not_found',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+};
+
 export function toErrorBody(exception: unknown, requestId?: string): ErrorBody {
   if (exception instanceof DomainError) {
     return {
@@ -49,7 +56,8 @@ export function toErrorBody(exception: unknown, requestId?: string): ErrorBody {
     const r = typeof response === 'string' ? { message: response } : (response as Record<string, unknown>);
     return {
       statusCode: status,
-      error: String(r.error ?? exception.name),
+      // A bare HttpException (Nest's wrapping of Fastify's body errors) has no error code of its own.
+      error: String(r.error ?? HTTP_ERROR_CODES[status] ?? exception.name),
       message: Array.isArray(r.message) ? r.message.join('; ') : String(r.message ?? exception.message),
       details: r.details ?? (Array.isArray(r.message) ? { errors: r.message } : undefined),
       requestId,

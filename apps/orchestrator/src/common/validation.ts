@@ -1,4 +1,13 @@
-import { BadRequestException, ValidationError, ValidationPipe } from '@nestjs/common';
+import {
+  ArgumentMetadata,
+  BadRequestException,
+  Injectable,
+  PipeTransform,
+  ValidationError,
+  ValidationPipe,
+} from '@nestjs/common';
+import { isUUID } from 'class-validator';
+import { InvalidInputError } from './errors';
 
 /** Flatten nested class-validator errors into { field: 'a.b[0].c', messages } entries. */
 export function flattenValidationErrors(errors: ValidationError[], parent = ''): { field: string; messages: string[] }[] {
@@ -26,4 +35,16 @@ export function createValidationPipe(): ValidationPipe {
       });
     },
   });
+}
+
+/** Like ParseUUIDPipe, but the 400 names the path parameter (`id must be a UUID`). */
+@Injectable()
+export class UuidParamPipe implements PipeTransform<unknown, string> {
+  transform(value: unknown, metadata: ArgumentMetadata): string {
+    const name = metadata.data ?? 'id';
+    if (typeof value !== 'string' || !isUUID(value, 'all')) {
+      throw new InvalidInputError(`${name} must be a UUID`, name);
+    }
+    return value;
+  }
 }

@@ -124,6 +124,19 @@ export class AppConfig {
   @Max(10 * 1024 * 1024)
   BODY_LIMIT_BYTES = 256 * 1024;
 
+  /** Storm brake: more than this many automatic failovers within STORM_WINDOW_MS pause automatic action. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  STORM_MAX_FAILOVERS = 3;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  @Max(86_400_000)
+  STORM_WINDOW_MS = 600_000;
+
   get roles(): Set<OrchestratorRole> {
     return new Set(this.ORCHESTRATOR_ROLES.split(',') as OrchestratorRole[]);
   }

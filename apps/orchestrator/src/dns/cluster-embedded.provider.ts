@@ -23,7 +23,11 @@ export class ClusterEmbeddedDnsProvider implements DnsProvider {
   ) {}
 
   async apply(write: DnsRecordWrite): Promise<void> {
-    this.localServer?.upsert(write);
+    if (this.localServer) {
+      const zone = write.zone.toLowerCase().replace(/\.$/, '');
+      if (!this.localServer.zones.includes(zone)) this.localServer.setZones([...this.localServer.zones, zone]);
+      this.localServer.upsert(write);
+    }
     await this.redis.publish(DNS_CHANNEL, JSON.stringify(write));
   }
 

@@ -1,7 +1,8 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, MinRole } from '../auth/auth.decorators';
 import { actorOf, Principal } from '../auth/principal';
+import { UuidParamPipe } from '../common/validation';
 import { CreateNodeDto, ListNodesQuery, NodeCredentialsView, NodeView, UpdateNodeDto } from './dtos/node.dto';
 import { NodesService, toNodeView } from './nodes.service';
 
@@ -30,14 +31,14 @@ export class NodesController {
   @Get(':id')
   @MinRole('viewer')
   @ApiResponse({ status: 200, type: NodeView })
-  async get(@Param('id', ParseUUIDPipe) id: string): Promise<NodeView> {
+  async get(@Param('id', UuidParamPipe) id: string): Promise<NodeView> {
     return toNodeView(await this.nodes.get(id));
   }
 
   @Patch(':id')
   @MinRole('admin')
   @ApiResponse({ status: 200, type: NodeView })
-  update(@Param('id', ParseUUIDPipe) id: string, @Body() dto: UpdateNodeDto, @CurrentPrincipal() p: Principal) {
+  update(@Param('id', UuidParamPipe) id: string, @Body() dto: UpdateNodeDto, @CurrentPrincipal() p: Principal) {
     return this.nodes.update(id, dto, actorOf(p));
   }
 
@@ -45,7 +46,7 @@ export class NodesController {
   @MinRole('admin')
   @ApiOperation({ summary: 'Issue new agent and action tokens (the old ones stop working)' })
   @ApiResponse({ status: 201, type: NodeCredentialsView })
-  rotate(@Param('id', ParseUUIDPipe) id: string, @CurrentPrincipal() p: Principal) {
+  rotate(@Param('id', UuidParamPipe) id: string, @CurrentPrincipal() p: Principal) {
     return this.nodes.rotateTokens(id, actorOf(p));
   }
 
@@ -53,7 +54,7 @@ export class NodesController {
   @MinRole('admin')
   @HttpCode(204)
   @ApiResponse({ status: 409, description: 'a scenario uses the node' })
-  async remove(@Param('id', ParseUUIDPipe) id: string, @CurrentPrincipal() p: Principal): Promise<void> {
+  async remove(@Param('id', UuidParamPipe) id: string, @CurrentPrincipal() p: Principal): Promise<void> {
     await this.nodes.remove(id, actorOf(p));
   }
 }

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { DataSource, QueryFailedError, Repository } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
+import { TopologyService } from '../topology/topology.service';
 import { AuthService } from '../auth/auth.service';
 import { hashToken, newToken } from '../auth/token-hash';
 import { Page } from '../common/dtos/pagination.dto';
@@ -34,6 +35,7 @@ export class NodesService {
     @InjectRepository(NodeEntity) private readonly repo: Repository<NodeEntity>,
     private readonly dataSource: DataSource,
     private readonly audit: AuditService,
+    private readonly topology: TopologyService,
     private readonly auth: AuthService,
   ) {}
 
@@ -41,7 +43,7 @@ export class NodesService {
     const agentToken = newToken('hag');
     const actionToken = newToken('haa');
     try {
-      return await this.dataSource.transaction(async (m) => {
+      const created = await this.dataSource.transaction(async (m) => {
         const node = await m.getRepository(NodeEntity).save(
           m.getRepository(NodeEntity).create({
             name: dto.name,
@@ -55,6 +57,8 @@ export class NodesService {
         await this.audit.record({ actor, action: 'node.create', targetType: 'node', targetId: node.id }, m);
         return { node: toNodeView(node), agentToken, actionToken };
       });
+      await this.topology.changed();
+      return created;
     } catch (err) {
       if (isUniqueViolation(err)) throw new ConflictError(`a node named ${dto.name} already exists`, { field: 'name' });
       throw err;
@@ -90,7 +94,7 @@ export class NodesService {
 
   async update(id: string, dto: UpdateNodeDto, actor: string): Promise<NodeView> {
     try {
-      return await this.dataSource.transaction(async (m) => {
+      const view = await this.dataSource.transaction(async (m) => {
         const repo = m.getRepository(NodeEntity);
         const node = await repo.findOne({ where: { id }, lock: { mode: 'pessimistic_write' } });
         if (!node) throw new NotFoundError('node', id);
@@ -107,6 +111,8 @@ export class NodesService {
         );
         return toNodeView(saved);
       });
+      await this.topology.changed();
+      return view;
     } catch (err) {
       if (isUniqueViolation(err)) throw new ConflictError(`a node named ${dto.name} already exists`, { field: 'name' });
       throw err;
@@ -137,6 +143,7 @@ export class NodesService {
         await this.audit.record({ actor, action: 'node.delete', targetType: 'node', targetId: id }, m);
       });
       this.auth.invalidate();
+      await this.topology.changed();
     } catch (err) {
       if (isForeignKeyViolation(err)) {
         throw new ConflictError('node is used by a scenario; remove it from the scenario first', { nodeId: id });

@@ -1,7 +1,8 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, MinRole } from '../auth/auth.decorators';
 import { actorOf, Principal } from '../auth/principal';
+import { UuidParamPipe } from '../common/validation';
 import { CreateScenarioDto, ListScenariosQuery, ScenarioView, UpdateScenarioDto } from './dtos/scenario.dto';
 import { ScenariosService, toScenarioView } from './scenarios.service';
 
@@ -30,7 +31,7 @@ export class ScenariosController {
   @Get(':id')
   @MinRole('viewer')
   @ApiResponse({ status: 200, type: ScenarioView })
-  async get(@Param('id', ParseUUIDPipe) id: string): Promise<ScenarioView> {
+  async get(@Param('id', UuidParamPipe) id: string): Promise<ScenarioView> {
     return toScenarioView(await this.scenarios.get(id));
   }
 
@@ -38,7 +39,7 @@ export class ScenariosController {
   @MinRole('admin')
   @ApiOperation({ summary: 'Change mode, checks, policy; nodes and DNS records only while stopped' })
   @ApiResponse({ status: 200, type: ScenarioView })
-  update(@Param('id', ParseUUIDPipe) id: string, @Body() dto: UpdateScenarioDto, @CurrentPrincipal() p: Principal) {
+  update(@Param('id', UuidParamPipe) id: string, @Body() dto: UpdateScenarioDto, @CurrentPrincipal() p: Principal) {
     return this.scenarios.update(id, dto, actorOf(p));
   }
 
@@ -46,7 +47,7 @@ export class ScenariosController {
   @MinRole('admin')
   @HttpCode(204)
   @ApiResponse({ status: 409, description: 'scenario not stopped' })
-  async remove(@Param('id', ParseUUIDPipe) id: string, @CurrentPrincipal() p: Principal): Promise<void> {
+  async remove(@Param('id', UuidParamPipe) id: string, @CurrentPrincipal() p: Principal): Promise<void> {
     await this.scenarios.remove(id, actorOf(p));
   }
 }

@@ -3,6 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { DataSource, EntityManager, In, Repository } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
+import { TopologyService } from '../topology/topology.service';
 import { Page } from '../common/dtos/pagination.dto';
 import { ConflictError, InvalidInputError, InvalidStateError, NotFoundError } from '../common/errors';
 import { NodeEntity } from '../nodes/node.entity';
@@ -39,6 +40,7 @@ export class ScenariosService {
     @InjectRepository(ScenarioEntity) private readonly repo: Repository<ScenarioEntity>,
     private readonly dataSource: DataSource,
     private readonly audit: AuditService,
+    private readonly topology: TopologyService,
   ) {}
 
   async create(dto: CreateScenarioDto, actor: string): Promise<ScenarioView> {
@@ -71,6 +73,7 @@ export class ScenariosService {
         await this.audit.record({ actor, action: 'scenario.create', targetType: 'scenario', targetId: s.id }, m);
         return s.id;
       });
+      await this.topology.changed();
       return toScenarioView(await this.get(id));
     } catch (err) {
       if (isUniqueViolation(err)) throw new ConflictError(`a scenario named ${dto.name} already exists`, { field: 'name' });
@@ -152,6 +155,7 @@ export class ScenariosService {
         m,
       );
     });
+    await this.topology.changed();
     return toScenarioView(await this.get(id));
   }
 
@@ -167,6 +171,7 @@ export class ScenariosService {
       await m.query('DELETE FROM dns_records WHERE "scenarioId" = $1', [id]);
       await this.audit.record({ actor, action: 'scenario.delete', targetType: 'scenario', targetId: id }, m);
     });
+    await this.topology.changed();
   }
 
   private normalizeChecks(checks: CheckDto[] | undefined) {

@@ -1,0 +1,493 @@
+/**
+ * The heartbeat agent: wires config, state, checks, actions, heartbeats, peer heartbeats, the
+ * self-fencing lease and the HTTP API. Can run in-process (tests, embedding) or from main.ts.
+ */
+import 'reflect-metadata'; // before @ha/contracts: its decorators read metadata at load time
+import { randomUUID } from 'node:crypto';
+import { AddressInfo } from 'node:net';
+import {
+  ActionRequest,
+  ActionResponse,
+  HeartbeatRequest,
+  HeartbeatResponse,
+  PeerHeartbeat,
+  ScenarioAssignment,
+} from '@ha/contracts';
+import { Logger } from 'pino';
+import { ActionRunner } from './action-runner';
+import { toPlainAssignment } from './assignment.dto';
+import { CheckRunner } from './check-runner';
+import { AgentConfig } from './config';
+import { ActionNotConfiguredError, ForbiddenError, StaleEpochError, UnauthorizedError } from './errors';
+import { HeartbeatSender } from './heartbeat-sender';
+import { AgentApi, AgentHttpServer, safeEqual } from './http-server';
+import { decideSelfFence } from './lease';
+import { createLogger } from './logger';
+import { PeerTracker } from './peer-tracker';
+import { ProcessRunner } from './process-runner';
+import { StateStore } from './state-store';
+
+/** After a failed self-demotion or self-fence, wait this long before trying again. */
+const SELF_ACTION_RETRY_MS = 5000;
+/** Wait this long for running actions on shutdown before killing them. */
+const SHUTDOWN_GRACE_MS = 5000;
+const MAX_REPORTED_SCENARIOS = 256;
+
+const monotonicNow = (): number => performance.now();
+
+/**
+ * Keeps the newest view per scenario: a scenario whose stored assignment has a higher epoch than
+ * the incoming one (a lagging orchestrator) keeps the stored one. Scenarios not in `incoming` go.
+ */
+export function mergeAssignments(
+  current: ScenarioAssignment[],
+  incoming: ScenarioAssignment[],
+): ScenarioAssignment[] {
+  const byId = new Map(current.map((a) => [a.scenarioId, a]));
+  return incoming.map((a) => {
+    const stored = byId.get(a.scenarioId);
+    return stored && stored.epoch > a.epoch ? stored : a;
+  });
+}
+
+export class Agent implements AgentApi {
+  readonly bootId = randomUUID();
+  private readonly startedAt = monotonicNow();
+  private readonly startedAtWall = Date.now();
+  private seq = 0;
+  private readonly processes = new ProcessRunner();
+  private readonly checks: CheckRunner;
+  private readonly actions: ActionRunner;
+  private readonly peers: PeerTracker;
+  private readonly heartbeats: HeartbeatSender;
+  private readonly server: AgentHttpServer;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private lagTimer: NodeJS.Timeout | undefined;
+  private replicaLag: { seconds: number; at: number } | undefined;
+  private readonly selfActionRunning = new Set<string>();
+  private readonly nextSelfFenceAt = new Map<string, number>();
+  private readonly selfDemoteRetry = new Map<string, { epoch: number; attempt: number; nextAt: number }>();
+  private address: AddressInfo | undefined;
+  private stopping = false;
+
+  private readonly logger: Logger;
+
+  private constructor(
+    readonly config: AgentConfig,
+    private readonly store: StateStore,
+    logger: Logger,
+  ) {
+    this.logger = logger.child({ context: 'Agent' });
+    this.checks = new CheckRunner(config.checks, this.processes, logger.child({ context: 'CheckRunner' }));
+    this.actions = new ActionRunner(config, store, this.processes, logger.child({ context: 'ActionRunner' }));
+    this.peers = new PeerTracker({
+      nodeId: config.nodeId,
+      intervalMs: config.heartbeatIntervalMs,
+      peerTimeoutMs: config.peerTimeoutMs,
+      now: monotonicNow,
+      assignments: () => this.store.assignments(),
+      ownRole: (scenarioId) => {
+        const s = this.store.scenario(scenarioId);
+        return { role: s?.role ?? 'unknown', epoch: s?.epoch ?? 0 };
+      },
+      logger: logger.child({ context: 'PeerTracker' }),
+    });
+    this.heartbeats = new HeartbeatSender({
+      orchestrators: config.orchestrators,
+      token: config.token,
+      intervalMs: config.heartbeatIntervalMs,
+      now: monotonicNow,
+      build: () => this.buildHeartbeat(),
+      onResponse: (response, orchestrator) => this.onHeartbeatResponse(response, orchestrator),
+      logger: logger.child({ context: 'HeartbeatSender' }),
+    });
+    this.server = new AgentHttpServer({
+      host: config.listen.host,
+      port: config.listen.port,
+      actionToken: config.actionToken,
+      api: this,
+      logger: logger.child({ context: 'AgentHttpServer' }),
+    });
+  }
+
+  /** Loads the state file (throws StateFileError when it is corrupt). */
+  static create(config: AgentConfig, options: { logger?: Logger } = {}): Agent {
+    const logger =
+      options.logger ??
+      createLogger({ level: config.logLevel, nodeId: config.nodeId, nodeName: config.nodeName });
+    const store = StateStore.load(config.stateFile, config.nodeId);
+    return new Agent(config, store, logger);
+  }
+
+  get url(): string {
+    if (!this.address) throw new Error('agent is not listening');
+    return `http://${this.address.family === 'IPv6' ? `[${this.address.address}]` : this.address.address}:${this.address.port}`;
+  }
+
+  async start(): Promise<void> {
+    // Fail fast if the state file cannot be written, before anyone relies on us.
+    await this.store.save();
+    this.address = await this.server.listen();
+    this.checks.start();
+    this.heartbeats.start();
+    this.peers.start();
+    this.startReplicaLagProbe();
+    const leaseTick = Math.min(250, this.config.heartbeatIntervalMs);
+    this.leaseTimer = setInterval(() => this.checkLeases(), leaseTick);
+    for (const a of this.store.assignments()) {
+      if (a.leaseMs < 2 * this.config.heartbeatIntervalMs) {
+        this.logger.warn(
+          { event: 'lease.short', scenarioId: a.scenarioId, leaseMs: a.leaseMs },
+          'lease shorter than 2 heartbeat intervals',
+        );
+      }
+    }
+    this.logger.info(
+      {
+        event: 'agent.listening',
+        url: this.url,
+        bootId: this.bootId,
+        stateFile: this.config.stateFile,
+        scenarios: this.store.scenarios().map(({ scenarioId, role, epoch }) => ({ scenarioId, role, epoch })),
+        actions: Object.keys(this.config.actions),
+        checks: this.config.checks.map((c) => c.name),
+      },
+      'heartbeat agent started',
+    );
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    clearInterval(this.leaseTimer);
+    clearTimeout(this.lagTimer);
+    this.heartbeats.stop();
+    this.peers.stop();
+    this.checks.stop();
+    const closed = this.server.close();
+    let graceTimer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.actions.drain(),
+      new Promise((resolve) => (graceTimer = setTimeout(resolve, SHUTDOWN_GRACE_MS))),
+    ]);
+    clearTimeout(graceTimer);
+    this.processes.killAll();
+    await closed;
+    await this.store.flush();
+    this.logger.info({ event: 'agent.stopped' }, 'heartbeat agent stopped');
+  }
+
+  // ---- AgentApi (HTTP) ----
+
+  isActionConfigured(action: string): boolean {
+    return this.actions.isConfigured(action);
+  }
+
+  async runAction(action: string, request: ActionRequest): Promise<ActionResponse> {
+    if (!this.actions.isConfigured(action)) throw new ActionNotConfiguredError(action);
+    return this.actions.execute({
+      action,
+      operationId: request.operationId,
+      stepId: request.stepId,
+      scenarioId: request.scenarioId,
+      epoch: request.epoch,
+    });
+  }
+
+  receivePeerHeartbeat(heartbeat: PeerHeartbeat, bearer: string | undefined): PeerHeartbeat {
+    const assignment = this.assignment(heartbeat.scenarioId);
+    // Unknown scenario and wrong token look the same to the caller.
+    if (!assignment || bearer === undefined || !safeEqual(bearer, assignment.peerToken)) {
+      throw new UnauthorizedError('missing or invalid peer token');
+    }
+    if (!assignment.peers.some((p) => p.nodeId === heartbeat.fromNodeId)) {
+      throw new ForbiddenError('fromNodeId is not a peer of this scenario');
+    }
+    this.peers.heard(heartbeat.fromNodeId, monotonicNow(), {
+      scenarioId: heartbeat.scenarioId,
+      role: heartbeat.role,
+      epoch: heartbeat.epoch,
+      receivedAt: Date.now(),
+    });
+    const own = this.store.scenario(heartbeat.scenarioId);
+    return {
+      fromNodeId: this.config.nodeId,
+      scenarioId: heartbeat.scenarioId,
+      role: own?.role ?? 'unknown',
+      epoch: own?.epoch ?? 0,
+      sentAt: Date.now(),
+    };
+  }
+
+  status(): Record<string, unknown> {
+    const now = monotonicNow();
+    const orchestratorContact = this.heartbeats.lastContact();
+    const msAgo = (t: number | undefined): number | null => (t === undefined ? null : Math.round(now - t));
+    return {
+      nodeId: this.config.nodeId,
+      nodeName: this.config.nodeName,
+      bootId: this.bootId,
+      seq: this.seq,
+      startedAt: this.startedAtWall,
+      lastOrchestratorContactMsAgo: msAgo(orchestratorContact),
+      orchestrators: this.heartbeats.status().map((c) => ({
+        url: c.url,
+        lastContactMsAgo: msAgo(c.lastContact),
+        lastError: c.lastError ?? null,
+      })),
+      scenarios: this.store.scenarios().map((s) => {
+        const a = this.assignment(s.scenarioId);
+        const peerIds = this.peerIds(a);
+        const lease = decideSelfFence({
+          role: s.role,
+          now,
+          startedAt: this.startedAt,
+          lastOrchestratorContact: orchestratorContact,
+          lastPeerContact: this.peers.lastContact(peerIds),
+          leaseMs: a?.leaseMs ?? this.config.defaultLeaseMs,
+        });
+        return {
+          scenarioId: s.scenarioId,
+          name: a?.name ?? null,
+          role: s.role,
+          epoch: s.epoch,
+          assignedRole: a?.role ?? null,
+          assignedEpoch: a?.epoch ?? null,
+          leaseMs: a?.leaseMs ?? this.config.defaultLeaseMs,
+          cutOffForMs: Math.round(lease.cutOffForMs),
+          peerViews: this.peers.views(peerIds),
+        };
+      }),
+      peerViews: this.peers.views(this.allPeerIds()),
+      peerReports: this.peers.reports(),
+      checks: this.checks.latest(),
+      replicaLagSeconds: this.freshReplicaLag() ?? null,
+      recentSteps: this.store.recentSteps(20).map((s) => s.response),
+    };
+  }
+
+  // ---- heartbeats and assignments ----
+
+  private buildHeartbeat(): HeartbeatRequest {
+    const request: HeartbeatRequest = {
+      nodeId: this.config.nodeId,
+      seq: this.seq++,
+      bootId: this.bootId,
+      agentTime: Date.now(),
+      scenarios: this.store
+        .scenarios()
+        .slice(0, MAX_REPORTED_SCENARIOS)
+        .map(({ scenarioId, role, epoch }) => ({ scenarioId, role, epoch })),
+      checks: this.checks.latest(),
+      peerViews: this.peers.views(this.allPeerIds()),
+    };
+    const lag = this.freshReplicaLag();
+    if (lag !== undefined) request.replicaLagSeconds = lag;
+    return request;
+  }
+
+  private onHeartbeatResponse(response: HeartbeatResponse, orchestrator: string): void {
+    if (response.nodeId.toLowerCase() !== this.config.nodeId) {
+      this.logger.error(
+        { event: 'orchestrator.wrong_node', orchestrator, answeredFor: response.nodeId },
+        'orchestrator answered for another node; assignments ignored',
+      );
+      return;
+    }
+    const merged = mergeAssignments(this.store.assignments(), response.scenarios.map(toPlainAssignment));
+    let changed = this.store.setAssignments(merged);
+    const now = monotonicNow();
+    for (const a of merged) {
+      const local = this.store.scenario(a.scenarioId);
+      if (local?.role === 'production' && a.role !== 'production') {
+        const retry = this.selfDemoteRetry.get(a.scenarioId);
+        if (a.epoch > local.epoch) {
+          void this.selfDemote(a, 1);
+        } else if (retry && a.epoch >= retry.epoch && now >= retry.nextAt) {
+          void this.selfDemote(a, retry.attempt + 1);
+        }
+        continue;
+      }
+      // Epochs only move forward; a scenario seen for the first time starts with role 'unknown'.
+      if (this.store.updateScenario(a.scenarioId, { epoch: a.epoch, role: local?.role ?? 'unknown' }))
+        changed = true;
+    }
+    if (changed) {
+      this.store
+        .save()
+        .catch((err: Error) =>
+          this.logger.error(
+            { event: 'state.save_failed', err: err.message },
+            'could not persist assignments',
+          ),
+        );
+    }
+  }
+
+  /**
+   * An old production that comes back after a failover: the orchestrator says, at a higher epoch,
+   * that this node is no longer production. Demote before anything else can happen.
+   */
+  private async selfDemote(assignment: ScenarioAssignment, attempt: number): Promise<void> {
+    const scenarioId = assignment.scenarioId;
+    if (this.selfActionRunning.has(scenarioId)) return;
+    this.selfActionRunning.add(scenarioId);
+    const stepId =
+      attempt === 1
+        ? `self-demote-${assignment.epoch}`
+        : `self-demote-${assignment.epoch}-retry-${attempt - 1}`;
+    this.logger.error(
+      {
+        event: 'scenario.self_demote',
+        scenarioId,
+        epoch: assignment.epoch,
+        assignedRole: assignment.role,
+        stepId,
+      },
+      'SELF-DEMOTING: the orchestrator moved production away from this node at a higher epoch',
+    );
+    try {
+      const ok = await this.runSelfDemotion(scenarioId, assignment.epoch, stepId);
+      if (ok) this.selfDemoteRetry.delete(scenarioId);
+      else
+        this.selfDemoteRetry.set(scenarioId, {
+          epoch: assignment.epoch,
+          attempt,
+          nextAt: monotonicNow() + SELF_ACTION_RETRY_MS,
+        });
+    } finally {
+      this.selfActionRunning.delete(scenarioId);
+    }
+  }
+
+  // ---- self-fencing lease ----
+
+  private checkLeases(): void {
+    if (this.stopping) return;
+    const now = monotonicNow();
+    const orchestratorContact = this.heartbeats.lastContact();
+    for (const s of this.store.scenarios()) {
+      if (s.role !== 'production' || this.selfActionRunning.has(s.scenarioId)) continue;
+      if ((this.nextSelfFenceAt.get(s.scenarioId) ?? 0) > now) continue;
+      const a = this.assignment(s.scenarioId);
+      const decision = decideSelfFence({
+        role: s.role,
+        now,
+        startedAt: this.startedAt,
+        lastOrchestratorContact: orchestratorContact,
+        lastPeerContact: this.peers.lastContact(this.peerIds(a)),
+        leaseMs: a?.leaseMs ?? this.config.defaultLeaseMs,
+      });
+      if (decision.selfFence) void this.selfFence(s.scenarioId, s.epoch, decision.reason);
+    }
+  }
+
+  private async selfFence(scenarioId: string, epoch: number, reason: string): Promise<void> {
+    this.selfActionRunning.add(scenarioId);
+    const stepId = `self-fence-${epoch}-${Date.now()}`;
+    this.logger.fatal(
+      { event: 'lease.self_fence', scenarioId, epoch, stepId, reason },
+      'SELF-FENCING: cut off from every orchestrator and every peer for the lease; demoting this node',
+    );
+    try {
+      const ok = await this.runSelfDemotion(scenarioId, epoch, stepId);
+      if (!ok) this.nextSelfFenceAt.set(scenarioId, monotonicNow() + SELF_ACTION_RETRY_MS);
+    } finally {
+      this.selfActionRunning.delete(scenarioId);
+    }
+  }
+
+  /** Runs the configured demote for a decision the agent took itself. Returns true when demoted. */
+  private async runSelfDemotion(scenarioId: string, epoch: number, stepId: string): Promise<boolean> {
+    if (!this.actions.isConfigured('demote')) {
+      // Nothing to run; the node must still stop claiming production.
+      this.logger.error(
+        { event: 'scenario.self_demote_without_action', scenarioId, epoch },
+        'no demote action configured: marking this node demoted without running a script',
+      );
+      this.store.updateScenario(scenarioId, { epoch, role: 'demoted' });
+      await this.store
+        .save()
+        .catch((err: Error) => this.logger.error({ event: 'state.save_failed', err: err.message }));
+      return true;
+    }
+    try {
+      const result = await this.actions.execute({
+        action: 'demote',
+        operationId: '',
+        stepId,
+        scenarioId,
+        epoch,
+      });
+      return result.status === 'ok';
+    } catch (err) {
+      if (err instanceof StaleEpochError) {
+        this.logger.warn(
+          { event: 'scenario.self_demote_stale', scenarioId, epoch, currentEpoch: err.currentEpoch },
+          err.message,
+        );
+        return true;
+      }
+      this.logger.error({
+        event: 'scenario.self_demote_failed',
+        scenarioId,
+        epoch,
+        err: (err as Error).message,
+      });
+      return false;
+    }
+  }
+
+  // ---- replica lag probe ----
+
+  private startReplicaLagProbe(): void {
+    const probe = this.config.replicaLag;
+    if (!probe) return;
+    const tick = async (): Promise<void> => {
+      const run = await this.processes.run({
+        command: probe.command,
+        args: probe.args,
+        timeoutMs: probe.timeoutMs,
+        maxOutputBytes: 256,
+      });
+      const seconds = Number(run.stdout.trim());
+      if (run.exitCode === 0 && run.stdout.trim() !== '' && Number.isFinite(seconds) && seconds >= 0) {
+        this.replicaLag = { seconds, at: monotonicNow() };
+      } else {
+        this.logger.warn(
+          {
+            event: 'replica_lag.failed',
+            exitCode: run.exitCode,
+            timedOut: run.timedOut,
+            output: run.output.slice(0, 200),
+          },
+          'replica lag probe gave no number',
+        );
+      }
+      if (!this.stopping) this.lagTimer = setTimeout(() => void tick(), probe.intervalMs);
+    };
+    void tick();
+  }
+
+  /** The last lag measurement, unless it is older than 3 probe intervals. */
+  private freshReplicaLag(): number | undefined {
+    const probe = this.config.replicaLag;
+    if (!probe || !this.replicaLag) return undefined;
+    const maxAge = 3 * Math.max(probe.intervalMs, probe.timeoutMs);
+    return monotonicNow() - this.replicaLag.at <= maxAge ? this.replicaLag.seconds : undefined;
+  }
+
+  // ---- helpers ----
+
+  private assignment(scenarioId: string): ScenarioAssignment | undefined {
+    return this.store.assignments().find((a) => a.scenarioId === scenarioId);
+  }
+
+  private peerIds(assignment: ScenarioAssignment | undefined): string[] {
+    return (assignment?.peers ?? []).map((p) => p.nodeId).filter((id) => id !== this.config.nodeId);
+  }
+
+  private allPeerIds(): string[] {
+    return this.store.assignments().flatMap((a) => this.peerIds(a));
+  }
+}

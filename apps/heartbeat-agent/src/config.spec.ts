@@ -1,0 +1,111 @@
+import { CONFIG_DEFAULTS, parseConfig } from './config';
+import { ConfigError } from './errors';
+
+const valid = () => ({
+  nodeId: '6f1c2a3b-4d5e-4f60-8a71-92b3c4d5e6f7',
+  nodeName: 'db-1',
+  orchestrators: ['http://127.0.0.1:8080/', 'https://orch.example.com'],
+  token: 'agent-token-0123',
+  actionToken: 'action-token-0123',
+  listen: { host: '127.0.0.10', port: 7400 },
+  checks: [
+    {
+      name: 'disk',
+      command: '/usr/lib/nagios/check_disk',
+      args: ['-w', '10%'],
+      timeoutMs: 2000,
+      intervalMs: 5000,
+    },
+  ],
+  actions: {
+    promote: { command: '/opt/ha/promote.sh' },
+    demote: { command: '/opt/ha/demote.sh', args: ['--now'], timeoutMs: 10_000 },
+  },
+});
+
+function errorOf(raw: unknown): string {
+  try {
+    parseConfig(raw);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('parseConfig', () => {
+  it('applies defaults in one place', () => {
+    const config = parseConfig(valid());
+    expect(config.heartbeatIntervalMs).toBe(CONFIG_DEFAULTS.heartbeatIntervalMs);
+    expect(config.peerTimeoutMs).toBe(3 * CONFIG_DEFAULTS.heartbeatIntervalMs);
+    expect(config.defaultLeaseMs).toBe(CONFIG_DEFAULTS.defaultLeaseMs);
+    expect(config.stateFile).toMatch(/\/db-1\.agent-state\.json$/);
+    expect(config.orchestrators).toEqual(['http://127.0.0.1:8080', 'https://orch.example.com']);
+    expect(config.actions.promote).toEqual({ command: '/opt/ha/promote.sh', args: [], timeoutMs: 30_000 });
+    expect(config.actions.demote).toEqual({
+      command: '/opt/ha/demote.sh',
+      args: ['--now'],
+      timeoutMs: 10_000,
+    });
+    expect(config.checks[0]).toMatchObject({ name: 'disk', timeoutMs: 2000, intervalMs: 5000 });
+  });
+
+  it('derives peerTimeoutMs from the heartbeat interval', () => {
+    expect(parseConfig({ ...valid(), heartbeatIntervalMs: 200 }).peerTimeoutMs).toBe(600);
+  });
+
+  it.each([
+    [{ nodeId: 'not-a-uuid' }, /^nodeId must be a UUID/],
+    [{ nodeName: 'a b' }, /^nodeName must be/],
+    [{ orchestrators: [] }, /^orchestrators must contain at least 1 elements/],
+    [{ orchestrators: ['127.0.0.1:8080'] }, /^orchestrators must be a list of http\(s\) base URLs/],
+    [{ token: 'short' }, /^token must be longer than or equal to 8 characters/],
+    [{ listen: { host: '127.0.0.1', port: 70000 } }, /^listen\.port must not be greater than 65535/],
+    [{ listen: { host: '127.0.0.1' } }, /^listen\.port must be an integer/],
+    [{ heartbeatIntervalMs: 10 }, /^heartbeatIntervalMs must not be less than 50/],
+    [
+      { heartbeatIntervalMs: 1000, peerTimeoutMs: 500 },
+      /^peerTimeoutMs must be greater than heartbeatIntervalMs/,
+    ],
+    [{ defaultLeaseMs: 500 }, /^defaultLeaseMs must be greater than heartbeatIntervalMs/],
+    [
+      { checks: [{ name: 'x', command: '/bin/true', timeoutMs: 'soon' }] },
+      /^checks\[0\]\.timeoutMs must be an integer/,
+    ],
+    [{ checks: [{ name: 'x', command: '/bin/true', args: 'a b' }] }, /^checks\[0\]\.args must be an array/],
+    [
+      {
+        checks: [
+          { name: 'x', command: '/bin/true' },
+          { name: 'x', command: '/bin/true' },
+        ],
+      },
+      /^checks\[1\]\.name 'x' is used twice/,
+    ],
+    [{ actions: { reboot: { command: '/sbin/reboot' } } }, /^actions\.reboot is not an agent action/],
+    [{ actions: { promote: { command: '' } } }, /^actions\.promote\.command should not be empty/],
+    [
+      { actions: { promote: { command: '/x', shell: true } } },
+      /^property actions\.promote\.shell|^actions\.promote\.shell is not a known field/,
+    ],
+    [{ replicaLag: { args: [] } }, /^replicaLag\.command must be a string/],
+    [{ colour: 'blue' }, /^colour is not a known field/],
+  ])('rejects %j with a message naming the field', (patch, expected) => {
+    expect(errorOf({ ...valid(), ...patch })).toMatch(expected);
+  });
+
+  it('names a missing required field', () => {
+    const raw: Record<string, unknown> = valid();
+    delete raw.actionToken;
+    expect(errorOf(raw)).toMatch(/^actionToken must be/);
+  });
+
+  it('refuses a config that is not a mapping', () => {
+    expect(errorOf(['a'])).toBe('config must be a mapping of fields');
+    expect(errorOf(null)).toBe('config must be a mapping of fields');
+  });
+
+  it('messages are one line', () => {
+    expect(errorOf({ ...valid(), listen: 'x' })).not.toContain('\n');
+  });
+});

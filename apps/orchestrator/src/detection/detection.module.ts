@@ -1,0 +1,25 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { HeartbeatsModule } from '../heartbeats/heartbeats.module';
+import { NodesModule } from '../nodes/nodes.module';
+import { OperationsModule } from '../operations/operations.module';
+import { ScenariosModule } from '../scenarios/scenarios.module';
+import { DetectionController } from './detection.controller';
+import { DetectorService } from './detector.service';
+import { EventEntity } from './event.entity';
+import { NodeStatusEntity } from './node-status.entity';
+import { StormBrakeService } from './storm-brake.service';
+
+@Module({
+  imports: [
+    TypeOrmModule.forFeature([EventEntity, NodeStatusEntity]),
+    HeartbeatsModule,
+    OperationsModule,
+    NodesModule,
+    ScenariosModule,
+  ],
+  controllers: [DetectionController],
+  providers: [DetectorService, StormBrakeService],
+  exports: [DetectorService],
+})
+export class DetectionModule {}

@@ -1,0 +1,114 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Put, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { CurrentPrincipal, MinRole } from '../auth/auth.decorators';
+import { actorOf, Principal } from '../auth/principal';
+import { UuidParamPipe } from '../common/validation';
+import {
+  CreateGroupDto,
+  GroupPage,
+  GroupView,
+  ListGroupsQuery,
+  SetGroupMembersDto,
+  UpdateGroupDto,
+} from './dtos/group.dto';
+import { GroupsService } from './groups.service';
+
+@ApiTags('groups')
+@ApiBearerAuth()
+@Controller('api/v1/groups')
+export class GroupsController {
+  constructor(private readonly groups: GroupsService) {}
+
+  @Post()
+  @MinRole('admin')
+  @ApiOperation({ summary: 'Create a group of scenarios, optionally with its first members' })
+  @ApiResponse({ status: 201, type: GroupView })
+  @ApiResponse({ status: 404, description: 'a scenario in scenarioIds does not exist' })
+  @ApiResponse({ status: 409, description: 'name already used' })
+  create(@Body() dto: CreateGroupDto, @CurrentPrincipal() p: Principal): Promise<GroupView> {
+    return this.groups.create(dto, actorOf(p));
+  }
+
+  @Get()
+  @MinRole('viewer')
+  @ApiOperation({ summary: 'List groups (paginated; filter by member scenario)' })
+  @ApiResponse({ status: 200, type: GroupPage })
+  list(@Query() q: ListGroupsQuery): Promise<GroupPage> {
+    return this.groups.list(q);
+  }
+
+  @Get(':id')
+  @MinRole('viewer')
+  @ApiOperation({ summary: 'One group with its member scenario ids' })
+  @ApiResponse({ status: 200, type: GroupView })
+  @ApiResponse({ status: 404, description: 'unknown group' })
+  get(@Param('id', UuidParamPipe) id: string): Promise<GroupView> {
+    return this.groups.get(id);
+  }
+
+  @Patch(':id')
+  @MinRole('admin')
+  @ApiOperation({ summary: 'Rename, describe, or change switch-all-if-any-fails' })
+  @ApiResponse({ status: 200, type: GroupView })
+  @ApiResponse({ status: 404, description: 'unknown group' })
+  @ApiResponse({ status: 409, description: 'name already used' })
+  update(
+    @Param('id', UuidParamPipe) id: string,
+    @Body() dto: UpdateGroupDto,
+    @CurrentPrincipal() p: Principal,
+  ): Promise<GroupView> {
+    return this.groups.update(id, dto, actorOf(p));
+  }
+
+  @Delete(':id')
+  @MinRole('admin')
+  @HttpCode(204)
+  @ApiOperation({ summary: 'Delete a group (its scenarios stay)' })
+  @ApiResponse({ status: 204, description: 'deleted' })
+  @ApiResponse({ status: 404, description: 'unknown group' })
+  @ApiResponse({ status: 409, description: 'a group operation is pending or running' })
+  async remove(@Param('id', UuidParamPipe) id: string, @CurrentPrincipal() p: Principal): Promise<void> {
+    await this.groups.remove(id, actorOf(p));
+  }
+
+  @Put(':id/members')
+  @MinRole('admin')
+  @ApiOperation({ summary: 'Replace the member list of a group' })
+  @ApiResponse({ status: 200, type: GroupView })
+  @ApiResponse({ status: 404, description: 'unknown group or scenario' })
+  setMembers(
+    @Param('id', UuidParamPipe) id: string,
+    @Body() dto: SetGroupMembersDto,
+    @CurrentPrincipal() p: Principal,
+  ): Promise<GroupView> {
+    return this.groups.setMembers(id, dto.scenarioIds, actorOf(p));
+  }
+
+  @Post(':id/members/:scenarioId')
+  @MinRole('admin')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Add one scenario to a group (no change when it is already a member)' })
+  @ApiResponse({ status: 200, type: GroupView })
+  @ApiResponse({ status: 404, description: 'unknown group or scenario' })
+  addMember(
+    @Param('id', UuidParamPipe) id: string,
+    @Param('scenarioId', UuidParamPipe) scenarioId: string,
+    @CurrentPrincipal() p: Principal,
+  ): Promise<GroupView> {
+    return this.groups.addMember(id, scenarioId, actorOf(p));
+  }
+
+  @Delete(':id/members/:scenarioId')
+  @MinRole('admin')
+  @HttpCode(204)
+  @ApiOperation({ summary: 'Remove one scenario from a group' })
+  @ApiResponse({ status: 204, description: 'removed' })
+  @ApiResponse({ status: 404, description: 'unknown group, or the scenario is not a member' })
+  async removeMember(
+    @Param('id', UuidParamPipe) id: string,
+    @Param('scenarioId', UuidParamPipe) scenarioId: string,
+    @CurrentPrincipal() p: Principal,
+  ): Promise<void> {
+    await this.groups.removeMember(id, scenarioId, actorOf(p));
+  }
+}

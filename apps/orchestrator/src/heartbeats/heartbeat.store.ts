@@ -1,0 +1,146 @@
+/**
+ * Live heartbeat state, in memory: the heartbeat path never writes PostgreSQL per request.
+ * - node_status rows are upserted in one statement every HEARTBEAT_FLUSH_MS for nodes that changed;
+ * - "last contact" times go to a Redis hash every 200 ms, so workers in other processes can tell
+ *   when a node's self-fencing lease has surely expired.
+ */
+import { Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { HeartbeatRequest } from '@ha/contracts';
+import { DataSource } from 'typeorm';
+import { createLogger } from '../common/logger';
+import { AppConfig } from '../config/app-config';
+import { RedisService } from '../redis/redis.service';
+
+const log = createLogger('HeartbeatStore');
+
+export interface LiveNode {
+  nodeId: string;
+  /** orchestrator clock, ms */
+  lastSeenAt: number;
+  seq: number;
+  bootId: string;
+  report: HeartbeatRequest;
+}
+
+/** How one observer (a peer agent) last saw a node. */
+export interface PeerObservation {
+  observerNodeId: string;
+  /** orchestrator clock when the observer last heard the node; null = never */
+  seenAt: number | null;
+  reachable: boolean;
+  /** orchestrator clock when the observer reported this */
+  reportedAt: number;
+}
+
+const MAX_SET_LUA = `
+for i = 1, #ARGV, 2 do
+  local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '0')
+  if tonumber(ARGV[i + 1]) > cur then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+return 1`;
+
+@Injectable()
+export class HeartbeatStore implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly live = new Map<string, LiveNode>();
+  private readonly peerViews = new Map<string, Map<string, PeerObservation>>();
+  private readonly dirtyPg = new Set<string>();
+  private readonly dirtyContact = new Map<string, number>();
+  private timers: NodeJS.Timeout[] = [];
+  readonly startedAt = Date.now();
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly dataSource: DataSource,
+    private readonly redis: RedisService,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.timers.push(setInterval(() => void this.flushPg(), this.config.HEARTBEAT_FLUSH_MS));
+    this.timers.push(setInterval(() => void this.flushContacts(), 200));
+    for (const t of this.timers) t.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    await this.flushPg();
+    await this.flushContacts();
+  }
+
+  get contactKey(): string {
+    return `${this.redis.prefix}:lastcontact`;
+  }
+
+  /** Returns false when the heartbeat is older than one already seen (same boot, lower seq). */
+  accept(hb: HeartbeatRequest, now = Date.now()): boolean {
+    const prev = this.live.get(hb.nodeId);
+    if (prev && prev.bootId === hb.bootId && hb.seq <= prev.seq) return false;
+    this.live.set(hb.nodeId, { nodeId: hb.nodeId, lastSeenAt: now, seq: hb.seq, bootId: hb.bootId, report: hb });
+    this.dirtyPg.add(hb.nodeId);
+    this.noteContact(hb.nodeId, now);
+    for (const v of hb.peerViews) {
+      const seenAt = v.lastSeenMsAgo === null || v.lastSeenMsAgo === undefined ? null : now - v.lastSeenMsAgo;
+      let m = this.peerViews.get(v.nodeId);
+      if (!m) this.peerViews.set(v.nodeId, (m = new Map()));
+      m.set(hb.nodeId, { observerNodeId: hb.nodeId, seenAt, reachable: v.reachable, reportedAt: now });
+      if (seenAt !== null) this.noteContact(v.nodeId, seenAt);
+    }
+    return true;
+  }
+
+  private noteContact(nodeId: string, at: number): void {
+    if ((this.dirtyContact.get(nodeId) ?? 0) < at) this.dirtyContact.set(nodeId, at);
+  }
+
+  get(nodeId: string): LiveNode | undefined {
+    return this.live.get(nodeId);
+  }
+
+  /** What peers report about `nodeId`. */
+  observationsOf(nodeId: string): PeerObservation[] {
+    return [...(this.peerViews.get(nodeId)?.values() ?? [])];
+  }
+
+  async flushContacts(): Promise<void> {
+    if (this.dirtyContact.size === 0) return;
+    const args: string[] = [];
+    for (const [id, at] of this.dirtyContact) args.push(id, String(Math.floor(at)));
+    this.dirtyContact.clear();
+    try {
+      await this.redis.client.eval(MAX_SET_LUA, 1, this.contactKey, ...args);
+    } catch (err) {
+      log.debug({ err: (err as Error).message }, 'last-contact flush failed');
+    }
+  }
+
+  async flushPg(): Promise<void> {
+    if (this.dirtyPg.size === 0) return;
+    const ids = [...this.dirtyPg];
+    this.dirtyPg.clear();
+    const rows = ids.map((id) => this.live.get(id)).filter((x): x is LiveNode => !!x);
+    const values: unknown[] = [];
+    const tuples = rows.map((r, i) => {
+      values.push(r.nodeId, new Date(r.lastSeenAt), r.seq, r.bootId, JSON.stringify(r.report));
+      const b = i * 5;
+      return `($${b + 1}::uuid, $${b + 2}::timestamptz, $${b + 3}, $${b + 4}, $${b + 5}::jsonb, now())`;
+    });
+    try {
+      await this.dataSource.query(
+        `INSERT INTO node_status ("nodeId", "lastSeenAt", "lastSeq", "bootId", "report", "updatedAt")
+         VALUES ${tuples.join(',')}
+         ON CONFLICT ("nodeId") DO UPDATE SET "lastSeenAt" = EXCLUDED."lastSeenAt", "lastSeq" = EXCLUDED."lastSeq",
+           "bootId" = EXCLUDED."bootId", "report" = EXCLUDED."report", "updatedAt" = now()`,
+        values,
+      );
+    } catch (err) {
+      // Fail static: keep the rows dirty and try again next time.
+      for (const id of ids) this.dirtyPg.add(id);
+      log.warn({ err: (err as Error).message, nodes: ids.length }, 'node_status flush failed');
+    }
+  }
+}
+
+/** Read side for workers: the last time anyone (orchestrator or a peer agent) heard from a node. */
+export async function readLastContact(redis: RedisService, nodeId: string): Promise<number | null> {
+  const v = await redis.client.hget(`${redis.prefix}:lastcontact`, nodeId);
+  return v ? Number(v) : null;
+}

@@ -1,0 +1,73 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsBoolean, IsIn, IsNotEmpty, IsOptional, IsString, IsUUID, MaxLength } from 'class-validator';
+import { PaginationQuery } from '../../common/dtos/pagination.dto';
+import { OPERATION_STATES, OPERATION_TYPES } from '../operation.entity';
+
+export class FailoverDto {
+  @ApiProperty({ example: 'db1 power loss confirmed by NOC ticket 4711', description: 'Why (written to the audit log)' })
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(1024)
+  reason: string;
+
+  @ApiPropertyOptional({ description: 'Replica to promote (default: first available in order)' })
+  @IsOptional()
+  @IsUUID()
+  targetNodeId?: string;
+
+  @ApiPropertyOptional({
+    default: false,
+    description: 'Production agent unreachable: fence through the fencing hook or by waiting out its lease',
+  })
+  @IsOptional()
+  @IsBoolean()
+  force?: boolean;
+}
+
+export class SwitchoverDto {
+  @ApiProperty({ example: 'planned maintenance of db1' })
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(1024)
+  reason: string;
+
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsUUID()
+  targetNodeId?: string;
+}
+
+export class ReasonDto {
+  @ApiProperty({ example: 'db1 repaired' })
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(1024)
+  reason: string;
+
+  @ApiPropertyOptional({ default: false, description: 'start: skip the agent reachability check' })
+  @IsOptional()
+  @IsBoolean()
+  force?: boolean;
+}
+
+export class ListOperationsQuery extends PaginationQuery {
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsUUID()
+  scenarioId?: string;
+
+  @ApiPropertyOptional({ enum: OPERATION_TYPES })
+  @IsOptional()
+  @IsIn(OPERATION_TYPES)
+  type?: string;
+
+  @ApiPropertyOptional({ enum: OPERATION_STATES })
+  @IsOptional()
+  @IsIn(OPERATION_STATES)
+  state?: string;
+
+  @ApiPropertyOptional({ enum: ['auto', 'manual'] })
+  @IsOptional()
+  @IsIn(['auto', 'manual'])
+  trigger?: string;
+}

@@ -1,0 +1,108 @@
+import { Body, Controller, Get, HttpCode, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { CurrentPrincipal, MinRole } from '../auth/auth.decorators';
+import { actorOf, Principal } from '../auth/principal';
+import { FailoverDto, ListOperationsQuery, ReasonDto, SwitchoverDto } from './dtos/operation.dto';
+import { OperationsService } from './operations.service';
+
+const CONFLICT = { status: 409, description: 'another operation runs (body has its operationId), or wrong state' };
+
+@ApiTags('operations')
+@ApiBearerAuth()
+@Controller('api/v1')
+export class OperationsController {
+  constructor(private readonly operations: OperationsService) {}
+
+  @Post('scenarios/:id/failover')
+  @HttpCode(202)
+  @MinRole('operator')
+  @ApiOperation({ summary: 'Manual failover: fence production, promote a replica, redirect DNS' })
+  @ApiResponse({ status: 202, description: 'operation accepted; follow it at /api/v1/operations/{id}' })
+  @ApiResponse(CONFLICT)
+  failover(@Param('id', ParseUUIDPipe) id: string, @Body() dto: FailoverDto, @CurrentPrincipal() p: Principal) {
+    return this.operations.request({
+      scenarioId: id,
+      type: 'failover',
+      trigger: 'manual',
+      requestedBy: actorOf(p),
+      reason: dto.reason,
+      params: { ...(dto.targetNodeId && { targetNodeId: dto.targetNodeId }), force: dto.force === true },
+    });
+  }
+
+  @Post('scenarios/:id/switchover')
+  @HttpCode(202)
+  @MinRole('operator')
+  @ApiOperation({ summary: 'Planned switchover: both nodes healthy; production is demoted cleanly first' })
+  @ApiResponse(CONFLICT)
+  switchover(@Param('id', ParseUUIDPipe) id: string, @Body() dto: SwitchoverDto, @CurrentPrincipal() p: Principal) {
+    return this.operations.request({
+      scenarioId: id,
+      type: 'switchover',
+      trigger: 'manual',
+      requestedBy: actorOf(p),
+      reason: dto.reason,
+      params: { ...(dto.targetNodeId && { targetNodeId: dto.targetNodeId }) },
+    });
+  }
+
+  @Post('scenarios/:id/failback')
+  @HttpCode(202)
+  @MinRole('operator')
+  @ApiOperation({ summary: 'Failback: resync the original production from the active node, then switch back' })
+  @ApiResponse(CONFLICT)
+  failback(@Param('id', ParseUUIDPipe) id: string, @Body() dto: ReasonDto, @CurrentPrincipal() p: Principal) {
+    return this.operations.request({
+      scenarioId: id,
+      type: 'failback',
+      trigger: 'manual',
+      requestedBy: actorOf(p),
+      reason: dto.reason,
+    });
+  }
+
+  @Post('scenarios/:id/start')
+  @HttpCode(202)
+  @MinRole('operator')
+  @ApiOperation({ summary: 'Start protecting the scenario: DNS points at the active node, checks run' })
+  @ApiResponse(CONFLICT)
+  start(@Param('id', ParseUUIDPipe) id: string, @Body() dto: ReasonDto, @CurrentPrincipal() p: Principal) {
+    return this.operations.request({
+      scenarioId: id,
+      type: 'start',
+      trigger: 'manual',
+      requestedBy: actorOf(p),
+      reason: dto.reason,
+      params: { force: dto.force === true },
+    });
+  }
+
+  @Post('scenarios/:id/stop')
+  @HttpCode(202)
+  @MinRole('operator')
+  @ApiOperation({ summary: 'Stop protecting the scenario (no automatic failover; DNS unchanged)' })
+  @ApiResponse(CONFLICT)
+  stop(@Param('id', ParseUUIDPipe) id: string, @Body() dto: ReasonDto, @CurrentPrincipal() p: Principal) {
+    return this.operations.request({
+      scenarioId: id,
+      type: 'stop',
+      trigger: 'manual',
+      requestedBy: actorOf(p),
+      reason: dto.reason,
+    });
+  }
+
+  @Get('operations')
+  @MinRole('viewer')
+  @ApiOperation({ summary: 'List operations, newest first (filter by scenario, type, state, trigger)' })
+  list(@Query() q: ListOperationsQuery) {
+    return this.operations.list(q);
+  }
+
+  @Get('operations/:id')
+  @MinRole('viewer')
+  @ApiOperation({ summary: 'One operation with its steps as a timeline' })
+  get(@Param('id', ParseUUIDPipe) id: string) {
+    return this.operations.get(id);
+  }
+}

@@ -1,0 +1,337 @@
+/**
+ * What each step does. Every handler is idempotent: it checks its own effect first (epoch already
+ * bumped, DNS already pointing at the target) and agent actions carry the step id, which the agent
+ * uses to answer a replay with the stored result instead of running the action twice.
+ */
+import { Injectable } from '@nestjs/common';
+import { ActionRequest, AgentAction } from '@ha/contracts';
+import { DataSource, EntityManager } from 'typeorm';
+import { AuditService } from '../audit/audit.service';
+import {
+  FencingFailedError,
+  InvalidStateError,
+  PreCheckFailedError,
+  PromoteFailedError,
+  StaleEpochError,
+  TransientError,
+} from '../common/errors';
+import { createLogger } from '../common/logger';
+import { EventEntity } from '../detection/event.entity';
+import { NodeStatusEntity } from '../detection/node-status.entity';
+import { DnsService } from '../dns/dns.service';
+import { readLastContact } from '../heartbeats/heartbeat.store';
+import { NodeEntity } from '../nodes/node.entity';
+import { RedisService } from '../redis/redis.service';
+import { ScenarioEntity } from '../scenarios/scenario.entity';
+import { AgentClient, AgentRefusedError, AgentUnreachableError, scenarioRoleFromStatus } from './agent.client';
+import { OperationEntity, OperationStepEntity } from './operation.entity';
+
+const log = createLogger('StepHandlers');
+
+export interface StepContext {
+  op: OperationEntity;
+  step: OperationStepEntity;
+  scenario: ScenarioEntity;
+  attempt: number;
+  /** Mark the step done, running `mutate` (the state change it causes) in the same transaction. */
+  finish(output: Record<string, unknown>, mutate?: (m: EntityManager) => Promise<void>): Promise<void>;
+}
+
+type Handler = (ctx: StepContext) => Promise<Record<string, unknown> | void>;
+
+
+const FINAL_STATE: Record<string, string> = {
+  failover: 'failed_over',
+  switchover: 'failed_over',
+  failback: 'running',
+  start: 'running',
+  stop: 'stopped',
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+@Injectable()
+export class StepHandlers {
+  private readonly handlers: Record<string, Handler> = {
+    'lock-epoch': (c) => this.lockEpoch(c),
+    'pre-checks': (c) => this.preChecks(c),
+    fence: (c) => this.fence(c),
+    'demote-active': (c) => this.demoteActive(c),
+    resync: (c) => this.resync(c),
+    promote: (c) => this.promote(c),
+    'redirect-dns': (c) => this.redirectDns(c),
+    'verify-dns': (c) => this.verifyDns(c),
+    'post-checks': (c) => this.postChecks(c),
+    'start-checks': (c) => this.startChecks(c),
+    notify: (c) => this.notify(c),
+    audit: (c) => this.complete(c),
+  };
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly agents: AgentClient,
+    private readonly dns: DnsService,
+    private readonly redis: RedisService,
+    private readonly audit: AuditService,
+  ) {}
+
+  run(name: string, ctx: StepContext): Promise<Record<string, unknown> | void> {
+    const h = this.handlers[name];
+    if (!h) throw new InvalidStateError(`unknown step ${name}`);
+    return h(ctx);
+  }
+
+  private request(ctx: StepContext, suffix = ''): ActionRequest {
+    return {
+      operationId: ctx.op.id,
+      stepId: `${ctx.step.id}${suffix}`,
+      scenarioId: ctx.scenario.id,
+      epoch: ctx.op.epoch ?? ctx.scenario.epoch,
+    };
+  }
+
+  private target(ctx: StepContext): string {
+    const t = ctx.op.params.targetNodeId;
+    if (typeof t !== 'string') throw new InvalidStateError('operation has no target node (lock-epoch not done)');
+    return t;
+  }
+
+  private oldActive(ctx: StepContext): string {
+    return String(ctx.op.params.oldActiveNodeId ?? ctx.op.params.previousActiveNodeId);
+  }
+
+  private async node(id: string): Promise<NodeEntity> {
+    const n = await this.dataSource.getRepository(NodeEntity).findOne({ where: { id } });
+    if (!n) throw new InvalidStateError(`node ${id} no longer exists`);
+    return n;
+  }
+
+  /** Choose the target and bump the scenario epoch, once per operation. */
+  private async lockEpoch(ctx: StepContext) {
+    const { op, scenario } = ctx;
+    if (op.epoch !== null && op.params.targetNodeId) {
+      return { epoch: op.epoch, targetNodeId: op.params.targetNodeId, resumed: true };
+    }
+    const replicas = [...(scenario.replicas ?? [])].sort((a, b) => a.position - b.position).map((r) => r.nodeId);
+    const oldActive = scenario.activeNodeId;
+    let target: string;
+    if (op.type === 'failback') {
+      if (oldActive === scenario.productionNodeId) throw new InvalidStateError('production is already active');
+      target = scenario.productionNodeId;
+    } else {
+      const requested = op.params.targetNodeId as string | undefined;
+      const candidates = [scenario.productionNodeId, ...replicas].filter((id) => id !== oldActive);
+      if (requested) {
+        if (!candidates.includes(requested)) {
+          throw new PreCheckFailedError(`node ${requested} is not a replica of this scenario or is already active`);
+        }
+        target = requested;
+      } else {
+        const statuses = await this.dataSource.getRepository(NodeStatusEntity).find();
+        const failed = new Set(statuses.filter((s) => s.verdict === 'failed').map((s) => s.nodeId));
+        const pick = candidates.find((id) => !failed.has(id));
+        if (!pick) throw new PreCheckFailedError('no replica is available (all failed)');
+        target = pick;
+      }
+    }
+    let epoch = 0;
+    await ctx.finish({ targetNodeId: target, oldActiveNodeId: oldActive }, async (m) => {
+      // TypeORM returns [rows, count] for an UPDATE … RETURNING on PostgreSQL.
+      const res = await m.query(
+        'UPDATE scenarios SET epoch = epoch + 1, "updatedAt" = now() WHERE id = $1 RETURNING epoch',
+        [scenario.id],
+      );
+      const rows = (Array.isArray(res[0]) ? res[0] : res) as { epoch: number }[];
+      epoch = Number(rows[0].epoch);
+      await m.getRepository(OperationEntity).update(op.id, {
+        epoch,
+        params: { ...op.params, targetNodeId: target, oldActiveNodeId: oldActive } as never,
+      });
+    });
+    ctx.op.epoch = epoch;
+    log.info({ epoch, target, oldActive }, 'epoch bumped');
+    return { epoch, targetNodeId: target, oldActiveNodeId: oldActive };
+  }
+
+  private async preChecks(ctx: StepContext) {
+    const target = this.target(ctx);
+    const targetNode = await this.node(target);
+    const status = await this.agents.status(target).catch((err) => {
+      if (err instanceof AgentUnreachableError) throw err; // retry: the replica may be restarting
+      throw new PreCheckFailedError(`target ${targetNode.name} refused the status request: ${(err as Error).message}`);
+    });
+    const lag = typeof status.replicaLagSeconds === 'number' ? status.replicaLagSeconds : null;
+    const max = ctx.scenario.policy.maxLagSeconds;
+    if (max !== null && lag !== null && lag > max && ctx.op.params.force !== true) {
+      throw new PreCheckFailedError(`replica ${targetNode.name} lags ${lag}s (max ${max}s); use force to override`);
+    }
+    const checked: Record<string, unknown> = { target: targetNode.name, replicaLagSeconds: lag };
+    if (ctx.op.type === 'switchover') {
+      const old = await this.node(this.oldActive(ctx));
+      await this.agents.status(old.id).catch((err) => {
+        throw new PreCheckFailedError(
+          `switchover needs both nodes healthy; ${old.name}: ${(err as Error).message}. Use failover instead.`,
+        );
+      });
+      checked.active = old.name;
+    }
+    return checked;
+  }
+
+  /** Fence the old active node: agent demote, else a fencing hook, else wait out its lease. */
+  private async fence(ctx: StepContext) {
+    const oldId = this.oldActive(ctx);
+    const old = await this.node(oldId);
+    const mayForce = ctx.op.trigger === 'auto' || ctx.op.params.force === true;
+    const policy = ctx.scenario.policy;
+    try {
+      const res = await this.agents.action(oldId, 'demote', this.request(ctx), 3000);
+      if (res.status === 'ok') return { fencedBy: 'agent', node: old.name, replayed: res.replayed };
+      if (!mayForce) throw new FencingFailedError(`demote of ${old.name} failed: ${res.output.slice(0, 300)}`);
+      log.warn({ node: old.name }, 'demote action failed; fencing by other means');
+    } catch (err) {
+      if (err instanceof StaleEpochError || err instanceof FencingFailedError) throw err;
+      if (!(err instanceof AgentUnreachableError) && !(err instanceof AgentRefusedError)) throw err;
+      if (!mayForce) {
+        throw new FencingFailedError(
+          `cannot fence ${old.name}: ${(err as Error).message}. Retry with force=true to fence through the hook or lease expiry.`,
+        );
+      }
+    }
+    if (policy.fencingHook) {
+      try {
+        const res = await this.agents.action(policy.fencingHook.nodeId, 'fence', this.request(ctx, ':hook'), 10000);
+        if (res.status === 'ok') return { fencedBy: 'hook', node: old.name, hookNodeId: policy.fencingHook.nodeId };
+        log.warn({ output: res.output.slice(0, 200) }, 'fencing hook failed; waiting for the lease');
+      } catch (err) {
+        if (err instanceof StaleEpochError) throw err;
+        log.warn({ err: (err as Error).message }, 'fencing hook unreachable; waiting for the lease');
+      }
+    }
+    // Lease: the old active demotes itself after leaseMs cut off from everyone. Wait until the last
+    // time anyone (orchestrators, peers) heard from it is more than lease + margin ago.
+    const started = Date.now();
+    const limit = 3 * policy.leaseMs + 10_000;
+    for (;;) {
+      const last = (await readLastContact(this.redis, oldId)) ?? started;
+      const expiry = last + policy.leaseMs + policy.leaseMarginMs;
+      const now = Date.now();
+      if (now >= expiry) {
+        return { fencedBy: 'lease-expiry', node: old.name, lastContactAgoMs: now - last, waitedMs: now - started };
+      }
+      if (now - started > limit) {
+        throw new FencingFailedError(
+          `${old.name} is still heard from (last contact ${now - last} ms ago): its lease does not expire; not promoting`,
+        );
+      }
+      await sleep(Math.min(100, expiry - now));
+    }
+  }
+
+  private async demoteActive(ctx: StepContext) {
+    const old = await this.node(this.oldActive(ctx));
+    const res = await this.agents.action(old.id, 'demote', this.request(ctx), 30000);
+    if (res.status !== 'ok') throw new FencingFailedError(`demote of ${old.name} failed: ${res.output.slice(0, 300)}`);
+    return { node: old.name, replayed: res.replayed };
+  }
+
+  private async resync(ctx: StepContext) {
+    const target = await this.node(this.target(ctx));
+    const res = await this.agents.action(target.id, 'resync', this.request(ctx), 600_000);
+    if (res.status !== 'ok') throw new PreCheckFailedError(`resync of ${target.name} failed: ${res.output.slice(0, 300)}`);
+    return { node: target.name, replayed: res.replayed, durationMs: res.finishedAt - res.startedAt };
+  }
+
+  private async promote(ctx: StepContext) {
+    const target = await this.node(this.target(ctx));
+    const res = await this.agents.action(target.id, 'promote', this.request(ctx), 60000);
+    if (res.status !== 'ok') throw new PromoteFailedError(`promote of ${target.name} failed: ${res.output.slice(0, 300)}`);
+    return { node: target.name, replayed: res.replayed };
+  }
+
+  private dnsTarget(ctx: StepContext): { nodeId: string; epoch: number } {
+    if (ctx.op.type === 'start') return { nodeId: ctx.scenario.activeNodeId, epoch: ctx.scenario.epoch };
+    return { nodeId: this.target(ctx), epoch: ctx.op.epoch! };
+  }
+
+  private async redirectDns(ctx: StepContext) {
+    const { nodeId, epoch } = this.dnsTarget(ctx);
+    const node = await this.node(nodeId);
+    const writes = this.dns.writesFor(ctx.scenario.id, ctx.scenario.dnsRecords, node.address, epoch);
+    await ctx.finish({ address: node.address, epoch, records: writes.map((w) => w.name) }, async (m) => {
+      await this.dns.persist(m, writes);
+      await m.getRepository(ScenarioEntity).update(ctx.scenario.id, { activeNodeId: nodeId });
+    });
+    await this.dns.apply(writes);
+  }
+
+  private async verifyDns(ctx: StepContext) {
+    const { nodeId, epoch } = this.dnsTarget(ctx);
+    const node = await this.node(nodeId);
+    const writes = this.dns.writesFor(ctx.scenario.id, ctx.scenario.dnsRecords, node.address, epoch);
+    const r = await this.dns.verify(writes, 3000);
+    return { answers: node.address, provider: this.dns.provider.kind, ...r };
+  }
+
+  private async postChecks(ctx: StepContext) {
+    const target = await this.node(this.target(ctx));
+    const status = await this.agents.status(target.id);
+    const role = scenarioRoleFromStatus(status, ctx.scenario.id);
+    if (role && (role.role !== 'production' || role.epoch < ctx.op.epoch!)) {
+      throw new TransientError(`${target.name} reports ${role.role} at epoch ${role.epoch}, expected production`);
+    }
+    return { node: target.name, role: role?.role ?? 'not reported', epoch: role?.epoch ?? null };
+  }
+
+  private async startChecks(ctx: StepContext) {
+    const active = await this.node(ctx.scenario.activeNodeId);
+    await this.agents.status(active.id).catch((err) => {
+      if (ctx.op.params.force === true) return {};
+      if (err instanceof AgentUnreachableError) throw err;
+      throw new PreCheckFailedError(`agent of ${active.name}: ${(err as Error).message}`);
+    });
+    return { active: active.name };
+  }
+
+  private async notify(ctx: StepContext) {
+    const message = `${ctx.op.type} of ${ctx.scenario.name} done`;
+    await ctx.finish({ event: 'operation-succeeded' }, async (m) => {
+      await m.getRepository(EventEntity).insert({
+        kind: 'operation-succeeded',
+        severity: 'info',
+        scenarioId: ctx.scenario.id,
+        nodeId: null,
+        message,
+        details: { operationId: ctx.op.id, type: ctx.op.type, epoch: ctx.op.epoch } as never,
+      });
+    });
+    await this.redis
+      .publish('events', JSON.stringify({ kind: 'operation-succeeded', operationId: ctx.op.id, message }))
+      .catch(() => undefined);
+  }
+
+  /** Final step: the scenario's end state and the audit entry, in one transaction. */
+  private async complete(ctx: StepContext) {
+    const state = FINAL_STATE[ctx.op.type] ?? 'running';
+    const hold =
+      ctx.op.type === 'failover' || ctx.op.type === 'switchover' || ctx.op.type === 'failback'
+        ? new Date(Date.now() + ctx.scenario.policy.holdDownMs)
+        : ctx.scenario.holdUntil;
+    await ctx.finish({ state, holdUntil: hold }, async (m) => {
+      await m.getRepository(ScenarioEntity).update(ctx.scenario.id, { state: state as never, holdUntil: hold });
+      await this.audit.record(
+        {
+          actor: ctx.op.requestedBy,
+          action: `operation.${ctx.op.type}.succeeded`,
+          targetType: 'scenario',
+          targetId: ctx.scenario.id,
+          reason: ctx.op.reason,
+          details: { operationId: ctx.op.id, epoch: ctx.op.epoch, state, params: ctx.op.params },
+        },
+        m,
+      );
+    });
+  }
+}
+
+export type { AgentAction };

@@ -1,0 +1,201 @@
+/**
+ * Runs one step job: resumes at the first step not done, marks it running, calls its handler,
+ * and commits "step done" together with the state change the step causes (one transaction).
+ * Retryable errors go back to BullMQ (backoff); unrecoverable ones fail the operation at once
+ * and leave the scenario in a documented state: its previous state when no node was touched yet,
+ * `degraded` otherwise (the operation timeline shows which step stopped).
+ */
+import { Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Job, UnrecoverableError } from 'bullmq';
+import { DataSource, EntityManager, In } from 'typeorm';
+import { AuditService } from '../audit/audit.service';
+import { DomainError } from '../common/errors';
+import { createLogger, logContext } from '../common/logger';
+import { AppConfig } from '../config/app-config';
+import { EventEntity } from '../detection/event.entity';
+import { MetricsService } from '../metrics/metrics.service';
+import { RedisService } from '../redis/redis.service';
+import { ScenarioEntity } from '../scenarios/scenario.entity';
+import { TopologyService } from '../topology/topology.service';
+import { OperationEntity, OperationStepEntity } from './operation.entity';
+import { SIDE_EFFECT_STEPS } from './operation-plans';
+import { OperationsQueue, STEP_ATTEMPTS, StepJobData } from './operations.queue';
+import { StepContext, StepHandlers } from './step-handlers';
+
+const log = createLogger('StepRunner');
+
+export function isRetryable(err: unknown): boolean {
+  if (err instanceof DomainError) return err.retryable;
+  return true; // unexpected (database hiccup, network): retry with backoff
+}
+
+@Injectable()
+export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown {
+  private reconciler: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly dataSource: DataSource,
+    private readonly queue: OperationsQueue,
+    private readonly redis: RedisService,
+    private readonly handlers: StepHandlers,
+    private readonly audit: AuditService,
+    private readonly metrics: MetricsService,
+    private readonly topology: TopologyService,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    if (!this.config.roles.has('worker')) return;
+    this.queue.startWorker((job) => this.process(job), this.redis);
+    this.reconciler = setInterval(() => void this.reconcile(), 1000);
+    this.reconciler.unref();
+  }
+
+  onApplicationShutdown(): void {
+    if (this.reconciler) clearInterval(this.reconciler);
+  }
+
+  /** Re-queue the first unfinished step of every active operation (duplicates are no-ops). */
+  async reconcile(): Promise<void> {
+    try {
+      const rows: { operationId: string; position: number }[] = await this.dataSource.query(
+        `SELECT DISTINCT ON (s."operationId") s."operationId", s.position
+           FROM operation_steps s JOIN operations o ON o.id = s."operationId"
+          WHERE o.state IN ('pending','running') AND s.state NOT IN ('done','skipped')
+          ORDER BY s."operationId", s.position`,
+      );
+      for (const r of rows) {
+        const job = await this.queue.queue.getJob(`${r.operationId}.${r.position}`);
+        if (!job) await this.queue.enqueueStep(r.operationId, r.position);
+      }
+    } catch (err) {
+      log.debug({ err: (err as Error).message }, 'reconcile skipped');
+    }
+  }
+
+  process(job: Job<StepJobData>): Promise<string> {
+    return logContext.run({ operationId: job.data.operationId }, () => this.processStep(job));
+  }
+
+  private async processStep(job: Job<StepJobData>): Promise<string> {
+    const { operationId, position } = job.data;
+    const opRepo = this.dataSource.getRepository(OperationEntity);
+    const stepRepo = this.dataSource.getRepository(OperationStepEntity);
+    const op = await opRepo.findOne({ where: { id: operationId } });
+    if (!op || op.state === 'succeeded' || op.state === 'failed') return 'operation finished';
+    const steps = (await stepRepo.find({ where: { operationId } })).sort((a, b) => a.position - b.position);
+    const step = steps.find((s) => s.state !== 'done' && s.state !== 'skipped');
+    if (!step) return 'nothing to do';
+    if (step.position !== position) {
+      // Stale or early job: make sure the real next step is queued.
+      await this.queue.enqueueStep(operationId, step.position);
+      return `resumed at step ${step.position}`;
+    }
+    const now = new Date();
+    await stepRepo.update(step.id, {
+      state: 'running',
+      attempts: () => '"attempts" + 1',
+      startedAt: step.startedAt ?? now,
+      error: null,
+    } as never);
+    if (op.state === 'pending') await opRepo.update(op.id, { state: 'running', startedAt: now });
+    step.attempts += 1;
+    const scenario = await this.dataSource
+      .getRepository(ScenarioEntity)
+      .findOne({ where: { id: op.scenarioId! }, relations: { replicas: true } });
+    if (!scenario) throw new UnrecoverableError(`scenario ${op.scenarioId} vanished`);
+
+    const isLast = step.position === steps.length - 1;
+    let finished = false;
+    const ctx: StepContext = {
+      op,
+      step,
+      scenario,
+      attempt: step.attempts,
+      finish: async (output, mutate) => {
+        await this.dataSource.transaction(async (m) => {
+          if (mutate) await mutate(m);
+          await m.getRepository(OperationStepEntity).update(step.id, {
+            state: 'done',
+            output: output as never,
+            finishedAt: new Date(),
+            error: null,
+          });
+          if (isLast) await this.succeed(m, op);
+        });
+        finished = true;
+      },
+    };
+    log.info({ step: step.name, position, attempt: step.attempts }, 'step started');
+    try {
+      const output = await this.handlers.run(step.name, ctx);
+      if (!finished) await ctx.finish(output ?? {});
+    } catch (err) {
+      const e = err as Error;
+      const retry = isRetryable(err) && job.attemptsMade + 1 < STEP_ATTEMPTS;
+      if (retry) {
+        await stepRepo.update(step.id, { error: e.message.slice(0, 2000) }).catch(() => undefined);
+        log.warn({ step: step.name, err: e.message, attempt: step.attempts }, 'step failed; will retry');
+        throw err;
+      }
+      await this.fail(op, step, steps, e).catch((fe: Error) => log.error({ err: fe.message }, 'could not record failure'));
+      throw new UnrecoverableError(e.message);
+    }
+    log.info({ step: step.name, position }, 'step done');
+    if (isLast) {
+      this.metrics.operations.inc({ type: op.type, trigger: op.trigger, state: 'succeeded' });
+      this.metrics.operationDuration.observe({ type: op.type }, (Date.now() - op.createdAt.getTime()) / 1000);
+      log.info({ type: op.type, ms: Date.now() - op.createdAt.getTime() }, 'operation succeeded');
+      await this.topology.changed().catch(() => undefined);
+    } else {
+      await this.queue.enqueueStep(operationId, position + 1);
+    }
+    return 'done';
+  }
+
+  private async succeed(m: EntityManager, op: OperationEntity): Promise<void> {
+    await m.getRepository(OperationEntity).update(op.id, { state: 'succeeded', finishedAt: new Date(), error: null });
+  }
+
+  private async fail(op: OperationEntity, step: OperationStepEntity, steps: OperationStepEntity[], err: Error) {
+    const touched = steps.some(
+      (s) => SIDE_EFFECT_STEPS.has(s.name) && (s.state !== 'pending' || s.id === step.id) && s.position <= step.position,
+    );
+    const previous = String(op.params.previousState ?? 'running');
+    const scenarioState = touched ? 'degraded' : previous;
+    await this.dataSource.transaction(async (m) => {
+      await m
+        .getRepository(OperationStepEntity)
+        .update(step.id, { state: 'failed', error: err.message.slice(0, 2000), finishedAt: new Date() });
+      await m
+        .getRepository(OperationStepEntity)
+        .update({ operationId: op.id, state: In(['pending']) }, { state: 'skipped' });
+      await m
+        .getRepository(OperationEntity)
+        .update(op.id, { state: 'failed', error: `${step.name}: ${err.message}`.slice(0, 2000), finishedAt: new Date() });
+      await m.getRepository(ScenarioEntity).update(op.scenarioId!, { state: scenarioState as never });
+      await m.getRepository(EventEntity).insert({
+        kind: 'operation-failed',
+        severity: 'critical',
+        scenarioId: op.scenarioId,
+        nodeId: null,
+        message: `${op.type} failed at ${step.name}: ${err.message}`.slice(0, 1000),
+        details: { operationId: op.id, step: step.name, scenarioState } as never,
+      });
+      await this.audit.record(
+        {
+          actor: 'system',
+          action: `operation.${op.type}.failed`,
+          targetType: 'scenario',
+          targetId: op.scenarioId,
+          reason: err.message.slice(0, 1000),
+          details: { operationId: op.id, step: step.name, scenarioState },
+        },
+        m,
+      );
+    });
+    this.metrics.operations.inc({ type: op.type, trigger: op.trigger, state: 'failed' });
+    log.error({ step: step.name, err: err.message, scenarioState }, 'operation failed');
+    await this.topology.changed().catch(() => undefined);
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * In-memory picture of nodes and scenarios, read by the hot paths (heartbeats, detector) so they
+ * never query PostgreSQL per request. Reloaded every second and at once when any instance
+ * publishes a change; if PostgreSQL is down, the last picture stays (fail static).
+ */
+import { Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { createLogger } from '../common/logger';
+import { NodeEntity } from '../nodes/node.entity';
+import { RedisService } from '../redis/redis.service';
+import { ScenarioEntity } from '../scenarios/scenario.entity';
+
+const log = createLogger('TopologyService');
+export const TOPOLOGY_CHANNEL = 'topology';
+
+export interface TopologyNode {
+  id: string;
+  name: string;
+  address: string;
+  agentUrl: string;
+  labels: Record<string, string>;
+}
+
+export interface TopologyScenario {
+  entity: ScenarioEntity;
+  replicaNodeIds: string[];
+  /** every node of the scenario: production first, then replicas in order */
+  nodeIds: string[];
+}
+
+@Injectable()
+export class TopologyService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private nodes = new Map<string, TopologyNode>();
+  private scenarios = new Map<string, TopologyScenario>();
+  private byNode = new Map<string, TopologyScenario[]>();
+  private timer: NodeJS.Timeout | null = null;
+  private loading: Promise<void> | null = null;
+  loadedAt = 0;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly redis: RedisService,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.reload();
+    await this.redis.subscribe(TOPOLOGY_CHANNEL, () => void this.reload());
+    this.timer = setInterval(() => void this.reload(), 1000);
+    this.timer.unref();
+  }
+
+  onApplicationShutdown(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** Tell every instance to reload now (after a scenario or node change). */
+  async changed(): Promise<void> {
+    await this.reload();
+    await this.redis.publish(TOPOLOGY_CHANNEL, String(Date.now())).catch(() => undefined);
+  }
+
+  reload(): Promise<void> {
+    if (this.loading) return this.loading;
+    this.loading = this.load()
+      .catch((err: Error) => log.warn({ err: err.message }, 'topology reload failed; keeping the last one'))
+      .finally(() => {
+        this.loading = null;
+      });
+    return this.loading;
+  }
+
+  private async load(): Promise<void> {
+    const nodes = await this.dataSource.getRepository(NodeEntity).find();
+    const scenarios = await this.dataSource
+      .getRepository(ScenarioEntity)
+      .createQueryBuilder('s')
+      .addSelect('s.peerToken')
+      .leftJoinAndSelect('s.replicas', 'r')
+      .getMany();
+    const nodeMap = new Map<string, TopologyNode>();
+    for (const n of nodes) {
+      nodeMap.set(n.id, { id: n.id, name: n.name, address: n.address, agentUrl: n.agentUrl, labels: n.labels });
+    }
+    const scenarioMap = new Map<string, TopologyScenario>();
+    const byNode = new Map<string, TopologyScenario[]>();
+    for (const s of scenarios) {
+      const replicaNodeIds = [...(s.replicas ?? [])].sort((a, b) => a.position - b.position).map((r) => r.nodeId);
+      const t: TopologyScenario = { entity: s, replicaNodeIds, nodeIds: [s.productionNodeId, ...replicaNodeIds] };
+      scenarioMap.set(s.id, t);
+      for (const id of t.nodeIds) byNode.set(id, [...(byNode.get(id) ?? []), t]);
+    }
+    this.nodes = nodeMap;
+    this.scenarios = scenarioMap;
+    this.byNode = byNode;
+    this.loadedAt = Date.now();
+  }
+
+  node(id: string): TopologyNode | undefined {
+    return this.nodes.get(id);
+  }
+
+  scenario(id: string): TopologyScenario | undefined {
+    return this.scenarios.get(id);
+  }
+
+  allScenarios(): TopologyScenario[] {
+    return [...this.scenarios.values()];
+  }
+
+  allNodes(): TopologyNode[] {
+    return [...this.nodes.values()];
+  }
+
+  scenariosOfNode(nodeId: string): TopologyScenario[] {
+    return this.byNode.get(nodeId) ?? [];
+  }
+}

@@ -1,0 +1,66 @@
+import { Cluster } from '../support/cluster';
+import { waitFor } from '../support/orchestrator';
+
+describe('automatic failover on a dead production agent (real agents, PostgreSQL, Redis, DNS)', () => {
+  const c = new Cluster({ label: 'autofo', addressPrefix: '127.0.0.4', agentPort: 17410, dnsPort: 15410 });
+
+  beforeAll(async () => {
+    await c.start();
+  });
+  afterAll(async () => {
+    await c.close();
+  });
+
+  it('kill -9 of production → DNS answers the replica, every step done, audited; the old production stays demoted', async () => {
+    expect(await c.dnsAnswer()).toEqual([c.production.address]);
+    const before = await c.scenario();
+    expect(before).toMatchObject({ state: 'running', epoch: 1, activeNodeId: c.production.id });
+    // Each agent holds the role the orchestrator assigned (this is what its self-fencing lease guards).
+    await waitFor('agents hold their roles', async () => {
+      const p = await c.agentStatus(c.production);
+      const r = await c.agentStatus(c.replica);
+      return p?.scenarios?.[0]?.role === 'production' && r?.scenarios?.[0]?.role === 'replica';
+    }, 10000);
+
+    await c.production.agent!.kill();
+    await c.waitDns(c.replica.address, 30000);
+
+    const ops = await c.operations();
+    expect(ops).toHaveLength(2); // start + failover
+    const failover = await c.waitOperation(ops.find((o) => o.type === 'failover').id);
+    expect(failover).toMatchObject({ state: 'succeeded', trigger: 'auto', epoch: 2 });
+    expect(failover.steps.map((s: any) => [s.name, s.state])).toEqual([
+      ['lock-epoch', 'done'],
+      ['pre-checks', 'done'],
+      ['fence', 'done'],
+      ['promote', 'done'],
+      ['redirect-dns', 'done'],
+      ['verify-dns', 'done'],
+      ['post-checks', 'done'],
+      ['notify', 'done'],
+      ['audit', 'done'],
+    ]);
+    expect(failover.steps[2].output.fencedBy).toBe('lease-expiry');
+    const after = await c.waitState('failed_over');
+    expect(after).toMatchObject({ epoch: 2, activeNodeId: c.replica.id });
+
+    // The replica ran promote exactly once, with the new epoch.
+    expect(c.actionsLog(c.replica).filter((l) => l.startsWith('promote'))).toEqual([
+      expect.stringMatching(/^promote epoch=2 /),
+    ]);
+    const audit = await c.api('GET', `/api/v1/audit?targetId=${c.scenarioId}`);
+    const actions = audit.body.items.map((a: any) => a.action);
+    expect(actions).toEqual(expect.arrayContaining(['operation.failover.requested', 'operation.failover.succeeded']));
+
+    // The old production comes back with its old state file (epoch 1, production): it must demote itself.
+    await c.startAgent(c.production);
+    await waitFor('old production demoted', async () => {
+      const st = await c.agentStatus(c.production);
+      const text = JSON.stringify(st ?? {});
+      return text.includes('demoted') && text.includes('"epoch":2');
+    }, 20000);
+    expect(c.actionsLog(c.production).some((l) => l.startsWith('demote epoch=2'))).toBe(true);
+    expect(await c.dnsAnswer()).toEqual([c.replica.address]);
+    expect((await c.scenario()).activeNodeId).toBe(c.replica.id);
+  });
+});

@@ -1,0 +1,205 @@
+/**
+ * A whole protected service on loopback for end-to-end tests: an orchestrator (own schema, Redis
+ * prefix, HTTP port and DNS port), real agent processes on their own 127.0.0.x addresses with
+ * action scripts that log every run (so tests can count them), nodes and a started scenario.
+ */
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AgentFleet, AgentProcess, writeScript } from '../../libs/testing/src/agent-harness';
+import { queryServer } from '../../apps/orchestrator/src/dns/embedded/dns-query';
+import { http, InProcessOrchestrator, startOrchestrator, waitFor } from './orchestrator';
+
+export interface ClusterNode {
+  name: string;
+  id: string;
+  address: string;
+  agentUrl: string;
+  agentToken: string;
+  actionToken: string;
+  dir: string;
+  config: Record<string, unknown>;
+  agent: AgentProcess | null;
+}
+
+export interface ClusterOptions {
+  label: string;
+  /** e.g. '127.0.0.4' → nodes at 127.0.0.41, .42, … */
+  addressPrefix: string;
+  agentPort: number;
+  dnsPort: number;
+  replicas?: number;
+  heartbeatIntervalMs?: number;
+  failoverMode?: 'auto' | 'manual';
+  policy?: Record<string, unknown>;
+  orchestratorEnv?: Record<string, string>;
+  /** extra agent config per node name */
+  agentExtra?: (name: string) => Record<string, unknown>;
+}
+
+export const ZONE = 'ha.test';
+export const RECORD = `app.${ZONE}`;
+
+export class Cluster {
+  readonly fleet = new AgentFleet();
+  readonly nodes: ClusterNode[] = [];
+  o!: InProcessOrchestrator;
+  scenarioId = '';
+  readonly dir = mkdtempSync(join(tmpdir(), 'ha-cluster-'));
+
+  constructor(readonly opts: ClusterOptions) {}
+
+  get production(): ClusterNode {
+    return this.nodes[0];
+  }
+
+  get replica(): ClusterNode {
+    return this.nodes[1];
+  }
+
+  get token(): string {
+    return this.o.adminToken;
+  }
+
+  api<T = any>(method: string, path: string, body?: unknown) {
+    return http<T>(this.o.url, method, path, { token: this.o.adminToken, body });
+  }
+
+  async start(): Promise<void> {
+    const interval = this.opts.heartbeatIntervalMs ?? 300;
+    this.o = await startOrchestrator(this.opts.label, {
+      DNS_HOST: '127.0.0.1',
+      DNS_PORT: String(this.opts.dnsPort),
+      DETECTOR_TICK_MS: '100',
+      HEARTBEAT_FLUSH_MS: '500',
+      WORKER_LOCK_MS: '2000',
+      ...(this.opts.orchestratorEnv ?? {}),
+    });
+    const count = 1 + (this.opts.replicas ?? 1);
+    for (let i = 1; i <= count; i++) {
+      const name = i === 1 ? 'prod' : `replica${i - 1}`;
+      const address = `${this.opts.addressPrefix}${i}`;
+      const agentUrl = `http://${address}:${this.opts.agentPort}`;
+      const res = await this.api('POST', '/api/v1/nodes', { name, address, agentUrl, labels: { site: `s${i}` } });
+      if (res.status !== 201) throw new Error(`node create failed: ${JSON.stringify(res.body)}`);
+      const dir = join(this.dir, name);
+      require('node:fs').mkdirSync(dir, { recursive: true });
+      const actions: Record<string, unknown> = {};
+      for (const action of ['promote', 'demote', 'fence', 'resync', 'start-app', 'stop-app']) {
+        const script = writeScript(
+          dir,
+          `${action}.sh`,
+          `#!/bin/sh\necho "${action} epoch=$HA_EPOCH step=$HA_STEP_ID" >> "${join(dir, 'actions.log')}"\nexit 0\n`,
+        );
+        actions[action] = { command: script, args: [], timeoutMs: 10000 };
+      }
+      const config = {
+        nodeId: res.body.node.id,
+        nodeName: name,
+        orchestrators: [this.o.url],
+        token: res.body.agentToken,
+        actionToken: res.body.actionToken,
+        listen: { host: address, port: this.opts.agentPort },
+        heartbeatIntervalMs: interval,
+        stateFile: join(dir, 'state.json'),
+        actions,
+        logLevel: 'warn',
+        ...(this.opts.agentExtra?.(name) ?? {}),
+      };
+      this.nodes.push({
+        name,
+        id: res.body.node.id,
+        address,
+        agentUrl,
+        agentToken: res.body.agentToken,
+        actionToken: res.body.actionToken,
+        dir,
+        config,
+        agent: null,
+      });
+    }
+    for (const n of this.nodes) await this.startAgent(n);
+    const s = await this.api('POST', '/api/v1/scenarios', {
+      name: 'orders',
+      productionNodeId: this.production.id,
+      replicaNodeIds: this.nodes.slice(1).map((n) => n.id),
+      dnsRecords: [{ zone: ZONE, name: RECORD, type: 'A', ttl: 1 }],
+      failoverMode: this.opts.failoverMode ?? 'auto',
+      checks: [{ name: 'heartbeat', kind: 'heartbeat', intervalMs: interval, ttlMs: interval * 4 }],
+      policy: { leaseMs: interval * 5, leaseMarginMs: 300, holdDownMs: 60000, recoveryHoldMs: 2000, ...(this.opts.policy ?? {}) },
+    });
+    if (s.status !== 201) throw new Error(`scenario create failed: ${JSON.stringify(s.body)}`);
+    this.scenarioId = s.body.id;
+    // Agents need a heartbeat round trip to learn their scenario and peers.
+    await waitFor('agents know their peers', async () => {
+      for (const n of this.nodes) {
+        const st = await this.agentStatus(n);
+        if (!JSON.stringify(st ?? {}).includes(this.scenarioId)) return false;
+      }
+      return true;
+    }, 20000);
+    const started = await this.api('POST', `/api/v1/scenarios/${this.scenarioId}/start`, { reason: 'test start' });
+    if (started.status !== 202) throw new Error(`start failed: ${JSON.stringify(started.body)}`);
+    await this.waitState('running');
+    await this.waitDns(this.production.address);
+  }
+
+  async startAgent(n: ClusterNode): Promise<AgentProcess> {
+    n.agent = await this.fleet.spawn({ dir: n.dir, name: n.name, config: n.config });
+    return n.agent;
+  }
+
+  async agentStatus(n: ClusterNode): Promise<any> {
+    try {
+      const r = await fetch(`${n.agentUrl}/status`, {
+        headers: { authorization: `Bearer ${n.actionToken}` },
+        signal: AbortSignal.timeout(1000),
+      });
+      return r.ok ? await r.json() : null;
+    } catch {
+      return null;
+    }
+  }
+
+  actionsLog(n: ClusterNode): string[] {
+    const f = join(n.dir, 'actions.log');
+    return existsSync(f) ? readFileSync(f, 'utf8').trim().split('\n').filter(Boolean) : [];
+  }
+
+  async scenario(): Promise<any> {
+    return (await this.api('GET', `/api/v1/scenarios/${this.scenarioId}`)).body;
+  }
+
+  async waitState(state: string, timeoutMs = 30000): Promise<any> {
+    return waitFor(`scenario state ${state}`, async () => {
+      const s = await this.scenario();
+      return s.state === state ? s : null;
+    }, timeoutMs);
+  }
+
+  async dnsAnswer(): Promise<string[]> {
+    const res = await queryServer({ host: '127.0.0.1', port: this.opts.dnsPort, timeoutMs: 500 }, RECORD, 'A');
+    return res.answers.map((a) => (a as { address: string }).address);
+  }
+
+  async waitDns(address: string, timeoutMs = 30000): Promise<void> {
+    await waitFor(`DNS answer ${address}`, async () => (await this.dnsAnswer().catch(() => [])).includes(address), timeoutMs, 20);
+  }
+
+  async operations(): Promise<any[]> {
+    return (await this.api('GET', `/api/v1/operations?scenarioId=${this.scenarioId}`)).body.items;
+  }
+
+  async waitOperation(id: string, timeoutMs = 30000): Promise<any> {
+    return waitFor(`operation ${id} to finish`, async () => {
+      const r = await this.api('GET', `/api/v1/operations/${id}`);
+      return r.body.state === 'succeeded' || r.body.state === 'failed' ? r.body : null;
+    }, timeoutMs);
+  }
+
+  async close(): Promise<void> {
+    await this.fleet.stopAll().catch(() => undefined);
+    await this.o?.close().catch(() => undefined);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
