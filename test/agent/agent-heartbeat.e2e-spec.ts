@@ -195,12 +195,13 @@ describe('heartbeat agent: heartbeats and local checks (real process)', () => {
     );
     const saved = JSON.parse(await readFile(stateFile, 'utf8'));
     expect(saved.assignments[0]).toEqual(assignment);
-    // The agent adopts the epoch but not a role: roles change only through actions.
-    expect(saved.scenarios[scenarioId]).toMatchObject({ epoch: 3, role: 'unknown' });
+    // A node without a role takes the assigned one (this arms the self-fencing lease of production);
+    // after that, roles change only through actions.
+    expect(saved.scenarios[scenarioId]).toMatchObject({ epoch: 3, role: 'replica' });
     const h = await orchestrator.waitForHeartbeat((x) =>
       x.body.scenarios.some((s) => s.scenarioId === scenarioId),
     );
-    expect(h.body.scenarios).toEqual([{ scenarioId, role: 'unknown', epoch: 3 }]);
+    expect(h.body.scenarios).toEqual([{ scenarioId, role: 'replica', epoch: 3 }]);
 
     const logs = agent.stdoutLines.join('\n');
     expect(logs.length).toBeGreaterThan(0);

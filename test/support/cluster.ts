@@ -8,7 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentFleet, AgentProcess, writeScript } from '../../libs/testing/src/agent-harness';
 import { queryServer } from '../../apps/orchestrator/src/dns/embedded/dns-query';
-import { http, InProcessOrchestrator, startOrchestrator, waitFor } from './orchestrator';
+import {
+  ChildOrchestrator,
+  http,
+  InProcessOrchestrator,
+  spawnOrchestrator,
+  startOrchestrator,
+  waitFor,
+} from './orchestrator';
 
 export interface ClusterNode {
   name: string;
@@ -33,6 +40,10 @@ export interface ClusterOptions {
   failoverMode?: 'auto' | 'manual';
   policy?: Record<string, unknown>;
   orchestratorEnv?: Record<string, string>;
+  /** seconds an action script sleeps before it logs and succeeds, e.g. { promote: 1.5 } */
+  actionDelaySeconds?: Record<string, number>;
+  /** run the operations worker in a separate child process on this HTTP port (the in-process one has no worker role) */
+  workerProcessPort?: number;
   /** extra agent config per node name */
   agentExtra?: (name: string) => Record<string, unknown>;
 }
@@ -44,6 +55,7 @@ export class Cluster {
   readonly fleet = new AgentFleet();
   readonly nodes: ClusterNode[] = [];
   o!: InProcessOrchestrator;
+  worker: ChildOrchestrator | null = null;
   scenarioId = '';
   readonly dir = mkdtempSync(join(tmpdir(), 'ha-cluster-'));
 
@@ -73,8 +85,10 @@ export class Cluster {
       DETECTOR_TICK_MS: '100',
       HEARTBEAT_FLUSH_MS: '500',
       WORKER_LOCK_MS: '2000',
+      ...(this.opts.workerProcessPort ? { ORCHESTRATOR_ROLES: 'api,detector,dns' } : {}),
       ...(this.opts.orchestratorEnv ?? {}),
     });
+    if (this.opts.workerProcessPort) await this.spawnWorker();
     const count = 1 + (this.opts.replicas ?? 1);
     for (let i = 1; i <= count; i++) {
       const name = i === 1 ? 'prod' : `replica${i - 1}`;
@@ -89,7 +103,8 @@ export class Cluster {
         const script = writeScript(
           dir,
           `${action}.sh`,
-          `#!/bin/sh\necho "${action} epoch=$HA_EPOCH step=$HA_STEP_ID" >> "${join(dir, 'actions.log')}"\nexit 0\n`,
+          `#!/bin/sh\n${this.opts.actionDelaySeconds?.[action] ? `sleep ${this.opts.actionDelaySeconds[action]}\n` : ''}` +
+            `echo "${action} epoch=$HA_EPOCH step=$HA_STEP_ID" >> "${join(dir, 'actions.log')}"\nexit 0\n`,
         );
         actions[action] = { command: script, args: [], timeoutMs: 10000 };
       }
@@ -142,6 +157,15 @@ export class Cluster {
     if (started.status !== 202) throw new Error(`start failed: ${JSON.stringify(started.body)}`);
     await this.waitState('running');
     await this.waitDns(this.production.address);
+  }
+
+  /** A real orchestrator process with only the worker role, sharing this cluster's schema and Redis prefix. */
+  async spawnWorker(): Promise<ChildOrchestrator> {
+    this.worker = await spawnOrchestrator(
+      { ...this.o.env, ORCHESTRATOR_ROLES: 'worker', LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn' },
+      this.opts.workerProcessPort!,
+    );
+    return this.worker;
   }
 
   async startAgent(n: ClusterNode): Promise<AgentProcess> {
@@ -199,6 +223,7 @@ export class Cluster {
 
   async close(): Promise<void> {
     await this.fleet.stopAll().catch(() => undefined);
+    await this.worker?.stop('SIGKILL').catch(() => undefined);
     await this.o?.close().catch(() => undefined);
     rmSync(this.dir, { recursive: true, force: true });
   }

@@ -308,9 +308,11 @@ export class Agent implements AgentApi {
         }
         continue;
       }
-      // Epochs only move forward; a scenario seen for the first time starts with role 'unknown'.
-      if (this.store.updateScenario(a.scenarioId, { epoch: a.epoch, role: local?.role ?? 'unknown' }))
-        changed = true;
+      // Epochs only move forward. A node without a role yet (first assignment, or a lost state
+      // file) takes the role the orchestrator assigns: this is what arms the self-fencing lease of a
+      // production node. After that, roles change only through actions (promote/demote/resync).
+      const role = !local || local.role === 'unknown' ? a.role : local.role;
+      if (this.store.updateScenario(a.scenarioId, { epoch: a.epoch, role })) changed = true;
     }
     if (changed) {
       this.store

@@ -1,3 +1,4 @@
+import 'reflect-metadata';
 export * from './checks';
 export * from './roles';
 export * from './heartbeat';
