@@ -16,11 +16,15 @@ describe('automatic failover on a dead production agent (real agents, PostgreSQL
     const before = await c.scenario();
     expect(before).toMatchObject({ state: 'running', epoch: 1, activeNodeId: c.production.id });
     // Each agent holds the role the orchestrator assigned (this is what its self-fencing lease guards).
-    await waitFor('agents hold their roles', async () => {
-      const p = await c.agentStatus(c.production);
-      const r = await c.agentStatus(c.replica);
-      return p?.scenarios?.[0]?.role === 'production' && r?.scenarios?.[0]?.role === 'replica';
-    }, 10000);
+    await waitFor(
+      'agents hold their roles',
+      async () => {
+        const p = await c.agentStatus(c.production);
+        const r = await c.agentStatus(c.replica);
+        return p?.scenarios?.[0]?.role === 'production' && r?.scenarios?.[0]?.role === 'replica';
+      },
+      10000,
+    );
 
     await c.production.agent!.kill();
     await c.waitDns(c.replica.address, 30000);
@@ -50,15 +54,21 @@ describe('automatic failover on a dead production agent (real agents, PostgreSQL
     ]);
     const audit = await c.api('GET', `/api/v1/audit?targetId=${c.scenarioId}`);
     const actions = audit.body.items.map((a: any) => a.action);
-    expect(actions).toEqual(expect.arrayContaining(['operation.failover.requested', 'operation.failover.succeeded']));
+    expect(actions).toEqual(
+      expect.arrayContaining(['operation.failover.requested', 'operation.failover.succeeded']),
+    );
 
     // The old production comes back with its old state file (epoch 1, production): it must demote itself.
     await c.startAgent(c.production);
-    await waitFor('old production demoted', async () => {
-      const st = await c.agentStatus(c.production);
-      const text = JSON.stringify(st ?? {});
-      return text.includes('demoted') && text.includes('"epoch":2');
-    }, 20000);
+    await waitFor(
+      'old production demoted',
+      async () => {
+        const st = await c.agentStatus(c.production);
+        const text = JSON.stringify(st ?? {});
+        return text.includes('demoted') && text.includes('"epoch":2');
+      },
+      20000,
+    );
     expect(c.actionsLog(c.production).some((l) => l.startsWith('demote epoch=2'))).toBe(true);
     expect(await c.dnsAnswer()).toEqual([c.replica.address]);
     expect((await c.scenario()).activeNodeId).toBe(c.replica.id);

@@ -49,27 +49,44 @@ describe('fail static: PostgreSQL or Redis down', () => {
     const ready = await http(c.o.url, 'GET', '/health/ready');
     expect(ready.status).toBe(503);
     pg.restore();
-    await waitFor('ready again', async () => (await http(c.o.url, 'GET', '/health/ready')).status === 200, 30000);
+    await waitFor(
+      'ready again',
+      async () => (await http(c.o.url, 'GET', '/health/ready')).status === 200,
+      30000,
+    );
     // Heartbeats kept flowing into memory and are flushed again.
     const before = Date.now();
-    await waitFor('node_status flushed', async () => {
-      const h = await c.api('GET', `/api/v1/nodes/${c.replica.id}/health`);
-      return h.status === 200 && new Date(h.body.heartbeat.lastSeenAt).getTime() >= before - 1000;
-    }, 20000);
+    await waitFor(
+      'node_status flushed',
+      async () => {
+        const h = await c.api('GET', `/api/v1/nodes/${c.replica.id}/health`);
+        return h.status === 200 && new Date(h.body.heartbeat.lastSeenAt).getTime() >= before - 1000;
+      },
+      20000,
+    );
   });
 
   it('Redis down: DNS keeps answering and no operation starts; back up: a failover runs', async () => {
     redis.cut();
     expect([...(await answersFor(2000))]).toEqual([c.production.address]);
-    const refused = await c.api('POST', `/api/v1/scenarios/${c.scenarioId}/failover`, { reason: 'during outage' });
+    const refused = await c.api('POST', `/api/v1/scenarios/${c.scenarioId}/failover`, {
+      reason: 'during outage',
+    });
     expect(refused.status).toBe(503);
     expect((await c.operations()).filter((o) => o.type === 'failover')).toHaveLength(0);
     expect((await c.scenario()).state).toBe('running');
     redis.restore();
-    const op = await waitFor('failover accepted', async () => {
-      const r = await c.api('POST', `/api/v1/scenarios/${c.scenarioId}/failover`, { reason: 'after outage' });
-      return r.status === 202 ? r.body : null;
-    }, 30000, 500);
+    const op = await waitFor(
+      'failover accepted',
+      async () => {
+        const r = await c.api('POST', `/api/v1/scenarios/${c.scenarioId}/failover`, {
+          reason: 'after outage',
+        });
+        return r.status === 202 ? r.body : null;
+      },
+      30000,
+      500,
+    );
     expect((await c.waitOperation(op.id)).state).toBe('succeeded');
     await c.waitDns(c.replica.address, 10000);
   });

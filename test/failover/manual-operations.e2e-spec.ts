@@ -86,10 +86,14 @@ describe('manual failover, failback and switchover (real agents, PostgreSQL, Red
 
   it('manual mode: a dead production raises an alert and waits; failover needs force when production is unreachable', async () => {
     await c.production.agent!.kill();
-    const alert = await waitFor('alert event', async () => {
-      const ev = await c.api('GET', `/api/v1/events?scenarioId=${c.scenarioId}&kind=alert`);
-      return ev.body.items[0];
-    }, 30000);
+    const alert = await waitFor(
+      'alert event',
+      async () => {
+        const ev = await c.api('GET', `/api/v1/events?scenarioId=${c.scenarioId}&kind=alert`);
+        return ev.body.items[0];
+      },
+      30000,
+    );
     expect(alert.message).toMatch(/manual mode/);
     expect((await c.scenario()).state).toBe('running');
     expect(await c.dnsAnswer()).toEqual([c.production.address]);
@@ -100,7 +104,9 @@ describe('manual failover, failback and switchover (real agents, PostgreSQL, Red
     expect(await c.dnsAnswer()).toEqual([c.production.address]);
     expect((await c.scenario()).state).toBe('degraded');
 
-    const forced = await c.waitOperation((await post('failover', { reason: 'prod dead', force: true })).body.id);
+    const forced = await c.waitOperation(
+      (await post('failover', { reason: 'prod dead', force: true })).body.id,
+    );
     expect(forced.state).toBe('succeeded');
     expect(forced.steps.find((s: any) => s.name === 'fence').output.fencedBy).toBe('lease-expiry');
     expect(await c.dnsAnswer()).toEqual([c.replica.address]);

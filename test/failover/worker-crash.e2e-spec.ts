@@ -22,10 +22,15 @@ describe('a worker killed in the middle of a failover', () => {
   it('kill -9 of the worker while promote runs → another worker finishes; each action ran once', async () => {
     const r = await c.api('POST', `/api/v1/scenarios/${c.scenarioId}/failover`, { reason: 'crash test' });
     expect(r.status).toBe(202);
-    await waitFor('promote step running', async () => {
-      const op = (await c.api('GET', `/api/v1/operations/${r.body.id}`)).body;
-      return op.steps.find((s: any) => s.name === 'promote').state === 'running';
-    }, 20000, 20);
+    await waitFor(
+      'promote step running',
+      async () => {
+        const op = (await c.api('GET', `/api/v1/operations/${r.body.id}`)).body;
+        return op.steps.find((s: any) => s.name === 'promote').state === 'running';
+      },
+      20000,
+      20,
+    );
     const killedAt = Date.now();
     await c.worker!.stop('SIGKILL');
     // DNS still points at production: the worker died before redirecting it.

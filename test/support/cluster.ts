@@ -3,7 +3,7 @@
  * prefix, HTTP port and DNS port), real agent processes on their own 127.0.0.x addresses with
  * action scripts that log every run (so tests can count them), nodes and a started scenario.
  */
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentFleet, AgentProcess, writeScript } from '../../libs/testing/src/agent-harness';
@@ -94,10 +94,15 @@ export class Cluster {
       const name = i === 1 ? 'prod' : `replica${i - 1}`;
       const address = `${this.opts.addressPrefix}${i}`;
       const agentUrl = `http://${address}:${this.opts.agentPort}`;
-      const res = await this.api('POST', '/api/v1/nodes', { name, address, agentUrl, labels: { site: `s${i}` } });
+      const res = await this.api('POST', '/api/v1/nodes', {
+        name,
+        address,
+        agentUrl,
+        labels: { site: `s${i}` },
+      });
       if (res.status !== 201) throw new Error(`node create failed: ${JSON.stringify(res.body)}`);
       const dir = join(this.dir, name);
-      require('node:fs').mkdirSync(dir, { recursive: true });
+      mkdirSync(dir, { recursive: true });
       const actions: Record<string, unknown> = {};
       for (const action of ['promote', 'demote', 'fence', 'resync', 'start-app', 'stop-app']) {
         const script = writeScript(
@@ -141,19 +146,31 @@ export class Cluster {
       dnsRecords: [{ zone: ZONE, name: RECORD, type: 'A', ttl: 1 }],
       failoverMode: this.opts.failoverMode ?? 'auto',
       checks: [{ name: 'heartbeat', kind: 'heartbeat', intervalMs: interval, ttlMs: interval * 4 }],
-      policy: { leaseMs: interval * 5, leaseMarginMs: 300, holdDownMs: 60000, recoveryHoldMs: 2000, ...(this.opts.policy ?? {}) },
+      policy: {
+        leaseMs: interval * 5,
+        leaseMarginMs: 300,
+        holdDownMs: 60000,
+        recoveryHoldMs: 2000,
+        ...(this.opts.policy ?? {}),
+      },
     });
     if (s.status !== 201) throw new Error(`scenario create failed: ${JSON.stringify(s.body)}`);
     this.scenarioId = s.body.id;
     // Agents need a heartbeat round trip to learn their scenario and peers.
-    await waitFor('agents know their peers', async () => {
-      for (const n of this.nodes) {
-        const st = await this.agentStatus(n);
-        if (!JSON.stringify(st ?? {}).includes(this.scenarioId)) return false;
-      }
-      return true;
-    }, 20000);
-    const started = await this.api('POST', `/api/v1/scenarios/${this.scenarioId}/start`, { reason: 'test start' });
+    await waitFor(
+      'agents know their peers',
+      async () => {
+        for (const n of this.nodes) {
+          const st = await this.agentStatus(n);
+          if (!JSON.stringify(st ?? {}).includes(this.scenarioId)) return false;
+        }
+        return true;
+      },
+      20000,
+    );
+    const started = await this.api('POST', `/api/v1/scenarios/${this.scenarioId}/start`, {
+      reason: 'test start',
+    });
     if (started.status !== 202) throw new Error(`start failed: ${JSON.stringify(started.body)}`);
     await this.waitState('running');
     await this.waitDns(this.production.address);
@@ -195,19 +212,32 @@ export class Cluster {
   }
 
   async waitState(state: string, timeoutMs = 30000): Promise<any> {
-    return waitFor(`scenario state ${state}`, async () => {
-      const s = await this.scenario();
-      return s.state === state ? s : null;
-    }, timeoutMs);
+    return waitFor(
+      `scenario state ${state}`,
+      async () => {
+        const s = await this.scenario();
+        return s.state === state ? s : null;
+      },
+      timeoutMs,
+    );
   }
 
   async dnsAnswer(): Promise<string[]> {
-    const res = await queryServer({ host: '127.0.0.1', port: this.opts.dnsPort, timeoutMs: 500 }, RECORD, 'A');
+    const res = await queryServer(
+      { host: '127.0.0.1', port: this.opts.dnsPort, timeoutMs: 500 },
+      RECORD,
+      'A',
+    );
     return res.answers.map((a) => (a as { address: string }).address);
   }
 
   async waitDns(address: string, timeoutMs = 30000): Promise<void> {
-    await waitFor(`DNS answer ${address}`, async () => (await this.dnsAnswer().catch(() => [])).includes(address), timeoutMs, 20);
+    await waitFor(
+      `DNS answer ${address}`,
+      async () => (await this.dnsAnswer().catch(() => [])).includes(address),
+      timeoutMs,
+      20,
+    );
   }
 
   async operations(): Promise<any[]> {
@@ -215,10 +245,14 @@ export class Cluster {
   }
 
   async waitOperation(id: string, timeoutMs = 30000): Promise<any> {
-    return waitFor(`operation ${id} to finish`, async () => {
-      const r = await this.api('GET', `/api/v1/operations/${id}`);
-      return r.body.state === 'succeeded' || r.body.state === 'failed' ? r.body : null;
-    }, timeoutMs);
+    return waitFor(
+      `operation ${id} to finish`,
+      async () => {
+        const r = await this.api('GET', `/api/v1/operations/${id}`);
+        return r.body.state === 'succeeded' || r.body.state === 'failed' ? r.body : null;
+      },
+      timeoutMs,
+    );
   }
 
   async close(): Promise<void> {

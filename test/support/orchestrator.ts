@@ -12,7 +12,8 @@ import { Client } from 'pg';
 import { createApp } from '../../apps/orchestrator/src/bootstrap';
 import { AppConfig, loadConfig } from '../../apps/orchestrator/src/config/app-config';
 
-export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/ha_test';
+export const TEST_DATABASE_URL =
+  process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/ha_test';
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const ROOT = path.resolve(__dirname, '../..');
 
@@ -36,7 +37,12 @@ export async function http<T = any>(
     body = JSON.stringify(opts.body);
     headers['content-type'] ??= 'application/json';
   }
-  const res = await fetch(`${baseUrl}${urlPath}`, { method, headers, body, signal: AbortSignal.timeout(15000) });
+  const res = await fetch(`${baseUrl}${urlPath}`, {
+    method,
+    headers,
+    body,
+    signal: AbortSignal.timeout(15000),
+  });
   const text = await res.text();
   let parsed: unknown = text;
   try {
@@ -48,7 +54,10 @@ export async function http<T = any>(
 }
 
 export function uniqueName(label: string): string {
-  return `t_${label.replace(/[^a-z0-9]/gi, '').toLowerCase().slice(0, 20)}_${randomBytes(4).toString('hex')}`;
+  return `t_${label
+    .replace(/[^a-z0-9]/gi, '')
+    .toLowerCase()
+    .slice(0, 20)}_${randomBytes(4).toString('hex')}`;
 }
 
 export interface TestEnv {
@@ -121,7 +130,10 @@ export interface InProcessOrchestrator extends TestEnv {
 }
 
 /** Start an orchestrator inside the jest process. */
-export async function startOrchestrator(label: string, extra: Record<string, string> = {}): Promise<InProcessOrchestrator> {
+export async function startOrchestrator(
+  label: string,
+  extra: Record<string, string> = {},
+): Promise<InProcessOrchestrator> {
   const t = testEnv(label, extra);
   const config = loadConfig(t.env);
   const app = await createApp(config);
@@ -152,7 +164,10 @@ process.on('exit', () => {
 });
 
 /** Run the built orchestrator (dist/) as a real process with the given env; waits for /health/ready. */
-export async function spawnOrchestrator(env: Record<string, string>, port: number): Promise<ChildOrchestrator> {
+export async function spawnOrchestrator(
+  env: Record<string, string>,
+  port: number,
+): Promise<ChildOrchestrator> {
   const logs: string[] = [];
   const child = spawn(process.execPath, [path.join(ROOT, 'dist/apps/orchestrator/src/main.js')], {
     env: { ...process.env, ...env, HTTP_PORT: String(port), MIGRATE_ON_START: 'true' },
@@ -165,7 +180,8 @@ export async function spawnOrchestrator(env: Record<string, string>, port: numbe
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`orchestrator exited ${child.exitCode}: ${logs.join('').slice(-2000)}`);
+    if (child.exitCode !== null)
+      throw new Error(`orchestrator exited ${child.exitCode}: ${logs.join('').slice(-2000)}`);
     try {
       const r = await fetch(`${url}/health/ready`, { signal: AbortSignal.timeout(1000) });
       if (r.status === 200) break;
@@ -210,7 +226,8 @@ export async function waitFor<T>(
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }

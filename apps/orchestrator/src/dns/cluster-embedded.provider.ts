@@ -25,7 +25,8 @@ export class ClusterEmbeddedDnsProvider implements DnsProvider {
   async apply(write: DnsRecordWrite): Promise<void> {
     if (this.localServer) {
       const zone = write.zone.toLowerCase().replace(/\.$/, '');
-      if (!this.localServer.zones.includes(zone)) this.localServer.setZones([...this.localServer.zones, zone]);
+      if (!this.localServer.zones.includes(zone))
+        this.localServer.setZones([...this.localServer.zones, zone]);
       this.localServer.upsert(write);
     }
     await this.redis.publish(DNS_CHANNEL, JSON.stringify(write));
@@ -37,7 +38,9 @@ export class ClusterEmbeddedDnsProvider implements DnsProvider {
     const res = await queryServer({ host, port, timeoutMs: 1000 }, spec.name, spec.type);
     return res.answers
       .filter((a) => a.type === (spec.type === 'A' ? 1 : spec.type === 'AAAA' ? 28 : 5))
-      .map((a) => String((a as { address?: string; domain?: string }).address ?? (a as { domain?: string }).domain))
+      .map((a) =>
+        String((a as { address?: string; domain?: string }).address ?? (a as { domain?: string }).domain),
+      )
       .map((v) => v.replace(/\.$/, '').toLowerCase());
   }
 }

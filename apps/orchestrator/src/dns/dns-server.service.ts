@@ -42,7 +42,10 @@ export class DnsServerService implements OnApplicationBootstrap, OnApplicationSh
     await this.reload();
     await this.server.start();
     if (this.provider instanceof ClusterEmbeddedDnsProvider) this.provider.localServer = this.server;
-    log.info({ host: this.config.DNS_HOST, port: this.server.port }, 'embedded DNS server listening (UDP+TCP)');
+    log.info(
+      { host: this.config.DNS_HOST, port: this.server.port },
+      'embedded DNS server listening (UDP+TCP)',
+    );
     await this.redis.subscribe(DNS_CHANNEL, (message) => this.onMessage(message));
     this.timer = setInterval(() => void this.reload(), 2000);
     this.timer.unref();

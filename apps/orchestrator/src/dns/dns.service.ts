@@ -25,7 +25,12 @@ export class DnsService {
     private readonly dataSource: DataSource,
   ) {}
 
-  writesFor(scenarioId: string, records: ScenarioDnsRecord[], address: string, epoch: number): DnsRecordWrite[] {
+  writesFor(
+    scenarioId: string,
+    records: ScenarioDnsRecord[],
+    address: string,
+    epoch: number,
+  ): DnsRecordWrite[] {
     return records.map((r) => ({ ...r, value: address, epoch, scenarioId }));
   }
 
@@ -36,10 +41,19 @@ export class DnsService {
   async persist(m: EntityManager, writes: DnsRecordWrite[]): Promise<void> {
     const repo = m.getRepository(DnsRecordEntity);
     for (const w of writes) {
-      const row = await repo.findOne({ where: { name: w.name, type: w.type }, lock: { mode: 'pessimistic_write' } });
+      const row = await repo.findOne({
+        where: { name: w.name, type: w.type },
+        lock: { mode: 'pessimistic_write' },
+      });
       if (row && row.epoch > w.epoch) throw new StaleEpochError(row.epoch, w.epoch, `DNS write of ${w.name}`);
       if (row) {
-        await repo.update(row.id, { value: w.value, epoch: w.epoch, ttl: w.ttl, zone: w.zone, scenarioId: w.scenarioId });
+        await repo.update(row.id, {
+          value: w.value,
+          epoch: w.epoch,
+          ttl: w.ttl,
+          zone: w.zone,
+          scenarioId: w.scenarioId,
+        });
       } else {
         await repo.insert({ ...w });
       }
@@ -80,11 +94,14 @@ export class DnsService {
       const pending: DnsRecordWrite[] = [];
       for (const w of writes) {
         const values = await this.provider.query(w).catch(() => [] as string[]);
-        if (!values.map((v) => normalizeValue(w.type, v)).includes(normalizeValue(w.type, w.value))) pending.push(w);
+        if (!values.map((v) => normalizeValue(w.type, v)).includes(normalizeValue(w.type, w.value)))
+          pending.push(w);
       }
       if (pending.length === 0) return { rounds, ms: Date.now() - started };
       if (Date.now() - started > timeoutMs) {
-        throw new TransientError(`DNS does not answer the new value yet for ${pending.map((p) => p.name).join(', ')}`);
+        throw new TransientError(
+          `DNS does not answer the new value yet for ${pending.map((p) => p.name).join(', ')}`,
+        );
       }
       if (rounds % 5 === 1) await this.apply(pending);
       await new Promise((r) => setTimeout(r, 20));

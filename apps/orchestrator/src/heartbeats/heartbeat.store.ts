@@ -74,7 +74,13 @@ export class HeartbeatStore implements OnApplicationBootstrap, OnApplicationShut
   accept(hb: HeartbeatRequest, now = Date.now()): boolean {
     const prev = this.live.get(hb.nodeId);
     if (prev && prev.bootId === hb.bootId && hb.seq <= prev.seq) return false;
-    this.live.set(hb.nodeId, { nodeId: hb.nodeId, lastSeenAt: now, seq: hb.seq, bootId: hb.bootId, report: hb });
+    this.live.set(hb.nodeId, {
+      nodeId: hb.nodeId,
+      lastSeenAt: now,
+      seq: hb.seq,
+      bootId: hb.bootId,
+      report: hb,
+    });
     this.dirtyPg.add(hb.nodeId);
     this.noteContact(hb.nodeId, now);
     for (const v of hb.peerViews) {
@@ -117,26 +123,55 @@ export class HeartbeatStore implements OnApplicationBootstrap, OnApplicationShut
     const ids = [...this.dirtyPg];
     this.dirtyPg.clear();
     const rows = ids.map((id) => this.live.get(id)).filter((x): x is LiveNode => !!x);
+    try {
+      await this.upsertStatus(rows);
+    } catch (err) {
+      if (!isDataError(err)) {
+        // Fail static: keep the rows dirty and try again next time.
+        for (const id of ids) this.dirtyPg.add(id);
+        log.warn({ err: (err as Error).message, nodes: ids.length }, 'node_status flush failed');
+        return;
+      }
+      // One row PostgreSQL refuses must not hold back every other node's state forever.
+      for (const row of rows) {
+        try {
+          await this.upsertStatus([row]);
+        } catch (rowErr) {
+          if (!isDataError(rowErr)) this.dirtyPg.add(row.nodeId);
+          else
+            log.error(
+              { err: (rowErr as Error).message, nodeId: row.nodeId },
+              'node_status row refused; skipped',
+            );
+        }
+      }
+    }
+  }
+
+  private async upsertStatus(rows: LiveNode[]): Promise<void> {
+    if (rows.length === 0) return;
     const values: unknown[] = [];
     const tuples = rows.map((r, i) => {
       values.push(r.nodeId, new Date(r.lastSeenAt), r.seq, r.bootId, JSON.stringify(r.report));
       const b = i * 5;
       return `($${b + 1}::uuid, $${b + 2}::timestamptz, $${b + 3}, $${b + 4}, $${b + 5}::jsonb, now())`;
     });
-    try {
-      await this.dataSource.query(
-        `INSERT INTO node_status ("nodeId", "lastSeenAt", "lastSeq", "bootId", "report", "updatedAt")
-         VALUES ${tuples.join(',')}
-         ON CONFLICT ("nodeId") DO UPDATE SET "lastSeenAt" = EXCLUDED."lastSeenAt", "lastSeq" = EXCLUDED."lastSeq",
-           "bootId" = EXCLUDED."bootId", "report" = EXCLUDED."report", "updatedAt" = now()`,
-        values,
-      );
-    } catch (err) {
-      // Fail static: keep the rows dirty and try again next time.
-      for (const id of ids) this.dirtyPg.add(id);
-      log.warn({ err: (err as Error).message, nodes: ids.length }, 'node_status flush failed');
-    }
+    await this.dataSource.query(
+      `INSERT INTO node_status ("nodeId", "lastSeenAt", "lastSeq", "bootId", "report", "updatedAt")
+       VALUES ${tuples.join(',')}
+       ON CONFLICT ("nodeId") DO UPDATE SET "lastSeenAt" = EXCLUDED."lastSeenAt", "lastSeq" = EXCLUDED."lastSeq",
+         "bootId" = EXCLUDED."bootId", "report" = EXCLUDED."report", "updatedAt" = now()`,
+      values,
+    );
   }
+}
+
+/** SQLSTATE class 22 (data exception: out of range, bad encoding, invalid JSON…): retrying never helps. */
+function isDataError(err: unknown): boolean {
+  const code =
+    (err as { code?: unknown; driverError?: { code?: unknown } }).driverError?.code ??
+    (err as { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('22');
 }
 
 /** Read side for workers: the last time anyone (orchestrator or a peer agent) heard from a node. */

@@ -3,6 +3,7 @@ import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagg
 import { HeartbeatRequest, HeartbeatResponse } from '@ha/contracts';
 import { AgentOnly, CurrentPrincipal } from '../auth/auth.decorators';
 import { Principal } from '../auth/principal';
+import { InvalidInputError } from '../common/errors';
 import { HeartbeatsService } from './heartbeats.service';
 
 @ApiTags('agents')
@@ -25,6 +26,10 @@ export class HeartbeatsController {
   receive(@Body() body: HeartbeatRequest, @CurrentPrincipal() p: Principal): HeartbeatResponse {
     if (p.kind !== 'agent' || p.nodeId !== body.nodeId) {
       throw new ForbiddenException('an agent token may only post heartbeats for its own node');
+    }
+    // seq goes to a bigint column and is compared as a number: beyond 2^53 both break.
+    if (body.seq > Number.MAX_SAFE_INTEGER) {
+      throw new InvalidInputError(`seq must not be greater than ${Number.MAX_SAFE_INTEGER}`, 'seq');
     }
     return this.heartbeats.receive(body);
   }

@@ -3,6 +3,7 @@ import { HeartbeatRequest, HeartbeatResponse, ScenarioAssignment } from '@ha/con
 import { MetricsService } from '../metrics/metrics.service';
 import { TopologyService } from '../topology/topology.service';
 import { HeartbeatStore } from './heartbeat.store';
+import { jsonbSafeDeep } from './jsonb-safe';
 
 @Injectable()
 export class HeartbeatsService {
@@ -13,7 +14,8 @@ export class HeartbeatsService {
   ) {}
 
   receive(hb: HeartbeatRequest): HeartbeatResponse {
-    if (this.store.accept(hb)) this.metrics.heartbeats.inc();
+    // Stored as jsonb: strings PostgreSQL would refuse are repaired on the way in.
+    if (this.store.accept(jsonbSafeDeep(hb))) this.metrics.heartbeats.inc();
     return { nodeId: hb.nodeId, serverTime: Date.now(), scenarios: this.assignmentsFor(hb.nodeId) };
   }
 

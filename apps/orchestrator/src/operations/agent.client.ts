@@ -24,7 +24,8 @@ export class AgentRefusedError extends DomainError {
 
 export interface AgentStatus {
   nodeId?: string;
-  scenarios?: Record<string, { role: string; epoch: number }> | { scenarioId: string; role: string; epoch: number }[];
+  scenarios?:
+    Record<string, { role: string; epoch: number }> | { scenarioId: string; role: string; epoch: number }[];
   replicaLagSeconds?: number | null;
   [key: string]: unknown;
 }
@@ -40,23 +41,34 @@ export class AgentClient {
     timeoutMs = 30_000,
   ): Promise<ActionResponse> {
     const node = await this.nodes.getWithSecrets(nodeId);
-    const res = await this.send(node.name, `${node.agentUrl}/actions/${action}`, node.actionToken, timeoutMs, req);
+    const res = await this.send(
+      node.name,
+      `${node.agentUrl}/actions/${action}`,
+      node.actionToken,
+      timeoutMs,
+      req,
+    );
     const body = res.body as Record<string, unknown>;
     if (res.status === 200) return body as unknown as ActionResponse;
     if (res.status === 409) {
       throw new StaleEpochError(Number(body?.currentEpoch ?? NaN), req.epoch, `${action} on ${node.name}`);
     }
-    throw new AgentRefusedError(`agent of ${node.name} answered ${res.status} to ${action}: ${String(body?.message ?? '')}`, {
-      node: node.name,
-      status: res.status,
-    });
+    throw new AgentRefusedError(
+      `agent of ${node.name} answered ${res.status} to ${action}: ${String(body?.message ?? '')}`,
+      {
+        node: node.name,
+        status: res.status,
+      },
+    );
   }
 
   async status(nodeId: string, timeoutMs = 2000): Promise<AgentStatus> {
     const node = await this.nodes.getWithSecrets(nodeId);
     const res = await this.send(node.name, `${node.agentUrl}/status`, node.actionToken, timeoutMs);
     if (res.status !== 200) {
-      throw new AgentRefusedError(`agent of ${node.name} answered ${res.status} to status`, { node: node.name });
+      throw new AgentRefusedError(`agent of ${node.name} answered ${res.status} to status`, {
+        node: node.name,
+      });
     }
     return res.body as AgentStatus;
   }
@@ -95,7 +107,10 @@ export class AgentClient {
 }
 
 /** Role/epoch an agent reports for one scenario, whichever shape its /status uses. */
-export function scenarioRoleFromStatus(s: AgentStatus, scenarioId: string): { role: string; epoch: number } | null {
+export function scenarioRoleFromStatus(
+  s: AgentStatus,
+  scenarioId: string,
+): { role: string; epoch: number } | null {
   const sc = s.scenarios;
   if (!sc) return null;
   if (Array.isArray(sc)) return sc.find((x) => x.scenarioId === scenarioId) ?? null;

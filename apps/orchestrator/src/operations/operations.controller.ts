@@ -5,7 +5,10 @@ import { actorOf, Principal } from '../auth/principal';
 import { FailoverDto, ListOperationsQuery, ReasonDto, SwitchoverDto } from './dtos/operation.dto';
 import { OperationsService } from './operations.service';
 
-const CONFLICT = { status: 409, description: 'another operation runs (body has its operationId), or wrong state' };
+const CONFLICT = {
+  status: 409,
+  description: 'another operation runs (body has its operationId), or wrong state',
+};
 
 @ApiTags('operations')
 @ApiBearerAuth()
@@ -19,7 +22,11 @@ export class OperationsController {
   @ApiOperation({ summary: 'Manual failover: fence production, promote a replica, redirect DNS' })
   @ApiResponse({ status: 202, description: 'operation accepted; follow it at /api/v1/operations/{id}' })
   @ApiResponse(CONFLICT)
-  failover(@Param('id', ParseUUIDPipe) id: string, @Body() dto: FailoverDto, @CurrentPrincipal() p: Principal) {
+  failover(
+    @Param('id', ParseUUIDPipe) id: string,
+    @Body() dto: FailoverDto,
+    @CurrentPrincipal() p: Principal,
+  ) {
     return this.operations.request({
       scenarioId: id,
       type: 'failover',
@@ -35,7 +42,11 @@ export class OperationsController {
   @MinRole('operator')
   @ApiOperation({ summary: 'Planned switchover: both nodes healthy; production is demoted cleanly first' })
   @ApiResponse(CONFLICT)
-  switchover(@Param('id', ParseUUIDPipe) id: string, @Body() dto: SwitchoverDto, @CurrentPrincipal() p: Principal) {
+  switchover(
+    @Param('id', ParseUUIDPipe) id: string,
+    @Body() dto: SwitchoverDto,
+    @CurrentPrincipal() p: Principal,
+  ) {
     return this.operations.request({
       scenarioId: id,
       type: 'switchover',
@@ -49,7 +60,9 @@ export class OperationsController {
   @Post('scenarios/:id/failback')
   @HttpCode(202)
   @MinRole('operator')
-  @ApiOperation({ summary: 'Failback: resync the original production from the active node, then switch back' })
+  @ApiOperation({
+    summary: 'Failback: resync the original production from the active node, then switch back',
+  })
   @ApiResponse(CONFLICT)
   failback(@Param('id', ParseUUIDPipe) id: string, @Body() dto: ReasonDto, @CurrentPrincipal() p: Principal) {
     return this.operations.request({

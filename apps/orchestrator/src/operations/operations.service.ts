@@ -135,17 +135,28 @@ export class OperationsService {
             trigger: req.trigger,
             requestedBy: req.requestedBy,
             reason: req.reason,
-            params: { ...(req.params ?? {}), previousState: scenario.state, previousActiveNodeId: scenario.activeNodeId },
+            params: {
+              ...(req.params ?? {}),
+              previousState: scenario.state,
+              previousActiveNodeId: scenario.activeNodeId,
+            },
             epoch: null,
             error: null,
             startedAt: null,
             finishedAt: null,
           }),
         );
+        await m.getRepository(OperationStepEntity).insert(
+          plan.map((name, position) => ({
+            operationId: created.id,
+            position,
+            name,
+            state: 'pending' as const,
+          })),
+        );
         await m
-          .getRepository(OperationStepEntity)
-          .insert(plan.map((name, position) => ({ operationId: created.id, position, name, state: 'pending' as const })));
-        await m.getRepository(ScenarioEntity).update(scenario.id, { state: RUNNING_STATE[req.type] as never });
+          .getRepository(ScenarioEntity)
+          .update(scenario.id, { state: RUNNING_STATE[req.type] as never });
         await this.audit.record(
           {
             actor: req.requestedBy,
@@ -161,12 +172,17 @@ export class OperationsService {
       });
     } catch (err) {
       if (err instanceof QueryFailedError && (err as unknown as { code?: string }).code === '23505') {
-        const running = await this.ops.findOne({ where: { scenarioId: req.scenarioId, state: In(['pending', 'running']) } });
+        const running = await this.ops.findOne({
+          where: { scenarioId: req.scenarioId, state: In(['pending', 'running']) },
+        });
         throw new OperationInProgressError(running?.id ?? 'unknown');
       }
       throw err;
     }
-    log.info({ operationId: op.id, type: op.type, scenarioId: op.scenarioId, trigger: op.trigger }, 'operation requested');
+    log.info(
+      { operationId: op.id, type: op.type, scenarioId: op.scenarioId, trigger: op.trigger },
+      'operation requested',
+    );
     await this.topology.changed().catch(() => undefined);
     await this.queue.enqueueStep(op.id, 0).catch((err: Error) => {
       // The reconciler queues it as soon as Redis answers again.
@@ -189,7 +205,11 @@ export class OperationsService {
     limit: number;
     offset: number;
   }): Promise<Page<OperationView>> {
-    const qb = this.ops.createQueryBuilder('o').orderBy('o.createdAt', 'DESC').take(filter.limit).skip(filter.offset);
+    const qb = this.ops
+      .createQueryBuilder('o')
+      .orderBy('o.createdAt', 'DESC')
+      .take(filter.limit)
+      .skip(filter.offset);
     if (filter.scenarioId) qb.andWhere('o.scenarioId = :s', { s: filter.scenarioId });
     if (filter.type) qb.andWhere('o.type = :t', { t: filter.type });
     if (filter.state) qb.andWhere('o.state = :st', { st: filter.state });

@@ -23,7 +23,12 @@ import { readLastContact } from '../heartbeats/heartbeat.store';
 import { NodeEntity } from '../nodes/node.entity';
 import { RedisService } from '../redis/redis.service';
 import { ScenarioEntity } from '../scenarios/scenario.entity';
-import { AgentClient, AgentRefusedError, AgentUnreachableError, scenarioRoleFromStatus } from './agent.client';
+import {
+  AgentClient,
+  AgentRefusedError,
+  AgentUnreachableError,
+  scenarioRoleFromStatus,
+} from './agent.client';
 import { OperationEntity, OperationStepEntity } from './operation.entity';
 
 const log = createLogger('StepHandlers');
@@ -38,7 +43,6 @@ export interface StepContext {
 }
 
 type Handler = (ctx: StepContext) => Promise<Record<string, unknown> | void>;
-
 
 const FINAL_STATE: Record<string, string> = {
   failover: 'failed_over',
@@ -92,7 +96,8 @@ export class StepHandlers {
 
   private target(ctx: StepContext): string {
     const t = ctx.op.params.targetNodeId;
-    if (typeof t !== 'string') throw new InvalidStateError('operation has no target node (lock-epoch not done)');
+    if (typeof t !== 'string')
+      throw new InvalidStateError('operation has no target node (lock-epoch not done)');
     return t;
   }
 
@@ -112,18 +117,23 @@ export class StepHandlers {
     if (op.epoch !== null && op.params.targetNodeId) {
       return { epoch: op.epoch, targetNodeId: op.params.targetNodeId, resumed: true };
     }
-    const replicas = [...(scenario.replicas ?? [])].sort((a, b) => a.position - b.position).map((r) => r.nodeId);
+    const replicas = [...(scenario.replicas ?? [])]
+      .sort((a, b) => a.position - b.position)
+      .map((r) => r.nodeId);
     const oldActive = scenario.activeNodeId;
     let target: string;
     if (op.type === 'failback') {
-      if (oldActive === scenario.productionNodeId) throw new InvalidStateError('production is already active');
+      if (oldActive === scenario.productionNodeId)
+        throw new InvalidStateError('production is already active');
       target = scenario.productionNodeId;
     } else {
       const requested = op.params.targetNodeId as string | undefined;
       const candidates = [scenario.productionNodeId, ...replicas].filter((id) => id !== oldActive);
       if (requested) {
         if (!candidates.includes(requested)) {
-          throw new PreCheckFailedError(`node ${requested} is not a replica of this scenario or is already active`);
+          throw new PreCheckFailedError(
+            `node ${requested} is not a replica of this scenario or is already active`,
+          );
         }
         target = requested;
       } else {
@@ -158,12 +168,16 @@ export class StepHandlers {
     const targetNode = await this.node(target);
     const status = await this.agents.status(target).catch((err) => {
       if (err instanceof AgentUnreachableError) throw err; // retry: the replica may be restarting
-      throw new PreCheckFailedError(`target ${targetNode.name} refused the status request: ${(err as Error).message}`);
+      throw new PreCheckFailedError(
+        `target ${targetNode.name} refused the status request: ${(err as Error).message}`,
+      );
     });
     const lag = typeof status.replicaLagSeconds === 'number' ? status.replicaLagSeconds : null;
     const max = ctx.scenario.policy.maxLagSeconds;
     if (max !== null && lag !== null && lag > max && ctx.op.params.force !== true) {
-      throw new PreCheckFailedError(`replica ${targetNode.name} lags ${lag}s (max ${max}s); use force to override`);
+      throw new PreCheckFailedError(
+        `replica ${targetNode.name} lags ${lag}s (max ${max}s); use force to override`,
+      );
     }
     const checked: Record<string, unknown> = { target: targetNode.name, replicaLagSeconds: lag };
     if (ctx.op.type === 'switchover') {
@@ -187,7 +201,8 @@ export class StepHandlers {
     try {
       const res = await this.agents.action(oldId, 'demote', this.request(ctx), 3000);
       if (res.status === 'ok') return { fencedBy: 'agent', node: old.name, replayed: res.replayed };
-      if (!mayForce) throw new FencingFailedError(`demote of ${old.name} failed: ${res.output.slice(0, 300)}`);
+      if (!mayForce)
+        throw new FencingFailedError(`demote of ${old.name} failed: ${res.output.slice(0, 300)}`);
       log.warn({ node: old.name }, 'demote action failed; fencing by other means');
     } catch (err) {
       if (err instanceof StaleEpochError || err instanceof FencingFailedError) throw err;
@@ -200,8 +215,14 @@ export class StepHandlers {
     }
     if (policy.fencingHook) {
       try {
-        const res = await this.agents.action(policy.fencingHook.nodeId, 'fence', this.request(ctx, ':hook'), 10000);
-        if (res.status === 'ok') return { fencedBy: 'hook', node: old.name, hookNodeId: policy.fencingHook.nodeId };
+        const res = await this.agents.action(
+          policy.fencingHook.nodeId,
+          'fence',
+          this.request(ctx, ':hook'),
+          10000,
+        );
+        if (res.status === 'ok')
+          return { fencedBy: 'hook', node: old.name, hookNodeId: policy.fencingHook.nodeId };
         log.warn({ output: res.output.slice(0, 200) }, 'fencing hook failed; waiting for the lease');
       } catch (err) {
         if (err instanceof StaleEpochError) throw err;
@@ -217,7 +238,12 @@ export class StepHandlers {
       const expiry = last + policy.leaseMs + policy.leaseMarginMs;
       const now = Date.now();
       if (now >= expiry) {
-        return { fencedBy: 'lease-expiry', node: old.name, lastContactAgoMs: now - last, waitedMs: now - started };
+        return {
+          fencedBy: 'lease-expiry',
+          node: old.name,
+          lastContactAgoMs: now - last,
+          waitedMs: now - started,
+        };
       }
       if (now - started > limit) {
         throw new FencingFailedError(
@@ -231,21 +257,24 @@ export class StepHandlers {
   private async demoteActive(ctx: StepContext) {
     const old = await this.node(this.oldActive(ctx));
     const res = await this.agents.action(old.id, 'demote', this.request(ctx), 30000);
-    if (res.status !== 'ok') throw new FencingFailedError(`demote of ${old.name} failed: ${res.output.slice(0, 300)}`);
+    if (res.status !== 'ok')
+      throw new FencingFailedError(`demote of ${old.name} failed: ${res.output.slice(0, 300)}`);
     return { node: old.name, replayed: res.replayed };
   }
 
   private async resync(ctx: StepContext) {
     const target = await this.node(this.target(ctx));
     const res = await this.agents.action(target.id, 'resync', this.request(ctx), 600_000);
-    if (res.status !== 'ok') throw new PreCheckFailedError(`resync of ${target.name} failed: ${res.output.slice(0, 300)}`);
+    if (res.status !== 'ok')
+      throw new PreCheckFailedError(`resync of ${target.name} failed: ${res.output.slice(0, 300)}`);
     return { node: target.name, replayed: res.replayed, durationMs: res.finishedAt - res.startedAt };
   }
 
   private async promote(ctx: StepContext) {
     const target = await this.node(this.target(ctx));
     const res = await this.agents.action(target.id, 'promote', this.request(ctx), 60000);
-    if (res.status !== 'ok') throw new PromoteFailedError(`promote of ${target.name} failed: ${res.output.slice(0, 300)}`);
+    if (res.status !== 'ok')
+      throw new PromoteFailedError(`promote of ${target.name} failed: ${res.output.slice(0, 300)}`);
     return { node: target.name, replayed: res.replayed };
   }
 
@@ -278,7 +307,9 @@ export class StepHandlers {
     const status = await this.agents.status(target.id);
     const role = scenarioRoleFromStatus(status, ctx.scenario.id);
     if (role && (role.role !== 'production' || role.epoch < ctx.op.epoch!)) {
-      throw new TransientError(`${target.name} reports ${role.role} at epoch ${role.epoch}, expected production`);
+      throw new TransientError(
+        `${target.name} reports ${role.role} at epoch ${role.epoch}, expected production`,
+      );
     }
     return { node: target.name, role: role?.role ?? 'not reported', epoch: role?.epoch ?? null };
   }
@@ -318,7 +349,9 @@ export class StepHandlers {
         ? new Date(Date.now() + ctx.scenario.policy.holdDownMs)
         : ctx.scenario.holdUntil;
     await ctx.finish({ state, holdUntil: hold }, async (m) => {
-      await m.getRepository(ScenarioEntity).update(ctx.scenario.id, { state: state as never, holdUntil: hold });
+      await m
+        .getRepository(ScenarioEntity)
+        .update(ctx.scenario.id, { state: state as never, holdUntil: hold });
       await this.audit.record(
         {
           actor: ctx.op.requestedBy,

@@ -138,7 +138,9 @@ export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown
         log.warn({ step: step.name, err: e.message, attempt: step.attempts }, 'step failed; will retry');
         throw err;
       }
-      await this.fail(op, step, steps, e).catch((fe: Error) => log.error({ err: fe.message }, 'could not record failure'));
+      await this.fail(op, step, steps, e).catch((fe: Error) =>
+        log.error({ err: fe.message }, 'could not record failure'),
+      );
       throw new UnrecoverableError(e.message);
     }
     log.info({ step: step.name, position }, 'step done');
@@ -154,12 +156,22 @@ export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown
   }
 
   private async succeed(m: EntityManager, op: OperationEntity): Promise<void> {
-    await m.getRepository(OperationEntity).update(op.id, { state: 'succeeded', finishedAt: new Date(), error: null });
+    await m
+      .getRepository(OperationEntity)
+      .update(op.id, { state: 'succeeded', finishedAt: new Date(), error: null });
   }
 
-  private async fail(op: OperationEntity, step: OperationStepEntity, steps: OperationStepEntity[], err: Error) {
+  private async fail(
+    op: OperationEntity,
+    step: OperationStepEntity,
+    steps: OperationStepEntity[],
+    err: Error,
+  ) {
     const touched = steps.some(
-      (s) => SIDE_EFFECT_STEPS.has(s.name) && (s.state !== 'pending' || s.id === step.id) && s.position <= step.position,
+      (s) =>
+        SIDE_EFFECT_STEPS.has(s.name) &&
+        (s.state !== 'pending' || s.id === step.id) &&
+        s.position <= step.position,
     );
     const previous = String(op.params.previousState ?? 'running');
     const scenarioState = touched ? 'degraded' : previous;
@@ -170,9 +182,11 @@ export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown
       await m
         .getRepository(OperationStepEntity)
         .update({ operationId: op.id, state: In(['pending']) }, { state: 'skipped' });
-      await m
-        .getRepository(OperationEntity)
-        .update(op.id, { state: 'failed', error: `${step.name}: ${err.message}`.slice(0, 2000), finishedAt: new Date() });
+      await m.getRepository(OperationEntity).update(op.id, {
+        state: 'failed',
+        error: `${step.name}: ${err.message}`.slice(0, 2000),
+        finishedAt: new Date(),
+      });
       await m.getRepository(ScenarioEntity).update(op.scenarioId!, { state: scenarioState as never });
       await m.getRepository(EventEntity).insert({
         kind: 'operation-failed',

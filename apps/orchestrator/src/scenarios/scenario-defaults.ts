@@ -22,7 +22,16 @@ export function normalizeCheck(c: CheckDto): ScenarioCheck {
     failureThreshold: c.failureThreshold ?? (c.kind === 'heartbeat' ? 1 : 3),
     recoveryThreshold: c.recoveryThreshold ?? 2,
   };
-  for (const key of ['ttlMs', 'port', 'target', 'expectStatus', 'expectBody', 'query', 'expectResult', 'agentCheck'] as const) {
+  for (const key of [
+    'ttlMs',
+    'port',
+    'target',
+    'expectStatus',
+    'expectBody',
+    'query',
+    'expectResult',
+    'agentCheck',
+  ] as const) {
     if (c[key] !== undefined) (out as unknown as Record<string, unknown>)[key] = c[key];
   }
   if (out.kind === 'heartbeat' && out.ttlMs === undefined) out.ttlMs = 3 * out.intervalMs;

@@ -9,7 +9,13 @@ import {
   UpdateDateColumn,
 } from 'typeorm';
 import { NodeEntity } from '../nodes/node.entity';
-import { FailoverMode, FailoverPolicy, ScenarioCheck, ScenarioDnsRecord, ScenarioState } from './scenario.types';
+import {
+  FailoverMode,
+  FailoverPolicy,
+  ScenarioCheck,
+  ScenarioDnsRecord,
+  ScenarioState,
+} from './scenario.types';
 import { ScenarioReplicaEntity } from './scenario-replica.entity';
 
 @Entity({ name: 'scenarios' })

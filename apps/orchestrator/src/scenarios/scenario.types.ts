@@ -66,9 +66,14 @@ export interface FailoverPolicy {
   fencingHook: { nodeId: string; action: 'fence' } | null;
 }
 
+/**
+ * Defaults fit the default heartbeat check (interval 1 s, TTL 3 s): lease + margin = TTL, so when
+ * the detector declares production failed its self-fencing lease has already expired and fencing
+ * an unreachable production adds no wait.
+ */
 export const DEFAULT_POLICY: FailoverPolicy = {
   holdDownMs: 60_000,
-  leaseMs: 3_000,
+  leaseMs: 2_500,
   leaseMarginMs: 500,
   maxLagSeconds: null,
   peerQuorum: 1,

@@ -16,7 +16,10 @@ export class ScenariosController {
   @MinRole('admin')
   @ApiOperation({ summary: 'Create a scenario (state stopped; start it with POST /scenarios/{id}/start)' })
   @ApiResponse({ status: 201, type: ScenarioView })
-  @ApiResponse({ status: 409, description: 'duplicate name, DNS name taken, or a replica equal to production' })
+  @ApiResponse({
+    status: 409,
+    description: 'duplicate name, DNS name taken, or a replica equal to production',
+  })
   create(@Body() dto: CreateScenarioDto, @CurrentPrincipal() p: Principal): Promise<ScenarioView> {
     return this.scenarios.create(dto, actorOf(p));
   }
@@ -39,7 +42,11 @@ export class ScenariosController {
   @MinRole('admin')
   @ApiOperation({ summary: 'Change mode, checks, policy; nodes and DNS records only while stopped' })
   @ApiResponse({ status: 200, type: ScenarioView })
-  update(@Param('id', UuidParamPipe) id: string, @Body() dto: UpdateScenarioDto, @CurrentPrincipal() p: Principal) {
+  update(
+    @Param('id', UuidParamPipe) id: string,
+    @Body() dto: UpdateScenarioDto,
+    @CurrentPrincipal() p: Principal,
+  ) {
     return this.scenarios.update(id, dto, actorOf(p));
   }
 

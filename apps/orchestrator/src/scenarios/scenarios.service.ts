@@ -8,7 +8,14 @@ import { Page } from '../common/dtos/pagination.dto';
 import { ConflictError, InvalidInputError, InvalidStateError, NotFoundError } from '../common/errors';
 import { NodeEntity } from '../nodes/node.entity';
 import { isUniqueViolation } from '../nodes/nodes.service';
-import { CheckDto, CreateScenarioDto, DnsRecordDto, ListScenariosQuery, ScenarioView, UpdateScenarioDto } from './dtos/scenario.dto';
+import {
+  CheckDto,
+  CreateScenarioDto,
+  DnsRecordDto,
+  ListScenariosQuery,
+  ScenarioView,
+  UpdateScenarioDto,
+} from './dtos/scenario.dto';
 import { DEFAULT_CHECKS, DEFAULT_POLICY, mergePolicy, normalizeCheck } from './scenario-defaults';
 import { ScenarioReplicaEntity } from './scenario-replica.entity';
 import { ScenarioEntity } from './scenario.entity';
@@ -70,13 +77,17 @@ export class ScenariosService {
         await m
           .getRepository(ScenarioReplicaEntity)
           .insert(dto.replicaNodeIds.map((nodeId, position) => ({ scenarioId: s.id, nodeId, position })));
-        await this.audit.record({ actor, action: 'scenario.create', targetType: 'scenario', targetId: s.id }, m);
+        await this.audit.record(
+          { actor, action: 'scenario.create', targetType: 'scenario', targetId: s.id },
+          m,
+        );
         return s.id;
       });
       await this.topology.changed();
       return toScenarioView(await this.get(id));
     } catch (err) {
-      if (isUniqueViolation(err)) throw new ConflictError(`a scenario named ${dto.name} already exists`, { field: 'name' });
+      if (isUniqueViolation(err))
+        throw new ConflictError(`a scenario named ${dto.name} already exists`, { field: 'name' });
       throw err;
     }
   }
@@ -90,7 +101,9 @@ export class ScenariosService {
       .skip(q.offset);
     if (q.state) qb.andWhere('s.state = :state', { state: q.state });
     if (q.groupId) {
-      qb.andWhere('s.id IN (SELECT gm."scenarioId" FROM group_members gm WHERE gm."groupId" = :gid)', { gid: q.groupId });
+      qb.andWhere('s.id IN (SELECT gm."scenarioId" FROM group_members gm WHERE gm."groupId" = :gid)', {
+        gid: q.groupId,
+      });
     }
     if (q.nodeId) {
       qb.andWhere(
@@ -151,7 +164,13 @@ export class ScenariosService {
       }
       await repo.save(s);
       await this.audit.record(
-        { actor, action: 'scenario.update', targetType: 'scenario', targetId: id, details: { fields: Object.keys(dto) } },
+        {
+          actor,
+          action: 'scenario.update',
+          targetType: 'scenario',
+          targetId: id,
+          details: { fields: Object.keys(dto) },
+        },
         m,
       );
     });
@@ -178,9 +197,11 @@ export class ScenariosService {
     if (!checks) return DEFAULT_CHECKS.map((c) => ({ ...c }));
     const names = new Set<string>();
     return checks.map((c, i) => {
-      if (names.has(c.name)) throw new InvalidInputError(`duplicate check name ${c.name}`, `checks[${i}].name`);
+      if (names.has(c.name))
+        throw new InvalidInputError(`duplicate check name ${c.name}`, `checks[${i}].name`);
       names.add(c.name);
-      if (c.kind === 'tcp' && !c.port) throw new InvalidInputError('a tcp check needs port', `checks[${i}].port`);
+      if (c.kind === 'tcp' && !c.port)
+        throw new InvalidInputError('a tcp check needs port', `checks[${i}].port`);
       if ((c.kind === 'http' || c.kind === 'database') && !c.target) {
         throw new InvalidInputError(`a ${c.kind} check needs target`, `checks[${i}].target`);
       }
@@ -214,14 +235,20 @@ export class ScenariosService {
       throw new ConflictError('a replica cannot be the production node', { field: 'replicaNodeIds' });
     }
     const ids = [production, ...replicas, ...(hookNode ? [hookNode] : [])];
-    const found = new Set((await m.getRepository(NodeEntity).find({ where: { id: In(ids) }, select: ['id'] })).map((n) => n.id));
+    const found = new Set(
+      (await m.getRepository(NodeEntity).find({ where: { id: In(ids) }, select: ['id'] })).map((n) => n.id),
+    );
     if (!found.has(production)) throw new NotFoundError('node', production);
     for (const r of replicas) if (!found.has(r)) throw new NotFoundError('node', r);
     if (hookNode && !found.has(hookNode)) throw new NotFoundError('node', hookNode);
   }
 
   /** A DNS name can belong to one scenario only (and a CNAME owner can hold nothing else). */
-  private async assertRecordsFree(m: EntityManager, records: { name: string; type: string }[], selfId: string | null) {
+  private async assertRecordsFree(
+    m: EntityManager,
+    records: { name: string; type: string }[],
+    selfId: string | null,
+  ) {
     for (const r of records) {
       const clash = await m.query(
         `SELECT id, name FROM scenarios WHERE id <> $2::uuid AND EXISTS (

@@ -4,7 +4,10 @@ import { PaginationQuery } from '../../common/dtos/pagination.dto';
 import { OPERATION_STATES, OPERATION_TYPES } from '../operation.entity';
 
 export class FailoverDto {
-  @ApiProperty({ example: 'db1 power loss confirmed by NOC ticket 4711', description: 'Why (written to the audit log)' })
+  @ApiProperty({
+    example: 'db1 power loss confirmed by NOC ticket 4711',
+    description: 'Why (written to the audit log)',
+  })
   @IsString()
   @IsNotEmpty()
   @MaxLength(1024)

@@ -19,9 +19,17 @@ import {
 import { PaginationQuery } from '../../common/dtos/pagination.dto';
 import { DNS_RECORD_TYPES, DnsRecordType } from '../../dns/dns-provider.interface';
 import { NAME_PATTERN } from '../../nodes/dtos/node.dto';
-import { CHECK_KINDS, CheckKind, FAILOVER_MODES, FailoverMode, SCENARIO_STATES, ScenarioState } from '../scenario.types';
+import {
+  CHECK_KINDS,
+  CheckKind,
+  FAILOVER_MODES,
+  FailoverMode,
+  SCENARIO_STATES,
+  ScenarioState,
+} from '../scenario.types';
 
-const DNS_NAME = /^(?=.{1,253}$)([a-z0-9_]([a-z0-9-_]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
+const DNS_NAME =
+  /^(?=.{1,253}$)([a-z0-9_]([a-z0-9-_]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
 
 export class DnsRecordDto {
   @ApiProperty({ example: 'example.test', description: 'Zone the record lives in' })
@@ -76,7 +84,11 @@ export class CheckDto {
   @Max(100)
   failureThreshold?: number;
 
-  @ApiPropertyOptional({ example: 2, default: 2, description: 'Consecutive passes before a failing check passes' })
+  @ApiPropertyOptional({
+    example: 2,
+    default: 2,
+    description: 'Consecutive passes before a failing check passes',
+  })
   @IsOptional()
   @IsInt()
   @Min(1)
@@ -97,7 +109,10 @@ export class CheckDto {
   @Max(65535)
   port?: number;
 
-  @ApiPropertyOptional({ example: 'http://{address}:8080/health', description: 'http: URL ({address} = node address); database: connection URL' })
+  @ApiPropertyOptional({
+    example: 'http://{address}:8080/health',
+    description: 'http: URL ({address} = node address); database: connection URL',
+  })
   @IsOptional()
   @IsString()
   @MaxLength(1024)
@@ -128,7 +143,10 @@ export class CheckDto {
   @MaxLength(1024)
   expectResult?: string;
 
-  @ApiPropertyOptional({ example: 'app-alive', description: "user: name of a check in the agent's own config" })
+  @ApiPropertyOptional({
+    example: 'app-alive',
+    description: "user: name of a check in the agent's own config",
+  })
   @IsOptional()
   @IsString()
   @MaxLength(64)
@@ -167,7 +185,11 @@ export class PolicyDto {
   @Max(60_000)
   leaseMarginMs?: number;
 
-  @ApiPropertyOptional({ example: 30, nullable: true, description: 'Refuse a replica lagging more (seconds)' })
+  @ApiPropertyOptional({
+    example: 30,
+    nullable: true,
+    description: 'Refuse a replica lagging more (seconds)',
+  })
   @IsOptional()
   @IsInt()
   @Min(0)
