@@ -70,7 +70,11 @@ async function main(): Promise<void> {
   try {
     for (const [i, name] of ['prod', 'replica'].entries()) {
       const address = `127.0.0.${121 + i}`;
-      const n = await api('POST', '/api/v1/nodes', { name, address, agentUrl: `http://${address}:${AGENT_PORT}` });
+      const n = await api('POST', '/api/v1/nodes', {
+        name,
+        address,
+        agentUrl: `http://${address}:${AGENT_PORT}`,
+      });
       const actions: Record<string, unknown> = {};
       for (const a of ['promote', 'demote', 'resync', 'fence']) {
         actions[a] = { command: writeScript(dir, `${name}-${a}.sh`, '#!/bin/sh\nexit 0\n'), args: [] };
@@ -135,13 +139,21 @@ async function main(): Promise<void> {
       const decidedAt = new Date(ops.items[0].createdAt).getTime();
       killToDns.push(flippedAt - killedAt);
       decisionToDns.push(flippedAt - decidedAt);
-      process.stderr.write(`run ${run + 1}: kill→DNS ${flippedAt - killedAt} ms, decision→DNS ${flippedAt - decidedAt} ms\n`);
-      await until('failed_over', async () => (await api('GET', `/api/v1/scenarios/${s.id}`)).state === 'failed_over');
+      process.stderr.write(
+        `run ${run + 1}: kill→DNS ${flippedAt - killedAt} ms, decision→DNS ${flippedAt - decidedAt} ms\n`,
+      );
+      await until(
+        'failed_over',
+        async () => (await api('GET', `/api/v1/scenarios/${s.id}`)).state === 'failed_over',
+      );
       // Bring the old production back (it demotes itself), then fail back.
       await spawn(0);
       await new Promise((r) => setTimeout(r, 3 * INTERVAL));
       const fb = await api('POST', `/api/v1/scenarios/${s.id}/failback`, { reason: 'bench reset' });
-      await until('failback', async () => (await api('GET', `/api/v1/operations/${fb.id}`)).state === 'succeeded');
+      await until(
+        'failback',
+        async () => (await api('GET', `/api/v1/operations/${fb.id}`)).state === 'succeeded',
+      );
       // Wait until the detector has seen the production heal (hold-down) before the next kill.
       await until('healthy', async () => {
         const st = await api('GET', `/api/v1/scenarios/${s.id}/status`);

@@ -1,0 +1,87 @@
+import { Cluster } from '../support/cluster';
+import { http, waitFor } from '../support/orchestrator';
+
+describe('anti-flap: hold-down after a failover and the storm brake', () => {
+  const c = new Cluster({
+    label: 'antiflap',
+    addressPrefix: '127.0.0.12',
+    agentPort: 17120,
+    dnsPort: 15120,
+    failoverMode: 'auto',
+    policy: { holdDownMs: 8000 },
+    orchestratorEnv: { STORM_MAX_FAILOVERS: '1', STORM_WINDOW_MS: '600000' },
+  });
+
+  beforeAll(async () => {
+    await c.start();
+  });
+  afterAll(async () => {
+    await c.close();
+  });
+
+  const events = async (kind: string) =>
+    (await c.api('GET', `/api/v1/events?scenarioId=${c.scenarioId}&kind=${kind}`)).body.items as {
+      message: string;
+    }[];
+
+  it('holds the scenario after moving users, then the storm brake stops automatic failovers until an admin acknowledges', async () => {
+    // First automatic failover.
+    await c.production.agent!.kill();
+    await c.waitDns(c.replica.address);
+    await c.waitState('failed_over');
+    // Production comes back (demoted) and the operator fails back: users are on production again.
+    await c.startAgent(c.production);
+    await waitFor(
+      'old production demoted',
+      async () => (await c.agentStatus(c.production))?.scenarios?.[0]?.role === 'demoted',
+      20000,
+    );
+    const fb = await c.api('POST', `/api/v1/scenarios/${c.scenarioId}/failback`, { reason: 'repaired' });
+    expect((await c.waitOperation(fb.body.id)).state).toBe('succeeded');
+    expect(await c.dnsAnswer()).toEqual([c.production.address]);
+    const held = await c.scenario();
+    expect(new Date(held.holdUntil).getTime()).toBeGreaterThan(Date.now());
+
+    // Production dies again inside the hold-down: no automatic failover, an event says why.
+    await c.production.agent!.kill();
+    const suppressed = await waitFor(
+      'hold-down event',
+      async () => (await events('failover-suppressed'))[0],
+      20000,
+    );
+    expect(suppressed.message).toMatch(/hold-down/);
+    expect(await c.dnsAnswer()).toEqual([c.production.address]);
+
+    // After the hold-down, the storm brake (max 1 automatic failover per window) engages instead.
+    const brake = await waitFor(
+      'storm brake engaged',
+      async () => {
+        const s = await c.api('GET', '/api/v1/storm-brake');
+        return s.body.engaged ? s.body : null;
+      },
+      30000,
+    );
+    expect(brake.recentAutomaticFailovers).toBeGreaterThanOrEqual(1);
+    expect(await c.dnsAnswer()).toEqual([c.production.address]);
+    expect((await c.operations()).filter((o) => o.type === 'failover')).toHaveLength(1);
+
+    // Only an admin may release it; an operator gets 403.
+    const op = await c.api('POST', '/api/v1/tokens', { name: 'noc-operator', role: 'operator' });
+    expect(op.status).toBe(201);
+    const refused = await http(c.o.url, 'POST', '/api/v1/storm-brake/acknowledge', {
+      token: op.body.token,
+      body: { reason: 'try' },
+    });
+    expect(refused.status).toBe(403);
+    const ack = await c.api('POST', '/api/v1/storm-brake/acknowledge', {
+      reason: 'flapping switch replaced',
+    });
+    expect(ack.status).toBe(200);
+    expect(ack.body.engaged).toBe(false);
+    // Automatic action resumes: production is still dead, so the failover now happens.
+    await c.waitDns(c.replica.address, 30000);
+    expect((await c.operations()).filter((o) => o.type === 'failover' && o.trigger === 'auto')).toHaveLength(
+      2,
+    );
+  });
+});
