@@ -10,7 +10,7 @@ describe('loadConfig', () => {
   });
 
   it('names the bad variable', () => {
-    expect(() => loadConfig({ HTTP_PORT: 'eighty' })).toThrow(/HTTP_PORT/);
+    expect(() => loadConfig({ HTTP_PORT: 'eighty' })).toThrow(/HTTP_PORT must be an integer/);
     expect(() => loadConfig({ HTTP_PORT: '70000' })).toThrow(/HTTP_PORT/);
     expect(() => loadConfig({ DATABASE_URL: 'mysql://x' })).toThrow(/DATABASE_URL/);
     expect(() => loadConfig({ ADMIN_TOKEN: 'short' })).toThrow(/ADMIN_TOKEN/);

@@ -3,7 +3,17 @@
  * A bad value exits the process with one line naming the variable (see main.ts).
  */
 import { plainToInstance, Transform } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, MinLength, validateSync } from 'class-validator';
+import {
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  MinLength,
+  validateSync,
+} from 'class-validator';
 
 export const ORCHESTRATOR_ROLES = ['api', 'detector', 'worker', 'dns'] as const;
 export type OrchestratorRole = (typeof ORCHESTRATOR_ROLES)[number];
@@ -170,7 +180,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const errors = validateSync(config, { forbidUnknownValues: false });
   if (errors.length > 0) {
     const first = errors[0];
-    const detail = Object.values(first.constraints ?? {})[0] ?? 'is invalid';
+    const constraints = first.constraints ?? {};
+    // A type error explains more than a range error on a value of the wrong type.
+    const detail = constraints.isInt ?? Object.values(constraints)[0] ?? 'is invalid';
     throw new ConfigError(first.property, detail.replace(new RegExp(`^${first.property}\\s*`), ''));
   }
   if (config.DNS_PROVIDER === 'rfc2136') {

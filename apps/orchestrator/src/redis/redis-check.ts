@@ -4,14 +4,18 @@ import { DependencyUnavailableError } from '../database/database-bootstrap';
 
 /** One quick PING at start-up so a missing Redis is one clear line, not a reconnect loop. */
 export async function checkRedis(config: AppConfig): Promise<void> {
-  const r = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const r = new Redis(config.REDIS_URL, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   r.on('error', () => undefined);
   try {
     await r.connect();
     await r.ping();
   } catch (err) {
     throw new DependencyUnavailableError(
-      `Redis unreachable at ${config.REDIS_URL.replace(/\/\/[^@]*@/, '//***@')}: ${(err as Error).message}. ` +
+      `Redis unreachable at ${config.REDIS_URL.replace(/\/\/[^@]*@/, '//***@')}: ${(err as Error).message.replace(/\.+$/, '')}. ` +
         `Start one (redis-server --daemonize yes --port 6379) or set REDIS_URL.`,
     );
   } finally {
