@@ -1,7 +1,7 @@
 /** Shared steps of the API tests: create resources through the API, read rows of the test schema. */
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { http, InProcessOrchestrator } from '../support/orchestrator';
+import { http, InProcessOrchestrator, startOrchestrator } from '../support/orchestrator';
 
 export const TABLES = [
   'nodes',
@@ -18,7 +18,7 @@ export function db(o: InProcessOrchestrator): DataSource {
   return o.app.get(DataSource);
 }
 
-export async function rows<T = Record<string, any>>(
+export async function rows<T = Record<string, unknown>>(
   o: InProcessOrchestrator,
   sql: string,
   params: unknown[] = [],
@@ -89,3 +89,11 @@ export async function createToken(
 }
 
 export const unknownId = () => randomUUID();
+
+/**
+ * An in-process orchestrator for API tests. Its embedded DNS server takes a free port, so test
+ * files running in parallel do not fight over the default DNS_PORT.
+ */
+export function startApi(label: string, extra: Record<string, string> = {}): Promise<InProcessOrchestrator> {
+  return startOrchestrator(label, { DNS_PORT: '0', ...extra });
+}

@@ -1,6 +1,6 @@
 /** Every mutation writes one audit entry naming its actor; the audit API reads them newest first. */
-import { http, InProcessOrchestrator, startOrchestrator } from '../support/orchestrator';
-import { createToken, rows } from './api-helpers';
+import { http, InProcessOrchestrator } from '../support/orchestrator';
+import { createToken, rows, startApi } from './api-helpers';
 
 describe('audit log', () => {
   let o: InProcessOrchestrator;
@@ -11,7 +11,7 @@ describe('audit log', () => {
   const requestIds: Record<string, string> = {};
 
   beforeAll(async () => {
-    o = await startOrchestrator('audit');
+    o = await startApi('audit');
     admin = await createToken(o, 'audit-admin', 'admin');
     operator = await createToken(o, 'audit-operator', 'operator');
     viewer = await createToken(o, 'audit-viewer', 'viewer');
@@ -111,7 +111,7 @@ describe('audit log', () => {
       expect(entries[i].at).toBeInstanceOf(Date);
     }
     const members = entries.find((e) => e.action === 'group.members.set');
-    expect(members.details).toEqual({ added: [ids.scenario], removed: [] });
+    expect(members?.details).toEqual({ added: [ids.scenario], removed: [] });
     // The tokens created in beforeAll were audited with the bootstrap admin as actor.
     const tokenCreates = await rows(
       o,

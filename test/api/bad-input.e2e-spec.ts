@@ -2,8 +2,8 @@
  * Every class of bad input gets a clear 4xx naming what is wrong, and leaves the database exactly
  * as it was (row counts and contents of every API table compared before and after).
  */
-import { http, InProcessOrchestrator, startOrchestrator } from '../support/orchestrator';
-import { createNode, createScenario, createToken, snapshot, unknownId } from './api-helpers';
+import { http, InProcessOrchestrator } from '../support/orchestrator';
+import { createNode, createScenario, createToken, snapshot, startApi, unknownId } from './api-helpers';
 
 const BODY_LIMIT = 4096;
 
@@ -29,7 +29,7 @@ describe('bad input', () => {
   const f = { prod: '', rep: '', other: '', scenario: '', group: '', token: '' };
 
   beforeAll(async () => {
-    o = await startOrchestrator('badinput', { BODY_LIMIT_BYTES: String(BODY_LIMIT) });
+    o = await startApi('badinput', { BODY_LIMIT_BYTES: String(BODY_LIMIT) });
     f.prod = (await createNode(o, 'bad-prod')).node.id;
     f.rep = (await createNode(o, 'bad-rep')).node.id;
     f.other = (await createNode(o, 'bad-other')).node.id;

@@ -1,11 +1,12 @@
 import { hashToken } from '../../apps/orchestrator/src/auth/token-hash';
-import { http, InProcessOrchestrator, startOrchestrator } from '../support/orchestrator';
-import { count, createNode, createScenario, rows } from './api-helpers';
+import { DEFAULT_CHECKS, DEFAULT_POLICY } from '../../apps/orchestrator/src/scenarios/scenario-defaults';
+import { http, InProcessOrchestrator } from '../support/orchestrator';
+import { count, createNode, createScenario, rows, startApi } from './api-helpers';
 
 describe('CRUD happy paths (persisted rows)', () => {
   let o: InProcessOrchestrator;
   beforeAll(async () => {
-    o = await startOrchestrator('crud');
+    o = await startApi('crud');
   });
   afterAll(async () => {
     await o?.close();
@@ -117,10 +118,9 @@ describe('CRUD happy paths (persisted rows)', () => {
         failoverMode: 'manual',
         dnsRecords: [{ zone: 'example.test', name: 'orders.example.test', type: 'A', ttl: 5 }],
       });
-      expect(row.policy).toMatchObject({ holdDownMs: 1000, leaseMs: 3000 });
-      expect(row.checks).toEqual([
-        expect.objectContaining({ name: 'heartbeat', kind: 'heartbeat', ttlMs: 3000 }),
-      ]);
+      // Defaults fill what the request left out.
+      expect(row.policy).toEqual({ ...DEFAULT_POLICY, holdDownMs: 1000 });
+      expect(row.checks).toEqual(DEFAULT_CHECKS);
       expect(row.peerToken).toEqual(expect.any(String));
       expect(
         await rows(

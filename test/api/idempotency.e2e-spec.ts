@@ -1,12 +1,12 @@
 /** Idempotency-Key on POST: replay, misuse (422), concurrency (one execution), expiry, 5xx not stored. */
 import { IdempotencyService } from '../../apps/orchestrator/src/common/idempotency.service';
-import { http, InProcessOrchestrator, startOrchestrator } from '../support/orchestrator';
-import { count, createToken, rows, snapshot } from './api-helpers';
+import { http, InProcessOrchestrator } from '../support/orchestrator';
+import { count, createToken, rows, snapshot, startApi } from './api-helpers';
 
 describe('Idempotency-Key', () => {
   let o: InProcessOrchestrator;
   beforeAll(async () => {
-    o = await startOrchestrator('idempotency');
+    o = await startApi('idempotency');
   });
   afterAll(async () => {
     await o?.close();

@@ -11,6 +11,26 @@ import { http, TestEnv, testEnv } from '../support/orchestrator';
 const UNDOCUMENTED = new Set([
   'GET /metrics', // Prometheus text format (ApiExcludeEndpoint)
 ]);
+interface PropertySchema {
+  example?: unknown;
+  $ref?: string;
+  items?: { $ref?: string };
+  allOf?: unknown[];
+}
+interface Operation {
+  summary?: string;
+  security?: unknown;
+  parameters?: { name: string; in: string }[];
+  responses: Record<string, { content?: Record<string, { schema?: unknown }> }>;
+}
+interface OpenApiDoc {
+  paths: Record<string, Record<string, Operation>>;
+  components: {
+    schemas: Record<string, { properties?: Record<string, PropertySchema>; required?: string[] }>;
+    securitySchemes?: Record<string, unknown>;
+  };
+}
+
 const isDocsRoute = (url: string) => /^\/api\/(docs|openapi\.(json|yaml))/.test(url);
 
 describe('platform endpoints', () => {
@@ -20,7 +40,7 @@ describe('platform endpoints', () => {
   const registered: { method: string; url: string }[] = [];
 
   beforeAll(async () => {
-    env = testEnv('platform');
+    env = testEnv('platform', { DNS_PORT: '0' });
     app = await createApp(loadConfig(env.env));
     // Nest registers its routes at init (listen), after this hook is in place.
     app
@@ -109,13 +129,7 @@ describe('platform endpoints', () => {
   });
 
   describe('OpenAPI document', () => {
-    let doc: {
-      paths: Record<
-        string,
-        Record<string, { summary?: string; tags?: string[]; responses: Record<string, any> }>
-      >;
-      components: { schemas: Record<string, { properties?: Record<string, any>; required?: string[] }> };
-    };
+    let doc: OpenApiDoc;
     beforeAll(async () => {
       const r = await http(url, 'GET', '/api/openapi.json');
       expect(r.status).toBe(200);
@@ -155,13 +169,13 @@ describe('platform endpoints', () => {
     });
 
     it('documents auth, a summary and a typed success response for the groups, tokens and audit endpoints', () => {
-      expect(Object.keys((doc.components as any).securitySchemes ?? {})).toContain('bearer');
+      expect(Object.keys(doc.components.securitySchemes ?? {})).toContain('bearer');
       for (const [path, ops] of Object.entries(doc.paths)) {
         if (!/^\/api\/v1\/(groups|tokens|audit)/.test(path)) continue;
         for (const [method, op] of Object.entries(ops)) {
           const where = `${method.toUpperCase()} ${path}`;
           expect([where, op.summary]).toEqual([where, expect.any(String)]);
-          expect([where, (op as any).security]).toEqual([where, [{ bearer: [] }]]);
+          expect([where, op.security]).toEqual([where, [{ bearer: [] }]]);
           const success = Object.entries(op.responses).find(([code]) => /^2/.test(code));
           expect([where, success]).toEqual([where, expect.anything()]);
           if (success![0] !== '204') {
@@ -201,9 +215,21 @@ describe('platform endpoints', () => {
       expect(doc.components.schemas.SetGroupMembersDto.required).toEqual(['scenarioIds']);
     });
 
+    it('documents the Idempotency-Key header and its 422 on every POST', () => {
+      const posts = Object.entries(doc.paths).filter(([, ops]) => ops.post);
+      expect(posts.length).toBeGreaterThan(5);
+      for (const [path, ops] of posts) {
+        const header = (ops.post.parameters ?? []).find(
+          (p) => p.in === 'header' && p.name === 'Idempotency-Key',
+        );
+        expect([path, header]).toEqual([path, expect.objectContaining({ required: false })]);
+        expect([path, ops.post.responses['422']]).toEqual([path, expect.anything()]);
+      }
+    });
+
     it('documents the query parameters of the list endpoints', () => {
       const params = (path: string) =>
-        ((doc.paths[path].get as any).parameters as { name: string; in: string }[])
+        (doc.paths[path].get.parameters ?? [])
           .filter((p) => p.in === 'query')
           .map((p) => p.name)
           .sort();

@@ -2,8 +2,8 @@
  * Authentication and roles: tokens created through the tokens API, each role's allowed and refused
  * calls, missing/bad/revoked tokens (401), too-low roles and agent tokens (403).
  */
-import { http, InProcessOrchestrator, startOrchestrator } from '../support/orchestrator';
-import { count, createNode, createScenario, createToken, snapshot, unknownId } from './api-helpers';
+import { http, InProcessOrchestrator } from '../support/orchestrator';
+import { count, createNode, createScenario, createToken, snapshot, startApi, unknownId } from './api-helpers';
 
 describe('authentication and roles', () => {
   let o: InProcessOrchestrator;
@@ -13,7 +13,7 @@ describe('authentication and roles', () => {
   let nodeId = '';
 
   beforeAll(async () => {
-    o = await startOrchestrator('roles');
+    o = await startApi('roles');
     t.viewer = (await createToken(o, 'role-viewer', 'viewer')).token;
     t.operator = (await createToken(o, 'role-operator', 'operator')).token;
     t.admin = (await createToken(o, 'role-admin', 'admin')).token;

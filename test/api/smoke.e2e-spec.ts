@@ -1,9 +1,10 @@
-import { http, InProcessOrchestrator, startOrchestrator } from '../support/orchestrator';
+import { http, InProcessOrchestrator } from '../support/orchestrator';
+import { startApi } from './api-helpers';
 
 describe('nodes and scenarios (smoke)', () => {
   let o: InProcessOrchestrator;
   beforeAll(async () => {
-    o = await startOrchestrator('smoke');
+    o = await startApi('smoke');
   });
   afterAll(async () => {
     await o?.close();

@@ -1,4 +1,7 @@
-import { Cluster } from '../support/cluster';
+import { DataSource } from 'typeorm';
+import { StaleEpochError } from '../../apps/orchestrator/src/common/errors';
+import { DnsService } from '../../apps/orchestrator/src/dns/dns.service';
+import { Cluster, RECORD, ZONE } from '../support/cluster';
 import { waitFor } from '../support/orchestrator';
 
 describe('automatic failover on a dead production agent (real agents, PostgreSQL, Redis, DNS)', () => {
@@ -72,5 +75,22 @@ describe('automatic failover on a dead production agent (real agents, PostgreSQL
     expect(c.actionsLog(c.production).some((l) => l.startsWith('demote epoch=2'))).toBe(true);
     expect(await c.dnsAnswer()).toEqual([c.replica.address]);
     expect((await c.scenario()).activeNodeId).toBe(c.replica.id);
+  });
+
+  it('a DNS write with an older epoch is refused and changes nothing', async () => {
+    const dns = c.o.app.get(DnsService);
+    const ds = c.o.app.get(DataSource);
+    const stale = dns.writesFor(
+      c.scenarioId,
+      [{ zone: ZONE, name: RECORD, type: 'A', ttl: 1 }],
+      c.production.address,
+      1,
+    );
+    await expect(ds.transaction((m) => dns.persist(m, stale))).rejects.toBeInstanceOf(StaleEpochError);
+    const rows = await ds.query('SELECT value, epoch FROM dns_records WHERE name = $1', [RECORD]);
+    expect(rows).toEqual([{ value: c.replica.address, epoch: 2 }]);
+    // The embedded server refuses it too (defence in depth), and keeps answering the replica.
+    await expect(dns.provider.apply(stale[0])).rejects.toBeInstanceOf(StaleEpochError);
+    expect(await c.dnsAnswer()).toEqual([c.replica.address]);
   });
 });

@@ -46,6 +46,10 @@ export interface ClusterOptions {
   workerProcessPort?: number;
   /** extra agent config per node name */
   agentExtra?: (name: string) => Record<string, unknown>;
+  /** scenario checks (default: one heartbeat check, TTL 4 × heartbeat interval) */
+  checks?: Record<string, unknown>[];
+  /** runs once the orchestrator is up, before nodes and agents are created (e.g. start a proxy in front of it) */
+  beforeAgents?: (cluster: Cluster) => Promise<void>;
 }
 
 export const ZONE = 'ha.test';
@@ -89,6 +93,7 @@ export class Cluster {
       ...(this.opts.orchestratorEnv ?? {}),
     });
     if (this.opts.workerProcessPort) await this.spawnWorker();
+    await this.opts.beforeAgents?.(this);
     const count = 1 + (this.opts.replicas ?? 1);
     for (let i = 1; i <= count; i++) {
       const name = i === 1 ? 'prod' : `replica${i - 1}`;
@@ -145,7 +150,9 @@ export class Cluster {
       replicaNodeIds: this.nodes.slice(1).map((n) => n.id),
       dnsRecords: [{ zone: ZONE, name: RECORD, type: 'A', ttl: 1 }],
       failoverMode: this.opts.failoverMode ?? 'auto',
-      checks: [{ name: 'heartbeat', kind: 'heartbeat', intervalMs: interval, ttlMs: interval * 4 }],
+      checks: this.opts.checks ?? [
+        { name: 'heartbeat', kind: 'heartbeat', intervalMs: interval, ttlMs: interval * 4 },
+      ],
       policy: {
         leaseMs: interval * 5,
         leaseMarginMs: 300,
@@ -234,7 +241,7 @@ export class Cluster {
   async waitDns(address: string, timeoutMs = 30000): Promise<void> {
     await waitFor(
       `DNS answer ${address}`,
-      async () => (await this.dnsAnswer().catch(() => [])).includes(address),
+      async () => (await this.dnsAnswer().catch((): string[] => [])).includes(address),
       timeoutMs,
       20,
     );

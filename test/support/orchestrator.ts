@@ -81,6 +81,7 @@ export function testEnv(label: string, extra: Record<string, string> = {}): Test
     ADMIN_TOKEN: adminToken,
     HTTP_HOST: '127.0.0.1',
     HTTP_PORT: '0',
+    DNS_PORT: '0',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...extra,
   };

@@ -9,6 +9,7 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { DataSource } from 'typeorm';
 import { AppModule } from './app.module';
+import { documentIdempotencyKey } from './common/idempotency.interceptor';
 import { logContext, PinoNestLogger, rootLogger } from './common/logger';
 import { createValidationPipe } from './common/validation';
 import { AppConfig } from './config/app-config';
@@ -69,8 +70,11 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     .setVersion('1')
     .addBearerAuth()
     .build();
-  const document = SwaggerModule.createDocument(app, doc);
-  SwaggerModule.setup('api/docs', app, document, { jsonDocumentUrl: 'api/openapi.json', yamlDocumentUrl: 'api/openapi.yaml' });
+  const document = documentIdempotencyKey(SwaggerModule.createDocument(app, doc));
+  SwaggerModule.setup('api/docs', app, document, {
+    jsonDocumentUrl: 'api/openapi.json',
+    yamlDocumentUrl: 'api/openapi.yaml',
+  });
 
   if (config.MIGRATE_ON_START === 'true') {
     const applied = await app.get(DataSource).runMigrations({ transaction: 'each' });

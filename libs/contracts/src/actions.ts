@@ -50,5 +50,3 @@ export interface AgentErrorBody {
 export function isAgentAction(name: string): name is AgentAction {
   return (AGENT_ACTIONS as readonly string[]).includes(name);
 }
-
-

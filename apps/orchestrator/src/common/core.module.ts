@@ -17,7 +17,13 @@ export class CoreModule {
     return {
       module: CoreModule,
       imports: [TypeOrmModule.forFeature([ApiTokenEntity, AuditEntryEntity, NodeEntity])],
-      providers: [{ provide: AppConfig, useValue: config }, RedisService, MetricsService, AuditService, AuthService],
+      providers: [
+        { provide: AppConfig, useValue: config },
+        RedisService,
+        MetricsService,
+        AuditService,
+        AuthService,
+      ],
       exports: [AppConfig, RedisService, MetricsService, AuditService, AuthService],
     };
   }

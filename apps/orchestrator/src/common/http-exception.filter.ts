@@ -74,9 +74,17 @@ export function toErrorBody(exception: unknown, requestId?: string): ErrorBody {
     return {
       statusCode: fe.statusCode,
       error: fe.code ?? 'bad_request',
-      message: fe.statusCode === 400 ? `${messages[400]}: ${fe.message}` : (messages[fe.statusCode] ?? fe.message ?? ''),
+      message:
+        fe.statusCode === 400
+          ? `${messages[400]}: ${fe.message}`
+          : (messages[fe.statusCode] ?? fe.message ?? ''),
       requestId,
     };
   }
-  return { statusCode: 500, error: 'internal_error', message: 'internal error; see logs with this requestId', requestId };
+  return {
+    statusCode: 500,
+    error: 'internal_error',
+    message: 'internal error; see logs with this requestId',
+    requestId,
+  };
 }

@@ -5,6 +5,7 @@
  * response (tokens shown once) are stored as null, so a replay returns them as null.
  */
 import { CallHandler, ExecutionContext, Injectable, NestInterceptor } from '@nestjs/common';
+import { OpenAPIObject } from '@nestjs/swagger';
 import { FastifyReply, FastifyRequest } from 'fastify';
 import { catchError, from, mergeMap, Observable, of, throwError } from 'rxjs';
 import { actorOf, Principal } from '../auth/principal';
@@ -89,4 +90,35 @@ export class IdempotencyInterceptor implements NestInterceptor {
       log.error({ err: err.message, key }, 'could not release the idempotency key');
     });
   }
+}
+
+/** Adds the Idempotency-Key header (and its 422) to every POST operation of the OpenAPI document. */
+export function documentIdempotencyKey(document: OpenAPIObject): OpenAPIObject {
+  for (const operations of Object.values(document.paths)) {
+    const post = operations.post;
+    if (!post) continue;
+    post.parameters = [
+      ...(post.parameters ?? []),
+      {
+        name: 'Idempotency-Key',
+        in: 'header',
+        required: false,
+        description:
+          'Makes a retry safe: the first response for this key (per token) is stored for 24 h and replayed, ' +
+          'with `Idempotent-Replayed: true`, for the same request (409 while the first one still runs); ' +
+          'secrets shown once replay as null.',
+        schema: {
+          type: 'string',
+          pattern: KEY_PATTERN.source,
+          maxLength: 128,
+          example: 'create-orders-db-2025-01-31',
+        },
+      },
+    ];
+    post.responses = {
+      ...post.responses,
+      '422': { description: 'Idempotency-Key already used with another method, path or body' },
+    };
+  }
+  return document;
 }

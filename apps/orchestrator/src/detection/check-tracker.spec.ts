@@ -38,4 +38,22 @@ describe('CheckTracker', () => {
     t.record('critical', 3);
     expect(t.record('unknown', 4)).toBe('failing');
   });
+
+  it('warnings count toward recovery and leave the check in warning', () => {
+    const t = new CheckTracker(1, 2);
+    t.record('critical', 1);
+    expect(t.record('warning', 2)).toBe('failing');
+    expect(t.record('warning', 3)).toBe('warning');
+  });
+
+  it('unknown neither breaks nor extends a run of failures', () => {
+    const t = new CheckTracker(3, 1);
+    t.record('critical', 1);
+    t.record('unknown', 2);
+    t.record('critical', 3);
+    expect(t.consecutiveFailures).toBe(2);
+    expect(t.isSuspect).toBe(true);
+    expect(t.record('critical', 4)).toBe('failing');
+    expect(t.isSuspect).toBe(false);
+  });
 });

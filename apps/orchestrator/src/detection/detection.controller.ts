@@ -2,7 +2,7 @@ import { Body, Controller, Get, HttpCode, Param, ParseUUIDPipe, Post, Query } fr
 import { ApiBearerAuth, ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { InjectRepository } from '@nestjs/typeorm';
 import { IsIn, IsNotEmpty, IsOptional, IsString, IsUUID, MaxLength } from 'class-validator';
-import { Repository } from 'typeorm';
+import { In, Repository } from 'typeorm';
 import { CurrentPrincipal, MinRole } from '../auth/auth.decorators';
 import { actorOf, Principal } from '../auth/principal';
 import { PaginationQuery } from '../common/dtos/pagination.dto';
@@ -27,10 +27,26 @@ export class ListEventsQuery extends PaginationQuery {
   nodeId?: string;
 
   @ApiPropertyOptional({
-    enum: ['verdict-changed', 'alert', 'failover-requested', 'failover-suppressed', 'storm-brake', 'operation-succeeded', 'operation-failed'],
+    enum: [
+      'verdict-changed',
+      'alert',
+      'failover-requested',
+      'failover-suppressed',
+      'storm-brake',
+      'operation-succeeded',
+      'operation-failed',
+    ],
   })
   @IsOptional()
-  @IsIn(['verdict-changed', 'alert', 'failover-requested', 'failover-suppressed', 'storm-brake', 'operation-succeeded', 'operation-failed'])
+  @IsIn([
+    'verdict-changed',
+    'alert',
+    'failover-requested',
+    'failover-suppressed',
+    'storm-brake',
+    'operation-succeeded',
+    'operation-failed',
+  ])
   kind?: string;
 }
 
@@ -73,7 +89,12 @@ export class DetectionController {
       heartbeat: live
         ? { lastSeenAt: new Date(live.lastSeenAt), seq: live.seq, bootId: live.bootId, report: live.report }
         : status?.lastSeenAt
-          ? { lastSeenAt: status.lastSeenAt, seq: Number(status.lastSeq), bootId: status.bootId, report: status.report }
+          ? {
+              lastSeenAt: status.lastSeenAt,
+              seq: Number(status.lastSeq),
+              bootId: status.bootId,
+              report: status.report,
+            }
           : null,
       history: history.map((e) => ({ at: e.at, kind: e.kind, severity: e.severity, message: e.message })),
     };
@@ -81,11 +102,13 @@ export class DetectionController {
 
   @Get('scenarios/:id/status')
   @MinRole('viewer')
-  @ApiOperation({ summary: 'Scenario state, epoch, active node, verdicts of its nodes and the running operation' })
+  @ApiOperation({
+    summary: 'Scenario state, epoch, active node, verdicts of its nodes and the running operation',
+  })
   async status(@Param('id', ParseUUIDPipe) id: string) {
     const s = toScenarioView(await this.scenarios.get(id));
     const nodeIds = [s.productionNodeId, ...s.replicaNodeIds];
-    const rows = await this.statuses.findByIds(nodeIds);
+    const rows = await this.statuses.findBy({ nodeId: In(nodeIds) });
     const nodes = await Promise.all(
       nodeIds.map(async (nid) => {
         const ev = this.detector.evidenceOf(nid);
@@ -103,7 +126,12 @@ export class DetectionController {
       }),
     );
     const active = await this.operations.activeFor(id);
-    return { scenario: s, nodes, activeOperationId: active?.id ?? null, stormBrake: await this.stormBrake.state() };
+    return {
+      scenario: s,
+      nodes,
+      activeOperationId: active?.id ?? null,
+      stormBrake: await this.stormBrake.state(),
+    };
   }
 
   @Get('events')

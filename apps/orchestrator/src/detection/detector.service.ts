@@ -3,6 +3,8 @@
  * results and peer observations into one damped verdict per node, persists verdict changes as
  * events, and — when the active node of a running scenario is confirmed failed — requests a
  * failover (auto mode) or raises an alert (manual mode).
+ * Events are written by a background queue: a slow or unreachable PostgreSQL delays the record,
+ * never the verdicts (fail static), and nothing is dropped while it is down (up to a bound).
  */
 import { Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Verdict } from '@ha/contracts';
@@ -15,7 +17,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import { OperationsService } from '../operations/operations.service';
 import { ScenarioCheck } from '../scenarios/scenario.types';
 import { TopologyNode, TopologyService } from '../topology/topology.service';
-import { CheckScheduler } from './check-scheduler';
+import { CheckScheduler, DEFAULT_CHECK_CONCURRENCY } from './check-scheduler';
 import { CheckState, CheckTracker } from './check-tracker';
 import { EventEntity } from './event.entity';
 import { runProbe } from './probes';
@@ -47,18 +49,42 @@ export interface NodeEvidence {
   peerQuorum: number;
 }
 
-const ACTIVE_STATES = new Set(['running', 'degraded', 'failed_over', 'failing_over', 'failing_back', 'ar_testing']);
+const ACTIVE_STATES = new Set([
+  'running',
+  'degraded',
+  'failed_over',
+  'failing_over',
+  'failing_back',
+  'ar_testing',
+]);
 const AUTO_FAILOVER_STATES = new Set(['running', 'degraded']);
+const NETWORK_KINDS = new Set(['ping', 'tcp', 'http', 'database']);
+/** Liveness window of an observer whose scenarios have no heartbeat check. */
+const DEFAULT_TTL_MS = 3000;
+/** Events kept in memory while PostgreSQL cannot take them; the oldest go first beyond this. */
+const MAX_PENDING_EVENTS = 10_000;
+
+interface PendingEvent {
+  event: Pick<EventEntity, 'kind' | 'severity' | 'nodeId' | 'scenarioId' | 'message' | 'details'>;
+  /** node_status upsert that goes with a verdict change */
+  status?: { nodeId: string; verdict: Verdict; evidence: string };
+}
 
 @Injectable()
 export class DetectorService implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly trackers = new Map<string, { check: ScenarioCheck; scenarioId: string; tracker: CheckTracker }>();
+  private readonly trackers = new Map<
+    string,
+    { check: ScenarioCheck; scenarioId: string; tracker: CheckTracker }
+  >();
   private readonly dampers = new Map<string, VerdictDamper>();
   private readonly evidence = new Map<string, NodeEvidence>();
   private readonly lastUserCheckAt = new Map<string, number>();
   private readonly requestedAt = new Map<string, number>();
   private readonly alerted = new Set<string>();
-  private readonly scheduler = new CheckScheduler(256);
+  private readonly scheduler = new CheckScheduler(DEFAULT_CHECK_CONCURRENCY);
+  private readonly pending: PendingEvent[] = [];
+  private flushing: Promise<void> | null = null;
+  private persistFailing = false;
   private timer: NodeJS.Timeout | null = null;
   private ticking = false;
   enabled = false;
@@ -80,9 +106,10 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     this.timer.unref();
   }
 
-  onApplicationShutdown(): void {
+  async onApplicationShutdown(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.scheduler.stop();
+    await this.flushEvents();
   }
 
   evidenceOf(nodeId: string): NodeEvidence | undefined {
@@ -108,9 +135,12 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
           });
         }
       }
-      for (const [id, w] of watched) await this.evaluate(w.node, w.quorum, w.holdMs, now);
+      for (const [, w] of watched) this.evaluate(w.node, w.quorum, w.holdMs, now);
+      // A node no scenario watches any more starts from `unknown` when it is watched again.
       for (const id of [...this.evidence.keys()]) if (!watched.has(id)) this.evidence.delete(id);
+      for (const id of [...this.dampers.keys()]) if (!watched.has(id)) this.dampers.delete(id);
       await this.act(now);
+      void this.flushEvents();
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'detector tick failed');
     } finally {
@@ -131,7 +161,26 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     return { ttl, interval };
   }
 
-  private async evaluate(node: TopologyNode, quorum: number, holdMs: number, now: number): Promise<void> {
+  /** The tracker of one (node, scenario, check); rebuilt when the check's thresholds change. */
+  private trackerFor(key: string, check: ScenarioCheck, scenarioId: string): CheckTracker {
+    let entry = this.trackers.get(key);
+    if (
+      !entry ||
+      entry.tracker.failureThreshold !== check.failureThreshold ||
+      entry.tracker.recoveryThreshold !== check.recoveryThreshold
+    ) {
+      entry = {
+        check,
+        scenarioId,
+        tracker: new CheckTracker(check.failureThreshold, check.recoveryThreshold),
+      };
+      this.trackers.set(key, entry);
+      this.lastUserCheckAt.delete(key);
+    }
+    return entry.tracker;
+  }
+
+  private evaluate(node: TopologyNode, quorum: number, holdMs: number, now: number): void {
     const live = this.store.get(node.id);
     const { ttl, interval } = this.heartbeatTtl(node.id);
     const hbAge = live ? now - live.lastSeenAt : null;
@@ -139,12 +188,14 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     let hbState: CheckState = 'passing';
     if (ttl !== Infinity) {
       const age = hbAge ?? now - this.store.startedAt;
-      if (age > ttl) hbState = live || now - this.store.startedAt > ttl ? 'failing' : 'pending';
+      if (age > ttl) hbState = 'failing';
       else if (age > 1.5 * interval + 250) hbState = 'pending';
       if (!live && now - this.store.startedAt <= ttl) view = 'unknown';
     }
-    // Relayed user-defined checks: feed each new result once.
+    // The node's own reports count only while its heartbeats are on time.
+    const heardRecently = !!live && now - live.lastSeenAt <= (ttl === Infinity ? DEFAULT_TTL_MS : ttl);
     const checks: CheckEvidence[] = [];
+    const selfReportedFailures: string[] = [];
     for (const t of this.topology.scenariosOfNode(node.id)) {
       for (const c of t.entity.checks) {
         if (c.kind === 'heartbeat') {
@@ -154,33 +205,34 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
             kind: c.kind,
             state: hbState,
             lastStatus: hbState === 'failing' ? 'critical' : hbState === 'passing' ? 'ok' : 'unknown',
-            lastOutput: hbAge === null ? 'no heartbeat yet' : `last heartbeat ${hbAge} ms ago (ttl ${ttl} ms)`,
+            lastOutput:
+              hbAge === null ? 'no heartbeat yet' : `last heartbeat ${hbAge} ms ago (ttl ${ttl} ms)`,
             consecutiveFailures: hbState === 'failing' ? 1 : 0,
             lastAt: live?.lastSeenAt ?? null,
           });
           continue;
         }
         const key = `${node.id}/${t.entity.id}/${c.name}`;
-        let entry = this.trackers.get(key);
-        if (!entry) {
-          entry = { check: c, scenarioId: t.entity.id, tracker: new CheckTracker(c.failureThreshold, c.recoveryThreshold) };
-          this.trackers.set(key, entry);
-        }
-        if (c.kind === 'user' && live && hbState !== 'failing') {
-          const r = live.report.checks.find((x) => x.name === c.agentCheck);
-          if (r && this.lastUserCheckAt.get(key) !== r.at) {
+        const tr = this.trackerFor(key, c, t.entity.id);
+        let output = tr.lastOutput;
+        if (c.kind === 'user') {
+          // Relayed user-defined checks: feed each new result (by its agent timestamp) once.
+          const r = live?.report.checks.find((x) => x.name === c.agentCheck);
+          if (r && heardRecently && this.lastUserCheckAt.get(key) !== r.at) {
             this.lastUserCheckAt.set(key, r.at);
-            entry.tracker.record(r.status, now, r.output);
+            tr.record(r.status, now, r.output);
+            output = tr.lastOutput;
           }
+          if (live && !r) output = `the agent reports no check named ${c.agentCheck ?? '?'}`;
+          if (tr.state === 'failing' && heardRecently) selfReportedFailures.push(c.name);
         }
-        const tr = entry.tracker;
         checks.push({
           scenarioId: t.entity.id,
           name: c.name,
           kind: c.kind,
           state: tr.state,
           lastStatus: tr.lastStatus,
-          lastOutput: tr.lastOutput,
+          lastOutput: output,
           consecutiveFailures: tr.consecutiveFailures,
           lastAt: tr.lastAt,
         });
@@ -188,22 +240,14 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     }
     if (view !== 'unknown') {
       if (checks.some((c) => c.state === 'failing')) view = 'down';
-      else if (checks.some((c) => c.consecutiveFailures > 0 || (c.kind === 'heartbeat' && c.state === 'pending')))
+      else if (
+        checks.some((c) => c.consecutiveFailures > 0 || (c.kind === 'heartbeat' && c.state === 'pending'))
+      )
         view = 'suspect';
+      else if (checks.length > 0 && checks.every((c) => c.lastStatus === null)) view = 'unknown';
     }
-    // Peer votes: only observers that are alive themselves and reported recently count.
-    const votes: PeerVote[] = this.store.observationsOf(node.id).map((o) => {
-      const observer = this.store.get(o.observerNodeId);
-      const obsTtl = this.heartbeatTtl(o.observerNodeId).ttl;
-      const alive = !!observer && now - observer.lastSeenAt <= (obsTtl === Infinity ? 3000 : obsTtl);
-      return {
-        observer: this.topology.node(o.observerNodeId)?.name ?? o.observerNodeId,
-        reachable: o.reachable,
-        seenMsAgo: o.seenAt === null ? null : now - o.seenAt,
-        fresh: alive && now - o.reportedAt <= 2 * (obsTtl === Infinity ? 3000 : obsTtl),
-      };
-    });
-    const raw = rawVerdict({ view, votes, peerQuorum: quorum });
+    const votes = this.votesFor(node.id, now);
+    const raw = rawVerdict({ view, votes, peerQuorum: quorum, selfReportedFailures });
     let damper = this.dampers.get(node.id);
     if (!damper) this.dampers.set(node.id, (damper = new VerdictDamper(holdMs)));
     damper.setHold(holdMs);
@@ -213,39 +257,58 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       verdict: d.verdict,
       since: damper.since,
       view,
-      reason: d.verdict === 'failed' && raw.verdict !== 'failed' ? `recovering (hold ${holdMs} ms)` : raw.reason,
+      reason:
+        d.verdict === 'failed' && raw.verdict !== 'failed' ? `recovering (hold ${holdMs} ms)` : raw.reason,
       heartbeatAgeMs: hbAge,
       checks,
       observers: votes,
       peerQuorum: quorum,
     };
     this.evidence.set(node.id, ev);
-    if (d.changed) await this.recordChange(node, d.previous, ev);
+    if (d.changed) this.recordChange(node, d.previous, ev);
   }
 
-  private async recordChange(node: TopologyNode, previous: Verdict, ev: NodeEvidence): Promise<void> {
+  /**
+   * Peer votes about a node: only agents of a scenario the node belongs to may vote (anyone else's
+   * view of it is noise or an attack), and only observers that are alive themselves and reported
+   * recently count as fresh.
+   */
+  private votesFor(nodeId: string, now: number): PeerVote[] {
+    const peers = new Set<string>();
+    for (const t of this.topology.scenariosOfNode(nodeId)) for (const id of t.nodeIds) peers.add(id);
+    peers.delete(nodeId);
+    return this.store
+      .observationsOf(nodeId)
+      .filter((o) => peers.has(o.observerNodeId))
+      .map((o) => {
+        const observer = this.store.get(o.observerNodeId);
+        const ttl = this.heartbeatTtl(o.observerNodeId).ttl;
+        const obsTtl = ttl === Infinity ? DEFAULT_TTL_MS : ttl;
+        const alive = !!observer && now - observer.lastSeenAt <= obsTtl;
+        return {
+          observer: this.topology.node(o.observerNodeId)?.name ?? o.observerNodeId,
+          reachable: o.reachable,
+          seenMsAgo: o.seenAt === null ? null : now - o.seenAt,
+          fresh: alive && now - o.reportedAt <= 2 * obsTtl,
+        };
+      });
+  }
+
+  private recordChange(node: TopologyNode, previous: Verdict, ev: NodeEvidence): void {
     this.metrics.verdictChanges.inc({ verdict: ev.verdict });
     const level = ev.verdict === 'failed' ? 'warn' : 'info';
     log[level]({ node: node.name, from: previous, to: ev.verdict, reason: ev.reason }, 'verdict changed');
-    try {
-      await this.dataSource.transaction(async (m) => {
-        await m.getRepository(EventEntity).insert({
-          kind: 'verdict-changed',
-          severity: ev.verdict === 'failed' ? 'critical' : ev.verdict === 'suspect' ? 'warning' : 'info',
-          nodeId: node.id,
-          scenarioId: null,
-          message: `${node.name}: ${previous} → ${ev.verdict} (${ev.reason})`,
-          details: { from: previous, to: ev.verdict, evidence: ev } as never,
-        });
-        await m.query(
-          `INSERT INTO node_status ("nodeId", verdict, evidence, "updatedAt") VALUES ($1, $2, $3::jsonb, now())
-           ON CONFLICT ("nodeId") DO UPDATE SET verdict = EXCLUDED.verdict, evidence = EXCLUDED.evidence, "updatedAt" = now()`,
-          [node.id, ev.verdict, JSON.stringify(ev)],
-        );
-      });
-    } catch (err) {
-      log.warn({ err: (err as Error).message }, 'could not persist verdict change');
-    }
+    this.enqueue({
+      event: {
+        kind: 'verdict-changed',
+        severity: ev.verdict === 'failed' ? 'critical' : ev.verdict === 'suspect' ? 'warning' : 'info',
+        nodeId: node.id,
+        scenarioId: null,
+        message: `${node.name}: ${previous} → ${ev.verdict} (${ev.reason})`,
+        details: { from: previous, to: ev.verdict, evidence: ev } as never,
+      },
+      status: { nodeId: node.id, verdict: ev.verdict, evidence: JSON.stringify(ev) },
+    });
   }
 
   /** Failed active node of a running scenario → failover (auto) or alert (manual). */
@@ -262,7 +325,14 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       if (s.failoverMode === 'manual') {
         if (!this.alerted.has(key)) {
           this.alerted.add(key);
-          await this.event('alert', 'critical', s.id, s.activeNodeId, `${node} (active of ${s.name}) failed: manual mode, waiting for an operator`, ev);
+          this.event(
+            'alert',
+            'critical',
+            s.id,
+            s.activeNodeId,
+            `${node} (active of ${s.name}) failed: manual mode, waiting for an operator`,
+            ev,
+          );
         }
         continue;
       }
@@ -270,7 +340,14 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       if (s.holdUntil && s.holdUntil.getTime() > now) {
         if (!this.alerted.has(key)) {
           this.alerted.add(key);
-          await this.event('failover-suppressed', 'warning', s.id, s.activeNodeId, `${node} failed but ${s.name} is in its hold-down period until ${s.holdUntil.toISOString()}`, ev);
+          this.event(
+            'failover-suppressed',
+            'warning',
+            s.id,
+            s.activeNodeId,
+            `${node} failed but ${s.name} is in its hold-down period until ${s.holdUntil.toISOString()}`,
+            ev,
+          );
         }
         continue;
       }
@@ -279,7 +356,14 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
         if (!(await this.stormBrake.allowAutomatic())) {
           if (!this.alerted.has(key)) {
             this.alerted.add(key);
-            await this.event('failover-suppressed', 'critical', s.id, s.activeNodeId, `${node} failed but the storm brake is engaged`, ev);
+            this.event(
+              'failover-suppressed',
+              'critical',
+              s.id,
+              s.activeNodeId,
+              `${node} failed but the storm brake is engaged`,
+              ev,
+            );
           }
           continue;
         }
@@ -292,7 +376,14 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
           params: { force: true, detectedAt: ev.since },
         });
         log.warn({ scenario: s.name, operationId: op.id, node }, 'automatic failover requested');
-        await this.event('failover-requested', 'critical', s.id, s.activeNodeId, `automatic failover of ${s.name} requested: ${node} failed`, { operationId: op.id });
+        this.event(
+          'failover-requested',
+          'critical',
+          s.id,
+          s.activeNodeId,
+          `automatic failover of ${s.name} requested: ${node} failed`,
+          { operationId: op.id },
+        );
       } catch (err) {
         if (err instanceof OperationInProgressError) continue;
         const msg = err instanceof DomainError ? err.message : (err as Error).message;
@@ -301,24 +392,87 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     }
   }
 
-  private async event(kind: string, severity: 'info' | 'warning' | 'critical', scenarioId: string, nodeId: string, message: string, details: unknown) {
-    await this.dataSource
-      .getRepository(EventEntity)
-      .insert({ kind, severity, scenarioId, nodeId, message, details: details as never })
-      .catch((err: Error) => log.warn({ err: err.message }, 'could not record event'));
+  private event(
+    kind: string,
+    severity: 'info' | 'warning' | 'critical',
+    scenarioId: string,
+    nodeId: string,
+    message: string,
+    details: unknown,
+  ): void {
+    this.enqueue({ event: { kind, severity, scenarioId, nodeId, message, details: details as never } });
   }
 
-  /** Keep one scheduler job per (node, network check) of active scenarios. */
+  private enqueue(e: PendingEvent): void {
+    this.pending.push(e);
+    if (this.pending.length > MAX_PENDING_EVENTS) {
+      const dropped = this.pending.splice(0, this.pending.length - MAX_PENDING_EVENTS);
+      log.error({ dropped: dropped.length }, 'event queue full: oldest events dropped');
+    }
+    void this.flushEvents();
+  }
+
+  /** Writes queued events in order, one transaction each; stops at the first failure and retries next tick. */
+  flushEvents(): Promise<void> {
+    // .finally runs after the assignment even when there is nothing to write (single flight).
+    this.flushing ??= this.writePending().finally(() => {
+      this.flushing = null;
+    });
+    return this.flushing;
+  }
+
+  private async writePending(): Promise<void> {
+    while (this.pending.length > 0) {
+      const e = this.pending[0];
+      try {
+        await this.dataSource.transaction(async (m) => {
+          await m.getRepository(EventEntity).insert({ ...e.event, details: e.event.details as never });
+          if (e.status) {
+            await m.query(
+              `INSERT INTO node_status ("nodeId", verdict, evidence, "updatedAt") VALUES ($1, $2, $3::jsonb, now())
+               ON CONFLICT ("nodeId") DO UPDATE SET verdict = EXCLUDED.verdict, evidence = EXCLUDED.evidence, "updatedAt" = now()`,
+              [e.status.nodeId, e.status.verdict, e.status.evidence],
+            );
+          }
+        });
+      } catch (err) {
+        if (!isDataError(err)) {
+          // Once per outage, not once per tick.
+          if (!this.persistFailing) {
+            log.warn(
+              { err: (err as Error).message, pending: this.pending.length },
+              'could not persist events; will retry',
+            );
+          }
+          this.persistFailing = true;
+          return;
+        }
+        // Refused for its content: retrying would hold back every later event forever.
+        log.error(
+          { err: (err as Error).message, kind: e.event.kind, nodeId: e.event.nodeId },
+          'event refused; skipped',
+        );
+      }
+      this.pending.shift();
+      if (this.persistFailing) log.info({ pending: this.pending.length }, 'persisting events again');
+      this.persistFailing = false;
+    }
+  }
+
+  /** Keep one scheduler job per (node, network check) of active scenarios; drop trackers nobody needs. */
   private syncNetworkChecks(): void {
     const wanted = new Set<string>();
+    const trackersWanted = new Set<string>();
     for (const t of this.topology.allScenarios()) {
       if (!ACTIVE_STATES.has(t.entity.state)) continue;
       for (const c of t.entity.checks) {
-        if (!['ping', 'tcp', 'http', 'database'].includes(c.kind)) continue;
+        if (c.kind === 'heartbeat') continue;
         for (const id of t.nodeIds) {
           const node = this.topology.node(id);
           if (!node) continue;
           const key = `${id}/${t.entity.id}/${c.name}`;
+          trackersWanted.add(key);
+          if (!NETWORK_KINDS.has(c.kind)) continue;
           wanted.add(key);
           this.scheduler.upsert({
             key,
@@ -326,18 +480,27 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
             run: async () => {
               const r = await runProbe(c, node);
               this.metrics.checksRun.inc({ kind: c.kind, status: r.status });
-              let entry = this.trackers.get(key);
-              if (!entry) {
-                entry = { check: c, scenarioId: t.entity.id, tracker: new CheckTracker(c.failureThreshold, c.recoveryThreshold) };
-                this.trackers.set(key, entry);
-              }
-              entry.tracker.record(r.status, Date.now(), r.output);
+              // The check may have been removed or changed while it ran.
+              if (!this.scheduler.has(key)) return;
+              this.trackerFor(key, c, t.entity.id).record(r.status, Date.now(), r.output);
             },
           });
         }
       }
     }
     for (const key of this.scheduler.keys()) if (!wanted.has(key)) this.scheduler.remove(key);
-    for (const key of [...this.trackers.keys()]) if (!wanted.has(key) && !key.includes('/')) this.trackers.delete(key);
+    for (const key of [...this.trackers.keys()]) {
+      if (!trackersWanted.has(key)) {
+        this.trackers.delete(key);
+        this.lastUserCheckAt.delete(key);
+      }
+    }
   }
+}
+
+/** SQLSTATE class 22 (data exception: out of range, bad encoding, invalid JSON…): retrying never helps. */
+function isDataError(err: unknown): boolean {
+  const e = err as { code?: unknown; driverError?: { code?: unknown } };
+  const code = e.driverError?.code ?? e.code;
+  return typeof code === 'string' && code.startsWith('22');
 }

@@ -69,7 +69,12 @@ export class StormBrakeService {
       await this.dataSource.transaction(async (m) => {
         await m.getRepository(SettingEntity).save({
           key: KEY,
-          value: { engaged: true, engagedAt: new Date().toISOString(), acknowledgedBy: null, acknowledgedAt: s.acknowledgedAt },
+          value: {
+            engaged: true,
+            engagedAt: new Date().toISOString(),
+            acknowledgedBy: null,
+            acknowledgedAt: s.acknowledgedAt,
+          },
         });
         await m.getRepository(EventEntity).insert({
           kind: 'storm-brake',
@@ -91,7 +96,12 @@ export class StormBrakeService {
     await this.dataSource.transaction(async (m) => {
       await m.getRepository(SettingEntity).save({
         key: KEY,
-        value: { engaged: false, engagedAt: null, acknowledgedBy: actor, acknowledgedAt: new Date().toISOString() },
+        value: {
+          engaged: false,
+          engagedAt: null,
+          acknowledgedBy: actor,
+          acknowledgedAt: new Date().toISOString(),
+        },
       });
       await this.audit.record({ actor, action: 'storm-brake.acknowledge', targetType: 'cluster', reason }, m);
     });

@@ -3,9 +3,20 @@
  *
  * Orchestrator view: down when a check is failing (heartbeat past its TTL counts), suspect when a
  * check is on its way to failing or the heartbeat is late, up otherwise.
- * Quorum: a node the orchestrator sees down is `failed` only when at least `peerQuorum` fresh peer
- * observers also lost it AND no fresh peer still reaches it; otherwise it is `suspect` — an
- * orchestrator that is itself cut off must not declare production dead.
+ *
+ * Two kinds of "down" are told apart, because they answer different questions:
+ * - Reachability failures (heartbeat past its TTL, the orchestrator's own ping/tcp/http/database
+ *   probes) say "the orchestrator cannot get at the node". That may as well be the orchestrator's
+ *   own network, so they go to the vote. Quorum: the node is `failed` only when at least
+ *   `peerQuorum` fresh peer observers also lost it AND no fresh peer still reaches it; otherwise it
+ *   is `suspect` — an orchestrator that is itself cut off must not declare production dead.
+ * - Self-reported application failures (a user-defined check in the node's own agent config,
+ *   relayed with its heartbeats, failing past its threshold) say "the node is reachable and tells
+ *   us its service is dead". That is not a partition question: a peer that still reaches the agent
+ *   proves nothing about the service, so the node is `failed` whatever the peers say. The detector
+ *   passes these only while the node's heartbeats are on time; once the heartbeats are lost too,
+ *   the reachability rule decides again (a stale report must not outvote peers that see it alive).
+ *
  * Damping: a failed node is declared healthy again only after staying healthy for recoveryHoldMs.
  */
 import { Verdict } from '@ha/contracts';
@@ -25,6 +36,11 @@ export interface VerdictInput {
   view: OrchestratorView;
   votes: PeerVote[];
   peerQuorum: number;
+  /**
+   * Names of failing checks the node reported about itself (relayed user-defined checks) while its
+   * heartbeats are on time. Non-empty → failed, regardless of peer votes.
+   */
+  selfReportedFailures?: string[];
 }
 
 export interface RawVerdict {
@@ -38,6 +54,7 @@ export function rawVerdict(input: VerdictInput): RawVerdict {
   const fresh = input.votes.filter((v) => v.fresh);
   const peersDown = fresh.filter((v) => !v.reachable).length;
   const peersUp = fresh.filter((v) => v.reachable).length;
+  const selfReported = input.selfReportedFailures ?? [];
   switch (input.view) {
     case 'unknown':
       return { verdict: 'unknown', reason: 'no data yet', peersDown, peersUp };
@@ -46,6 +63,14 @@ export function rawVerdict(input: VerdictInput): RawVerdict {
     case 'suspect':
       return { verdict: 'suspect', reason: 'a check is failing below its threshold', peersDown, peersUp };
     case 'down':
+      if (selfReported.length > 0) {
+        return {
+          verdict: 'failed',
+          reason: `the node reports its own check(s) ${selfReported.join(', ')} critical`,
+          peersDown,
+          peersUp,
+        };
+      }
       if (peersUp > 0) {
         return {
           verdict: 'suspect',
@@ -62,7 +87,12 @@ export function rawVerdict(input: VerdictInput): RawVerdict {
           peersUp,
         };
       }
-      return { verdict: 'failed', reason: `orchestrator and ${peersDown} peer(s) lost the node`, peersDown, peersUp };
+      return {
+        verdict: 'failed',
+        reason: `orchestrator and ${peersDown} peer(s) lost the node`,
+        peersDown,
+        peersUp,
+      };
   }
 }
 

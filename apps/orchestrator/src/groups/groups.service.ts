@@ -233,8 +233,11 @@ export class GroupsService {
     try {
       return await this.dataSource.transaction(fn);
     } catch (err) {
-      if (isUniqueViolation(err))
-        throw new ConflictError(`a group named ${name} already exists`, { field: 'name' });
+      if (isUniqueViolation(err)) {
+        throw name === undefined
+          ? new ConflictError('the group changed concurrently; retry')
+          : new ConflictError(`a group named ${name} already exists`, { field: 'name' });
+      }
       if (isForeignKeyViolation(err)) throw new NotFoundError('scenario', 'in scenarioIds');
       throw err;
     }

@@ -38,7 +38,11 @@ export class NodesController {
   @Patch(':id')
   @MinRole('admin')
   @ApiResponse({ status: 200, type: NodeView })
-  update(@Param('id', UuidParamPipe) id: string, @Body() dto: UpdateNodeDto, @CurrentPrincipal() p: Principal) {
+  update(
+    @Param('id', UuidParamPipe) id: string,
+    @Body() dto: UpdateNodeDto,
+    @CurrentPrincipal() p: Principal,
+  ) {
     return this.nodes.update(id, dto, actorOf(p));
   }
 

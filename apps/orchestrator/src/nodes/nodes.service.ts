@@ -60,7 +60,8 @@ export class NodesService {
       await this.topology.changed();
       return created;
     } catch (err) {
-      if (isUniqueViolation(err)) throw new ConflictError(`a node named ${dto.name} already exists`, { field: 'name' });
+      if (isUniqueViolation(err))
+        throw new ConflictError(`a node named ${dto.name} already exists`, { field: 'name' });
       throw err;
     }
   }
@@ -106,7 +107,13 @@ export class NodesService {
         });
         const saved = await repo.save(node);
         await this.audit.record(
-          { actor, action: 'node.update', targetType: 'node', targetId: id, details: { fields: Object.keys(dto) } },
+          {
+            actor,
+            action: 'node.update',
+            targetType: 'node',
+            targetId: id,
+            details: { fields: Object.keys(dto) },
+          },
           m,
         );
         return toNodeView(saved);
@@ -114,7 +121,8 @@ export class NodesService {
       await this.topology.changed();
       return view;
     } catch (err) {
-      if (isUniqueViolation(err)) throw new ConflictError(`a node named ${dto.name} already exists`, { field: 'name' });
+      if (isUniqueViolation(err))
+        throw new ConflictError(`a node named ${dto.name} already exists`, { field: 'name' });
       throw err;
     }
   }
@@ -146,7 +154,9 @@ export class NodesService {
       await this.topology.changed();
     } catch (err) {
       if (isForeignKeyViolation(err)) {
-        throw new ConflictError('node is used by a scenario; remove it from the scenario first', { nodeId: id });
+        throw new ConflictError('node is used by a scenario; remove it from the scenario first', {
+          nodeId: id,
+        });
       }
       throw err;
     }

@@ -79,13 +79,25 @@ export class TopologyService implements OnApplicationBootstrap, OnApplicationShu
       .getMany();
     const nodeMap = new Map<string, TopologyNode>();
     for (const n of nodes) {
-      nodeMap.set(n.id, { id: n.id, name: n.name, address: n.address, agentUrl: n.agentUrl, labels: n.labels });
+      nodeMap.set(n.id, {
+        id: n.id,
+        name: n.name,
+        address: n.address,
+        agentUrl: n.agentUrl,
+        labels: n.labels,
+      });
     }
     const scenarioMap = new Map<string, TopologyScenario>();
     const byNode = new Map<string, TopologyScenario[]>();
     for (const s of scenarios) {
-      const replicaNodeIds = [...(s.replicas ?? [])].sort((a, b) => a.position - b.position).map((r) => r.nodeId);
-      const t: TopologyScenario = { entity: s, replicaNodeIds, nodeIds: [s.productionNodeId, ...replicaNodeIds] };
+      const replicaNodeIds = [...(s.replicas ?? [])]
+        .sort((a, b) => a.position - b.position)
+        .map((r) => r.nodeId);
+      const t: TopologyScenario = {
+        entity: s,
+        replicaNodeIds,
+        nodeIds: [s.productionNodeId, ...replicaNodeIds],
+      };
       scenarioMap.set(s.id, t);
       for (const id of t.nodeIds) byNode.set(id, [...(byNode.get(id) ?? []), t]);
     }

@@ -24,7 +24,9 @@ class LabelsConstraint implements ValidatorConstraintInterface {
     const entries = Object.entries(value as Record<string, unknown>);
     return (
       entries.length <= 32 &&
-      entries.every(([k, v]) => /^[a-z0-9][a-z0-9._-]{0,62}$/i.test(k) && typeof v === 'string' && v.length <= 128)
+      entries.every(
+        ([k, v]) => /^[a-z0-9][a-z0-9._-]{0,62}$/i.test(k) && typeof v === 'string' && v.length <= 128,
+      )
     );
   }
   defaultMessage(): string {
@@ -38,13 +40,19 @@ export class CreateNodeDto {
   @Matches(NAME_PATTERN, { message: 'name must be lower-case letters, digits and dashes (max 63)' })
   name: string;
 
-  @ApiProperty({ example: '127.0.0.21', description: 'Address users reach; written to DNS when this node is active' })
+  @ApiProperty({
+    example: '127.0.0.21',
+    description: 'Address users reach; written to DNS when this node is active',
+  })
   @IsString()
   @MaxLength(255)
   @Matches(HOST_PATTERN, { message: 'address must be an IPv4/IPv6 address or a host name' })
   address: string;
 
-  @ApiProperty({ example: 'http://127.0.0.21:7400', description: "Base URL of the node's heartbeat agent API" })
+  @ApiProperty({
+    example: 'http://127.0.0.21:7400',
+    description: "Base URL of the node's heartbeat agent API",
+  })
   @IsString()
   @MaxLength(255)
   @IsUrl({ require_tld: false, require_protocol: true, protocols: ['http', 'https'] })

@@ -1,0 +1,272 @@
+import { randomUUID } from 'node:crypto';
+import { HeartbeatRequest, LocalCheckResult, PeerView } from '@ha/contracts';
+import { HeartbeatStore } from '../heartbeats/heartbeat.store';
+import { ScenarioCheck } from '../scenarios/scenario.types';
+import { TopologyNode, TopologyScenario, TopologyService } from '../topology/topology.service';
+import { DetectorService } from './detector.service';
+
+/**
+ * The detector with its ports faked (PostgreSQL, operations, storm brake, topology) and the real
+ * in-memory heartbeat store: heartbeats in, verdicts and events out, with explicit clock values.
+ */
+const TTL = 1000;
+const CHECKS: ScenarioCheck[] = [
+  {
+    name: 'heartbeat',
+    kind: 'heartbeat',
+    intervalMs: 250,
+    timeoutMs: 250,
+    ttlMs: TTL,
+    failureThreshold: 1,
+    recoveryThreshold: 1,
+  },
+  {
+    name: 'app',
+    kind: 'user',
+    agentCheck: 'app',
+    intervalMs: 250,
+    timeoutMs: 250,
+    failureThreshold: 2,
+    recoveryThreshold: 1,
+  },
+];
+
+function setup(failoverMode: 'auto' | 'manual' = 'manual') {
+  const node = (name: string): TopologyNode => ({
+    id: randomUUID(),
+    name,
+    address: '127.0.0.1',
+    agentUrl: '',
+    labels: {},
+  });
+  const prod = node('prod');
+  const replica = node('replica');
+  const stranger = node('stranger'); // in no scenario with prod
+  const scenario = {
+    entity: {
+      id: randomUUID(),
+      name: 'orders',
+      state: 'running',
+      failoverMode,
+      productionNodeId: prod.id,
+      activeNodeId: prod.id,
+      epoch: 1,
+      holdUntil: null,
+      checks: CHECKS,
+      policy: { peerQuorum: 1, recoveryHoldMs: 500 },
+    },
+    replicaNodeIds: [replica.id],
+    nodeIds: [prod.id, replica.id],
+  } as unknown as TopologyScenario;
+  const strangerScenario = {
+    entity: {
+      ...scenario.entity,
+      id: randomUUID(),
+      name: 'other',
+      productionNodeId: stranger.id,
+      activeNodeId: stranger.id,
+    },
+    replicaNodeIds: [],
+    nodeIds: [stranger.id],
+  } as unknown as TopologyScenario;
+  const nodes = new Map([prod, replica, stranger].map((n) => [n.id, n]));
+  const scenarios = [scenario, strangerScenario];
+  const topology = {
+    node: (id: string) => nodes.get(id),
+    allScenarios: () => scenarios,
+    scenariosOfNode: (id: string) => scenarios.filter((s) => s.nodeIds.includes(id)),
+  } as unknown as TopologyService;
+
+  const written: { kind: string; nodeId: string | null; message: string }[] = [];
+  let pgDown = false;
+  const dataSource = {
+    transaction: async (fn: (m: unknown) => Promise<void>) => {
+      if (pgDown) throw new Error('connection refused');
+      const staged: typeof written = [];
+      await fn({
+        getRepository: () => ({ insert: async (e: (typeof written)[number]) => void staged.push(e) }),
+        query: async () => undefined,
+      });
+      written.push(...staged);
+    },
+  };
+  const store = new HeartbeatStore({} as never, {} as never, {} as never);
+  const operations = { request: jest.fn(async () => ({ id: 'op-1' })) };
+  const metrics = { verdictChanges: { inc: () => undefined }, checksRun: { inc: () => undefined } };
+  const detector = new DetectorService(
+    { roles: new Set(), DETECTOR_TICK_MS: 100 } as never,
+    dataSource as never,
+    store,
+    topology,
+    operations as never,
+    { allowAutomatic: async () => true } as never,
+    metrics as never,
+  );
+  const seqs = new Map<string, number>();
+  const heartbeat = (
+    from: TopologyNode,
+    at: number,
+    opts: { checks?: LocalCheckResult[]; views?: [TopologyNode, boolean][] } = {},
+  ) => {
+    const seq = (seqs.get(from.id) ?? 0) + 1;
+    seqs.set(from.id, seq);
+    const hb: HeartbeatRequest = {
+      nodeId: from.id,
+      seq,
+      bootId: 'b',
+      agentTime: at,
+      scenarios: [],
+      checks: opts.checks ?? [],
+      peerViews: (opts.views ?? []).map(([n, reachable]): PeerView => ({
+        nodeId: n.id,
+        reachable,
+        lastSeenMsAgo: reachable ? 10 : 5000,
+      })),
+    };
+    store.accept(hb, at);
+  };
+  const app = (status: LocalCheckResult['status'], at: number): LocalCheckResult => ({
+    name: 'app',
+    status,
+    output: `app ${status}`,
+    durationMs: 1,
+    at,
+  });
+  return {
+    prod,
+    replica,
+    stranger,
+    scenario,
+    detector,
+    store,
+    operations,
+    written,
+    heartbeat,
+    app,
+    setPgDown: (down: boolean) => (pgDown = down),
+    verdict: (n: TopologyNode) => detector.evidenceOf(n.id)?.verdict,
+  };
+}
+
+describe('DetectorService', () => {
+  const t0 = Date.now();
+
+  it('a node that reports its own check critical is failed although its replica still reaches it; manual → one alert', async () => {
+    const s = setup('manual');
+    for (let i = 0; i < 3; i++) {
+      const at = t0 + i * 100;
+      s.heartbeat(s.prod, at, {
+        checks: [s.app(i === 0 ? 'ok' : 'critical', at)],
+        views: [[s.replica, true]],
+      });
+      s.heartbeat(s.replica, at, { views: [[s.prod, true]] });
+      await s.detector.tick(at + 10);
+    }
+    const ev = s.detector.evidenceOf(s.prod.id)!;
+    expect(ev.verdict).toBe('failed');
+    expect(ev.reason).toMatch(/reports its own check\(s\) app critical/);
+    expect(ev.observers).toEqual([
+      expect.objectContaining({ observer: 'replica', reachable: true, fresh: true }),
+    ]);
+    await s.detector.tick(t0 + 400);
+    await s.detector.flushEvents();
+    expect(s.written.filter((e) => e.kind === 'alert')).toHaveLength(1);
+    expect(s.operations.request).not.toHaveBeenCalled();
+  });
+
+  it('the same in auto mode requests a failover', async () => {
+    const s = setup('auto');
+    for (let i = 0; i < 2; i++) {
+      const at = t0 + i * 100;
+      s.heartbeat(s.prod, at, { checks: [s.app('critical', at)] });
+      s.heartbeat(s.replica, at, { views: [[s.prod, true]] });
+      await s.detector.tick(at + 10);
+    }
+    expect(s.verdict(s.prod)).toBe('failed');
+    expect(s.operations.request).toHaveBeenCalledWith(
+      expect.objectContaining({ scenarioId: s.scenario.entity.id, type: 'failover', trigger: 'auto' }),
+    );
+  });
+
+  it('a self-reported failure stops counting once the heartbeats are lost: then the peers decide', async () => {
+    const s = setup();
+    for (let i = 0; i < 2; i++) {
+      const at = t0 + i * 100;
+      s.heartbeat(s.prod, at, { checks: [s.app('critical', at)] });
+      s.heartbeat(s.replica, at, { views: [[s.prod, true]] });
+      await s.detector.tick(at + 10);
+    }
+    expect(s.detector.evidenceOf(s.prod.id)!.reason).toMatch(/reports its own check/);
+    // Then silent towards the orchestrator; the replica keeps hearing it. The last app report is
+    // stale: held failed by the damper, but no longer failed on its own account.
+    let at = t0 + 200;
+    for (; at < t0 + 100 + TTL + 500; at += 100) {
+      s.heartbeat(s.replica, at, { views: [[s.prod, true]] });
+      await s.detector.tick(at + 10);
+    }
+    let ev = s.detector.evidenceOf(s.prod.id)!;
+    expect(ev.checks.find((c) => c.name === 'heartbeat')!.state).toBe('failing');
+    expect(ev.checks.find((c) => c.name === 'app')!.state).toBe('failing');
+    expect(ev).toMatchObject({ verdict: 'failed', view: 'down', reason: 'recovering (hold 500 ms)' });
+    // The replica loses it too: failed on the reachability rule.
+    s.heartbeat(s.replica, at, { views: [[s.prod, false]] });
+    await s.detector.tick(at + 10);
+    ev = s.detector.evidenceOf(s.prod.id)!;
+    expect(ev.reason).toMatch(/orchestrator and 1 peer\(s\) lost the node/);
+  });
+
+  it('heartbeat lost: suspect while the replica reaches it, failed once the replica lost it too', async () => {
+    const s = setup();
+    s.heartbeat(s.prod, t0);
+    s.heartbeat(s.replica, t0, { views: [[s.prod, true]] });
+    await s.detector.tick(t0 + 10);
+    expect(s.verdict(s.prod)).toBe('healthy');
+    s.heartbeat(s.replica, t0 + TTL + 100, { views: [[s.prod, true]] });
+    await s.detector.tick(t0 + TTL + 110);
+    expect(s.verdict(s.prod)).toBe('suspect');
+    s.heartbeat(s.replica, t0 + TTL + 200, { views: [[s.prod, false]] });
+    await s.detector.tick(t0 + TTL + 210);
+    expect(s.verdict(s.prod)).toBe('failed');
+  });
+
+  it('only agents of a shared scenario vote: a stranger saying "reachable" does not veto', async () => {
+    const s = setup();
+    s.heartbeat(s.prod, t0);
+    const later = t0 + TTL + 100;
+    s.heartbeat(s.replica, later, { views: [[s.prod, false]] });
+    s.heartbeat(s.stranger, later, { views: [[s.prod, true]] });
+    await s.detector.tick(later + 10);
+    const ev = s.detector.evidenceOf(s.prod.id)!;
+    expect(ev.verdict).toBe('failed');
+    expect(ev.observers.map((o) => o.observer)).toEqual(['replica']);
+  });
+
+  it('a flush with nothing to write does not stop later flushes', async () => {
+    const s = setup();
+    await s.detector.flushEvents();
+    s.heartbeat(s.prod, t0);
+    await s.detector.tick(t0 + 10);
+    await s.detector.flushEvents();
+    expect(s.written.map((e) => e.message)).toEqual([expect.stringMatching(/^prod: unknown → healthy/)]);
+  });
+
+  it('verdict changes are queued while PostgreSQL is down and written in order when it is back', async () => {
+    const s = setup();
+    s.setPgDown(true);
+    s.heartbeat(s.prod, t0);
+    s.heartbeat(s.replica, t0, { views: [[s.prod, true]] });
+    await s.detector.tick(t0 + 10);
+    s.heartbeat(s.replica, t0 + TTL + 100, { views: [[s.prod, false]] });
+    await s.detector.tick(t0 + TTL + 110);
+    expect(s.verdict(s.prod)).toBe('failed');
+    await s.detector.flushEvents();
+    expect(s.written).toEqual([]);
+    s.setPgDown(false);
+    await s.detector.flushEvents();
+    const prodChanges = s.written.filter((e) => e.nodeId === s.prod.id && e.kind === 'verdict-changed');
+    expect(prodChanges.map((e) => e.message.replace(/ \(.*$/, ''))).toEqual([
+      'prod: unknown → healthy',
+      'prod: healthy → failed',
+    ]);
+  });
+});
