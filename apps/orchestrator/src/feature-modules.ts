@@ -6,6 +6,7 @@ import { AppConfig } from './config/app-config';
 import { DetectionModule } from './detection/detection.module';
 import { DnsModule } from './dns/dns.module';
 import { HeartbeatsModule } from './heartbeats/heartbeats.module';
+import { NotifyModule } from './notify/notify.module';
 import { OperationsModule } from './operations/operations.module';
 import { TopologyModule } from './topology/topology.module';
 import { GroupsModule } from './groups/groups.module';
@@ -22,6 +23,7 @@ export function FEATURE_MODULES(config: AppConfig): (Type<unknown> | DynamicModu
     AuditModule,
     IdempotencyModule,
     TopologyModule,
+    NotifyModule,
     DnsModule.forRoot(config),
     HeartbeatsModule,
     OperationsModule,

@@ -147,6 +147,19 @@ export class AppConfig {
   @Max(86_400_000)
   STORM_WINDOW_MS = 600_000;
 
+  /** Comma-separated http(s) URLs that receive event webhooks (operations, alerts). Empty = none. */
+  @IsString()
+  @Matches(/^(|https?:\/\/[^\s,]+(,https?:\/\/[^\s,]+)*)$/, {
+    message: 'must be comma-separated http(s) URLs',
+  })
+  WEBHOOK_URLS = '';
+
+  /** Signs each webhook body: header X-HA-Signature: sha256=<hex HMAC of the body>. */
+  @IsOptional()
+  @IsString()
+  @MinLength(16, { message: 'must be at least 16 characters' })
+  WEBHOOK_SECRET?: string;
+
   get roles(): Set<OrchestratorRole> {
     return new Set(this.ORCHESTRATOR_ROLES.split(',') as OrchestratorRole[]);
   }
@@ -173,7 +186,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     const value = env[key as string];
     if (value !== undefined && value !== '') raw[key as string] = value;
   }
-  for (const key of ['RFC2136_SERVER', 'RFC2136_KEY_NAME', 'RFC2136_KEY_SECRET', 'ADMIN_TOKEN']) {
+  for (const key of [
+    'RFC2136_SERVER',
+    'RFC2136_KEY_NAME',
+    'RFC2136_KEY_SECRET',
+    'ADMIN_TOKEN',
+    'WEBHOOK_SECRET',
+  ]) {
     if (env[key]) raw[key] = env[key];
   }
   const config = plainToInstance(AppConfig, { ...defaults, ...raw });

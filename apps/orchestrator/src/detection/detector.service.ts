@@ -6,7 +6,7 @@
  * Events are written by a background queue: a slow or unreachable PostgreSQL delays the record,
  * never the verdicts (fail static), and nothing is dropped while it is down (up to a bound).
  */
-import { Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, OnApplicationBootstrap, OnApplicationShutdown, Optional } from '@nestjs/common';
 import { Verdict } from '@ha/contracts';
 import { DataSource } from 'typeorm';
 import { DomainError, OperationInProgressError } from '../common/errors';
@@ -14,6 +14,7 @@ import { createLogger } from '../common/logger';
 import { AppConfig } from '../config/app-config';
 import { HeartbeatStore } from '../heartbeats/heartbeat.store';
 import { MetricsService } from '../metrics/metrics.service';
+import { NotificationsService } from '../notify/notifications.service';
 import { OperationsService } from '../operations/operations.service';
 import { ScenarioCheck } from '../scenarios/scenario.types';
 import { TopologyNode, TopologyService } from '../topology/topology.service';
@@ -58,6 +59,8 @@ const ACTIVE_STATES = new Set([
   'ar_testing',
 ]);
 const AUTO_FAILOVER_STATES = new Set(['running', 'degraded']);
+/** States in which a failed active node raises an alert when no automatic failover follows. */
+const ALERT_STATES = new Set(['running', 'degraded', 'failed_over']);
 const NETWORK_KINDS = new Set(['ping', 'tcp', 'http', 'database']);
 /** Liveness window of an observer whose scenarios have no heartbeat check. */
 const DEFAULT_TTL_MS = 3000;
@@ -97,6 +100,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     private readonly operations: OperationsService,
     private readonly stormBrake: StormBrakeService,
     private readonly metrics: MetricsService,
+    @Optional() private readonly notifications?: NotificationsService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -317,11 +321,27 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       const s = t.entity;
       const ev = this.evidence.get(s.activeNodeId);
       const key = `${s.id}/${s.activeNodeId}/${s.epoch}`;
-      if (!ev || ev.verdict !== 'failed' || !AUTO_FAILOVER_STATES.has(s.state)) {
+      if (!ev || ev.verdict !== 'failed' || !ALERT_STATES.has(s.state)) {
         if (ev?.verdict !== 'failed') this.alerted.delete(key);
         continue;
       }
       const node = this.topology.node(s.activeNodeId)?.name ?? s.activeNodeId;
+      if (!AUTO_FAILOVER_STATES.has(s.state)) {
+        // After a failover the other nodes are demoted and not resynced: moving users back
+        // automatically could serve stale data. An operator decides (failback or failover).
+        if (!this.alerted.has(key)) {
+          this.alerted.add(key);
+          this.event(
+            'alert',
+            'critical',
+            s.id,
+            s.activeNodeId,
+            `${node} (active of ${s.name}) failed while ${s.state}: no automatic failover from this state, waiting for an operator`,
+            ev,
+          );
+        }
+        continue;
+      }
       if (s.failoverMode === 'manual') {
         if (!this.alerted.has(key)) {
           this.alerted.add(key);
@@ -401,6 +421,10 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     details: unknown,
   ): void {
     this.enqueue({ event: { kind, severity, scenarioId, nodeId, message, details: details as never } });
+    // Webhooks for the NOC: best effort here (the event row is the durable record).
+    this.notifications
+      ?.publish(`${kind}.${scenarioId}.${Date.now()}`, { kind, severity, scenarioId, nodeId, message })
+      .catch((err: Error) => log.warn({ err: err.message }, 'webhook not queued'));
   }
 
   private enqueue(e: PendingEvent): void {

@@ -21,6 +21,7 @@ import { NodeStatusEntity } from '../detection/node-status.entity';
 import { DnsService } from '../dns/dns.service';
 import { readLastContact } from '../heartbeats/heartbeat.store';
 import { NodeEntity } from '../nodes/node.entity';
+import { NotificationsService } from '../notify/notifications.service';
 import { RedisService } from '../redis/redis.service';
 import { ScenarioEntity } from '../scenarios/scenario.entity';
 import {
@@ -77,6 +78,7 @@ export class StepHandlers {
     private readonly dns: DnsService,
     private readonly redis: RedisService,
     private readonly audit: AuditService,
+    private readonly notifications: NotificationsService,
   ) {}
 
   run(name: string, ctx: StepContext): Promise<Record<string, unknown> | void> {
@@ -326,6 +328,15 @@ export class StepHandlers {
 
   private async notify(ctx: StepContext) {
     const message = `${ctx.op.type} of ${ctx.scenario.name} done`;
+    // Queued before the step is marked done: a retry re-queues the same job id (sent once).
+    await this.notifications.publish(`operation.${ctx.op.id}.succeeded`, {
+      kind: 'operation-succeeded',
+      severity: 'info',
+      message,
+      scenarioId: ctx.scenario.id,
+      operationId: ctx.op.id,
+      details: { type: ctx.op.type, trigger: ctx.op.trigger, epoch: ctx.op.epoch, params: ctx.op.params },
+    });
     await ctx.finish({ event: 'operation-succeeded' }, async (m) => {
       await m.getRepository(EventEntity).insert({
         kind: 'operation-succeeded',

@@ -14,6 +14,7 @@ import { createLogger, logContext } from '../common/logger';
 import { AppConfig } from '../config/app-config';
 import { EventEntity } from '../detection/event.entity';
 import { MetricsService } from '../metrics/metrics.service';
+import { NotificationsService } from '../notify/notifications.service';
 import { RedisService } from '../redis/redis.service';
 import { ScenarioEntity } from '../scenarios/scenario.entity';
 import { TopologyService } from '../topology/topology.service';
@@ -42,6 +43,7 @@ export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown
     private readonly audit: AuditService,
     private readonly metrics: MetricsService,
     private readonly topology: TopologyService,
+    private readonly notifications: NotificationsService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -208,6 +210,16 @@ export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown
         m,
       );
     });
+    await this.notifications
+      .publish(`operation.${op.id}.failed`, {
+        kind: 'operation-failed',
+        severity: 'critical',
+        message: `${op.type} failed at ${step.name}: ${err.message}`.slice(0, 1000),
+        scenarioId: op.scenarioId,
+        operationId: op.id,
+        details: { type: op.type, step: step.name, scenarioState },
+      })
+      .catch((e: Error) => log.warn({ err: e.message }, 'webhook not queued'));
     this.metrics.operations.inc({ type: op.type, trigger: op.trigger, state: 'failed' });
     log.error({ step: step.name, err: err.message, scenarioState }, 'operation failed');
     await this.topology.changed().catch(() => undefined);
