@@ -18,7 +18,7 @@ import { ConfigError, loadConfig } from '../config/app-config';
 import { DependencyUnavailableError, ensureDatabase } from '../database/database-bootstrap';
 
 const ROOT = path.resolve(__dirname, '../../../../..');
-const WORK = path.join(ROOT, '.tmp', 'demo');
+const WORK = process.env.DEMO_DIR ?? path.join(ROOT, '.tmp', 'demo');
 const AGENT_MAIN = path.join(ROOT, 'dist/apps/heartbeat-agent/src/main.js');
 
 const NODES = [

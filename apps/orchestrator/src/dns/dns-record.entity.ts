@@ -1,5 +1,5 @@
 import { Column, Entity, PrimaryGeneratedColumn, Unique, UpdateDateColumn } from 'typeorm';
-import { DnsRecordType } from './dns-provider.interface';
+import { DnsRecordType, DnsRecordWrite } from './dns-provider.interface';
 
 /** The value each scenario record should have, with the epoch that last wrote it. */
 @Entity({ name: 'dns_records' })
@@ -31,4 +31,16 @@ export class DnsRecordEntity {
 
   @UpdateDateColumn({ type: 'timestamptz' })
   updatedAt: Date;
+}
+
+export function toRecordWrite(r: DnsRecordEntity): DnsRecordWrite {
+  return {
+    zone: r.zone,
+    name: r.name,
+    type: r.type,
+    ttl: r.ttl,
+    value: r.value,
+    epoch: r.epoch,
+    scenarioId: r.scenarioId,
+  };
 }

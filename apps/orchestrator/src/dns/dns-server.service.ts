@@ -12,7 +12,7 @@ import { RedisService } from '../redis/redis.service';
 import { TopologyService } from '../topology/topology.service';
 import { DNS_CHANNEL, ClusterEmbeddedDnsProvider } from './cluster-embedded.provider';
 import { DNS_PROVIDER, DnsProvider, DnsRecordWrite } from './dns-provider.interface';
-import { DnsRecordEntity } from './dns-record.entity';
+import { DnsRecordEntity, toRecordWrite } from './dns-record.entity';
 import { EmbeddedDnsServer } from './embedded/embedded-dns.server';
 
 const log = createLogger('DnsServerService');
@@ -83,16 +83,7 @@ export class DnsServerService implements OnApplicationBootstrap, OnApplicationSh
       this.server.load(
         rows.map((r) => {
           const mem = memory.get(`${r.name}/${r.type}`);
-          const fromPg: DnsRecordWrite = {
-            zone: r.zone,
-            name: r.name,
-            type: r.type,
-            ttl: r.ttl,
-            value: r.value,
-            epoch: r.epoch,
-            scenarioId: r.scenarioId,
-          };
-          return mem && mem.epoch > r.epoch ? mem : fromPg;
+          return mem && mem.epoch > r.epoch ? mem : toRecordWrite(r);
         }),
       );
     } catch (err) {

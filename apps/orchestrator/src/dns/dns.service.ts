@@ -72,19 +72,6 @@ export class DnsService {
     }
   }
 
-  async stored(scenarioId: string): Promise<DnsRecordWrite[]> {
-    const rows = await this.dataSource.getRepository(DnsRecordEntity).find({ where: { scenarioId } });
-    return rows.map((r) => ({
-      zone: r.zone,
-      name: r.name,
-      type: r.type,
-      ttl: r.ttl,
-      value: r.value,
-      epoch: r.epoch,
-      scenarioId: r.scenarioId,
-    }));
-  }
-
   /** Ask the server until every record answers its desired value; re-apply once per round if not. */
   async verify(writes: DnsRecordWrite[], timeoutMs: number): Promise<{ rounds: number; ms: number }> {
     const started = Date.now();
