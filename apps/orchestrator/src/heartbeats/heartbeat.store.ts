@@ -108,12 +108,15 @@ export class HeartbeatStore implements OnApplicationBootstrap, OnApplicationShut
 
   async flushContacts(): Promise<void> {
     if (this.dirtyContact.size === 0) return;
+    const batch = new Map(this.dirtyContact);
     const args: string[] = [];
-    for (const [id, at] of this.dirtyContact) args.push(id, String(Math.floor(at)));
+    for (const [id, at] of batch) args.push(id, String(Math.floor(at)));
     this.dirtyContact.clear();
     try {
       await this.redis.client.eval(MAX_SET_LUA, 1, this.contactKey, ...args);
     } catch (err) {
+      // Keep them for the next flush: a lost contact time would let a lease look expired too early.
+      for (const [id, at] of batch) this.noteContact(id, at);
       log.debug({ err: (err as Error).message }, 'last-contact flush failed');
     }
   }
