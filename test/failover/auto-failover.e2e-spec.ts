@@ -48,6 +48,8 @@ describe('automatic failover on a dead production agent (real agents, PostgreSQL
       ['audit', 'done'],
     ]);
     expect(failover.steps[2].output.fencedBy).toBe('lease-expiry');
+    // post-checks asked the promoted agent: it holds production at the new epoch.
+    expect(failover.steps[6].output).toMatchObject({ role: 'production', epoch: 2 });
     const after = await c.waitState('failed_over');
     expect(after).toMatchObject({ epoch: 2, activeNodeId: c.replica.id });
 

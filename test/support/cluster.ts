@@ -44,6 +44,8 @@ export interface ClusterOptions {
   actionDelaySeconds?: Record<string, number>;
   /** run the operations worker in a separate child process on this HTTP port (the in-process one has no worker role) */
   workerProcessPort?: number;
+  /** a second full orchestrator (all roles) as a child process on these ports; agents report to both */
+  secondOrchestrator?: { httpPort: number; dnsPort: number };
   /** extra agent config per node name */
   agentExtra?: (name: string) => Record<string, unknown>;
   /** scenario checks (default: one heartbeat check, TTL 4 × heartbeat interval) */
@@ -60,6 +62,7 @@ export class Cluster {
   readonly nodes: ClusterNode[] = [];
   o!: InProcessOrchestrator;
   worker: ChildOrchestrator | null = null;
+  second: ChildOrchestrator | null = null;
   scenarioId = '';
   readonly dir = mkdtempSync(join(tmpdir(), 'ha-cluster-'));
 
@@ -93,6 +96,7 @@ export class Cluster {
       ...(this.opts.orchestratorEnv ?? {}),
     });
     if (this.opts.workerProcessPort) await this.spawnWorker();
+    if (this.opts.secondOrchestrator) await this.spawnSecond();
     await this.opts.beforeAgents?.(this);
     const count = 1 + (this.opts.replicas ?? 1);
     for (let i = 1; i <= count; i++) {
@@ -121,7 +125,7 @@ export class Cluster {
       const config = {
         nodeId: res.body.node.id,
         nodeName: name,
-        orchestrators: [this.o.url],
+        orchestrators: [this.o.url, ...(this.second ? [this.second.url] : [])],
         token: res.body.agentToken,
         actionToken: res.body.actionToken,
         listen: { host: address, port: this.opts.agentPort },
@@ -184,6 +188,16 @@ export class Cluster {
   }
 
   /** A real orchestrator process with only the worker role, sharing this cluster's schema and Redis prefix. */
+  /** The second full orchestrator: same schema and Redis prefix, its own HTTP and DNS ports. */
+  async spawnSecond(): Promise<ChildOrchestrator> {
+    const { httpPort, dnsPort } = this.opts.secondOrchestrator!;
+    this.second = await spawnOrchestrator(
+      { ...this.o.env, DNS_PORT: String(dnsPort), LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn' },
+      httpPort,
+    );
+    return this.second;
+  }
+
   async spawnWorker(): Promise<ChildOrchestrator> {
     this.worker = await spawnOrchestrator(
       { ...this.o.env, ORCHESTRATOR_ROLES: 'worker', LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn' },
@@ -229,12 +243,8 @@ export class Cluster {
     );
   }
 
-  async dnsAnswer(): Promise<string[]> {
-    const res = await queryServer(
-      { host: '127.0.0.1', port: this.opts.dnsPort, timeoutMs: 500 },
-      RECORD,
-      'A',
-    );
+  async dnsAnswer(port = this.opts.dnsPort): Promise<string[]> {
+    const res = await queryServer({ host: '127.0.0.1', port, timeoutMs: 500 }, RECORD, 'A');
     return res.answers.map((a) => (a as { address: string }).address);
   }
 
@@ -265,6 +275,7 @@ export class Cluster {
   async close(): Promise<void> {
     await this.fleet.stopAll().catch(() => undefined);
     await this.worker?.stop('SIGKILL').catch(() => undefined);
+    await this.second?.stop('SIGKILL').catch(() => undefined);
     await this.o?.close().catch(() => undefined);
     rmSync(this.dir, { recursive: true, force: true });
   }

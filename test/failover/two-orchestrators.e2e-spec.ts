@@ -1,0 +1,58 @@
+import { Cluster } from '../support/cluster';
+import { spawnOrchestrator, waitFor } from '../support/orchestrator';
+
+/**
+ * Two orchestrator instances with every role share PostgreSQL and Redis; agents report to both,
+ * each serves DNS. One instance dies (kill -9), then production dies: the survivor fails over and
+ * both DNS servers (the survivor's at once, the restarted one's from PostgreSQL) answer the replica.
+ */
+describe('two orchestrators: one killed, the other still fails over', () => {
+  const SECOND_DNS = 15161;
+  const SECOND_HTTP = 18161;
+  const c = new Cluster({
+    label: 'twoorch',
+    addressPrefix: '127.0.0.16',
+    agentPort: 17160,
+    dnsPort: 15160,
+    failoverMode: 'auto',
+    secondOrchestrator: { httpPort: SECOND_HTTP, dnsPort: SECOND_DNS },
+  });
+
+  beforeAll(async () => {
+    await c.start();
+  });
+  afterAll(async () => {
+    await c.close();
+  });
+
+  it('survives the loss of one orchestrator instance', async () => {
+    // Both instances serve the record.
+    await waitFor('second DNS answers production', async () =>
+      (await c.dnsAnswer(SECOND_DNS).catch(() => [])).includes(c.production.address),
+    );
+    // Both receive heartbeats: the agents list both orchestrators.
+    expect(c.production.config.orchestrators).toHaveLength(2);
+
+    await c.second!.stop('SIGKILL');
+    // Losing one orchestrator takes nothing down: production keeps its role.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await c.agentStatus(c.production))?.scenarios?.[0]?.role).toBe('production');
+    expect(await c.dnsAnswer()).toEqual([c.production.address]);
+
+    await c.production.agent!.kill();
+    await c.waitDns(c.replica.address, 30000);
+    const failovers = (await c.operations()).filter((o) => o.type === 'failover');
+    expect(failovers).toHaveLength(1);
+    expect((await c.waitOperation(failovers[0].id)).state).toBe('succeeded');
+
+    // The killed instance comes back and serves the current record (loaded from PostgreSQL).
+    c.second = await spawnOrchestrator(
+      { ...c.o.env, DNS_PORT: String(SECOND_DNS), LOG_LEVEL: 'warn' },
+      SECOND_HTTP,
+    );
+    await waitFor('restarted DNS answers the replica', async () =>
+      (await c.dnsAnswer(SECOND_DNS).catch(() => [])).includes(c.replica.address),
+    );
+    expect((await c.operations()).filter((o) => o.type === 'failover')).toHaveLength(1);
+  });
+});
