@@ -1,5 +1,5 @@
 import { Cluster } from '../support/cluster';
-import { waitFor } from '../support/orchestrator';
+import { http, waitFor } from '../support/orchestrator';
 
 describe('manual failover, failback and switchover (real agents, PostgreSQL, Redis, DNS)', () => {
   const c = new Cluster({
@@ -72,9 +72,20 @@ describe('manual failover, failback and switchover (real agents, PostgreSQL, Red
     expect(c.actionsLog(c.replica).slice(1)).toEqual([expect.stringMatching(/^demote epoch=3 /)]);
   });
 
-  it('switchover demotes production cleanly first', async () => {
-    const r = await post('switchover', { reason: 'planned' });
+  it('switchover demotes production cleanly first; a replayed Idempotency-Key starts nothing new', async () => {
+    const send = () =>
+      http(c.o.url, 'POST', `/api/v1/scenarios/${c.scenarioId}/switchover`, {
+        token: c.token,
+        body: { reason: 'planned' },
+        headers: { 'idempotency-key': 'change-4711-switchover' },
+      });
+    const r = await send();
     expect(r.status).toBe(202);
+    const replay = await send();
+    expect(replay.status).toBe(202);
+    expect(replay.body.id).toBe(r.body.id);
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    expect((await c.operations()).filter((o) => o.type === 'switchover')).toHaveLength(1);
     const op = await c.waitOperation(r.body.id);
     expect(op.state).toBe('succeeded');
     expect(await c.dnsAnswer()).toEqual([c.replica.address]);
