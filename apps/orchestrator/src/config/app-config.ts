@@ -119,7 +119,7 @@ export class AppConfig {
   @IsInt()
   @Min(1000)
   @Max(600000)
-  WORKER_LOCK_MS = 4000;
+  WORKER_LOCK_MS = 2000;
 
   @Transform(toInt)
   @IsInt()

@@ -148,17 +148,32 @@ export class StepHandlers {
     }
     let epoch = 0;
     await ctx.finish({ targetNodeId: target, oldActiveNodeId: oldActive }, async (m) => {
+      // Claim the bump on the operation row first: if a second worker runs this step at the same
+      // time (a lock lost to a long pause), it blocks here, then finds the epoch set and bumps nothing.
       // TypeORM returns [rows, count] for an UPDATE … RETURNING on PostgreSQL.
-      const res = await m.query(
-        'UPDATE scenarios SET epoch = epoch + 1, "updatedAt" = now() WHERE id = $1 RETURNING epoch',
-        [scenario.id],
+      const rowsOf = (res: unknown) =>
+        (Array.isArray((res as unknown[])[0]) ? (res as unknown[][])[0] : res) as { epoch: number }[];
+      const claimed = rowsOf(
+        await m.query(
+          `UPDATE operations SET epoch = (SELECT epoch + 1 FROM scenarios WHERE id = $2), params = $3::jsonb
+            WHERE id = $1 AND epoch IS NULL RETURNING epoch`,
+          [
+            op.id,
+            scenario.id,
+            JSON.stringify({ ...op.params, targetNodeId: target, oldActiveNodeId: oldActive }),
+          ],
+        ),
       );
-      const rows = (Array.isArray(res[0]) ? res[0] : res) as { epoch: number }[];
-      epoch = Number(rows[0].epoch);
-      await m.getRepository(OperationEntity).update(op.id, {
+      if (claimed.length === 0) {
+        const current = await m.getRepository(OperationEntity).findOneOrFail({ where: { id: op.id } });
+        epoch = current.epoch!;
+        return;
+      }
+      epoch = Number(claimed[0].epoch);
+      await m.query('UPDATE scenarios SET epoch = $2, "updatedAt" = now() WHERE id = $1', [
+        scenario.id,
         epoch,
-        params: { ...op.params, targetNodeId: target, oldActiveNodeId: oldActive } as never,
-      });
+      ]);
     });
     ctx.op.epoch = epoch;
     log.info({ epoch, target, oldActive }, 'epoch bumped');
