@@ -1,0 +1,263 @@
+#!/usr/bin/env node
+/**
+ * `hactl`: the operators' command line. A thin client of the REST API (every action goes through
+ * the same endpoints, roles and audit log), for runbooks and 3 a.m. terminals.
+ *
+ *   HA_URL=http://orchestrator:8080 HA_TOKEN=hat_… npm run cli -- <command> [args] [--json]
+ *
+ * Scenarios and nodes may be named by name or id. Exit codes: 0 ok, 1 the API refused or the
+ * operation failed, 2 bad usage, 3 the orchestrator is unreachable.
+ */
+import { parseArgs } from 'node:util';
+
+const USAGE = `usage: hactl <command> [args] [--json]
+
+  scenarios                          list scenarios with state, epoch and active node
+  status <scenario>                  state, nodes and verdicts, running operation
+  nodes                              list nodes
+  health <node>                      verdict and evidence of a node
+  failover <scenario> --reason R [--target NODE] [--force] [--wait]
+  switchover <scenario> --reason R [--target NODE] [--wait]
+  failback <scenario> --reason R [--wait]
+  start <scenario> --reason R [--wait]
+  stop <scenario> --reason R [--wait]
+  operations [<scenario>]            recent operations
+  operation <id>                     one operation with its step timeline
+  events [<scenario>]                recent events
+  storm-brake [ack --reason R]       show, or release (admin)
+
+environment: HA_URL (default http://127.0.0.1:8080), HA_TOKEN (required)`;
+
+class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+interface Ctx {
+  url: string;
+  token: string;
+  json: boolean;
+}
+
+async function call<T = any>(ctx: Ctx, method: string, path: string, body?: unknown): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(`${ctx.url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${ctx.token}`,
+        ...(body ? { 'content-type': 'application/json' } : {}),
+      },
+      body: body ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(15000),
+    });
+  } catch (err) {
+    throw new CliError(`orchestrator unreachable at ${ctx.url}: ${(err as Error).message}`, 3);
+  }
+  const text = await res.text();
+  const parsed = text ? JSON.parse(text) : {};
+  if (res.status >= 400) {
+    const extra = parsed.details?.operationId ? ` (operation ${parsed.details.operationId})` : '';
+    throw new CliError(`${res.status} ${parsed.error ?? ''}: ${parsed.message ?? text}${extra}`, 1);
+  }
+  return parsed as T;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+async function resolve(ctx: Ctx, kind: 'scenarios' | 'nodes', ref: string | undefined): Promise<any> {
+  if (!ref)
+    throw new CliError(`missing ${kind === 'scenarios' ? 'scenario' : 'node'} name or id\n\n${USAGE}`, 2);
+  if (UUID.test(ref)) return call(ctx, 'GET', `/api/v1/${kind}/${ref}`);
+  for (let offset = 0; ; offset += 500) {
+    const page = await call(ctx, 'GET', `/api/v1/${kind}?limit=500&offset=${offset}`);
+    const hit = page.items.find((x: { name: string }) => x.name === ref);
+    if (hit) return hit;
+    if (offset + 500 >= page.total) throw new CliError(`no ${kind.slice(0, -1)} named ${ref}`, 1);
+  }
+}
+
+function table(rows: Record<string, unknown>[], columns: string[]): string {
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
+  return [line(columns), ...rows.map((r) => line(columns.map((c) => String(r[c] ?? ''))))].join('\n');
+}
+
+function print(ctx: Ctx, data: unknown, human: () => string): void {
+  console.log(ctx.json ? JSON.stringify(data, null, 2) : human());
+}
+
+function timeline(op: any): string {
+  const head = `operation ${op.id}  ${op.type}  ${op.state}  epoch ${op.epoch ?? '-'}  by ${op.requestedBy}  "${op.reason}"`;
+  const steps = (op.steps ?? []).map((s: any) => ({
+    step: s.name,
+    state: s.state,
+    attempts: s.attempts,
+    ms: s.durationMs ?? '',
+    detail: s.error ?? (s.output ? JSON.stringify(s.output).slice(0, 80) : ''),
+  }));
+  return `${head}\n${table(steps, ['step', 'state', 'attempts', 'ms', 'detail'])}${op.error ? `\nerror: ${op.error}` : ''}`;
+}
+
+async function waitOperation(ctx: Ctx, id: string): Promise<any> {
+  for (;;) {
+    const op = await call(ctx, 'GET', `/api/v1/operations/${id}`);
+    if (op.state === 'succeeded' || op.state === 'failed') return op;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        reason: { type: 'string' },
+        target: { type: 'string' },
+        force: { type: 'boolean' },
+        wait: { type: 'boolean' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    throw new CliError(`${(err as Error).message}\n\n${USAGE}`, 2);
+  }
+  const { values, positionals } = parsed;
+  const [command, arg] = positionals;
+  if (values.help || !command) {
+    console.log(USAGE);
+    return values.help ? 0 : 2;
+  }
+  const token = process.env.HA_TOKEN;
+  if (!token) throw new CliError('HA_TOKEN is not set (a bearer token of the orchestrator API)', 2);
+  const ctx: Ctx = {
+    url: (process.env.HA_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, ''),
+    token,
+    json: !!values.json,
+  };
+
+  switch (command) {
+    case 'scenarios': {
+      const page = await call(ctx, 'GET', '/api/v1/scenarios?limit=500');
+      const nodes = await call(ctx, 'GET', '/api/v1/nodes?limit=500');
+      const name = (id: string) => nodes.items.find((n: any) => n.id === id)?.name ?? id;
+      print(ctx, page, () =>
+        table(
+          page.items.map((s: any) => ({ ...s, active: name(s.activeNodeId), mode: s.failoverMode })),
+          ['name', 'state', 'epoch', 'active', 'mode'],
+        ),
+      );
+      return 0;
+    }
+    case 'status': {
+      const s = await resolve(ctx, 'scenarios', arg);
+      const st = await call(ctx, 'GET', `/api/v1/scenarios/${s.id}/status`);
+      print(ctx, st, () =>
+        [
+          `${st.scenario.name}: ${st.scenario.state}, epoch ${st.scenario.epoch}, mode ${st.scenario.failoverMode}` +
+            (st.activeOperationId ? `, operation ${st.activeOperationId} running` : '') +
+            (st.stormBrake?.engaged ? ', STORM BRAKE ENGAGED' : ''),
+          table(st.nodes, ['name', 'address', 'role', 'verdict', 'reason']),
+        ].join('\n'),
+      );
+      return 0;
+    }
+    case 'nodes': {
+      const page = await call(ctx, 'GET', '/api/v1/nodes?limit=500');
+      print(ctx, page, () => table(page.items, ['name', 'address', 'agentUrl']));
+      return 0;
+    }
+    case 'health': {
+      const n = await resolve(ctx, 'nodes', arg);
+      const h = await call(ctx, 'GET', `/api/v1/nodes/${n.id}/health`);
+      print(ctx, h, () =>
+        [
+          `${n.name}: ${h.verdict}${h.evidence?.reason ? ` (${h.evidence.reason})` : ''}`,
+          table(h.evidence?.checks ?? [], ['name', 'kind', 'state', 'lastStatus', 'lastOutput']),
+        ].join('\n'),
+      );
+      return 0;
+    }
+    case 'failover':
+    case 'switchover':
+    case 'failback':
+    case 'start':
+    case 'stop': {
+      if (!values.reason) throw new CliError(`${command} needs --reason (it goes to the audit log)`, 2);
+      const s = await resolve(ctx, 'scenarios', arg);
+      const body: Record<string, unknown> = { reason: values.reason };
+      if (values.target) {
+        if (command !== 'failover' && command !== 'switchover')
+          throw new CliError('--target is for failover/switchover', 2);
+        body.targetNodeId = (await resolve(ctx, 'nodes', values.target)).id;
+      }
+      if (values.force) body.force = true;
+      let op = await call(ctx, 'POST', `/api/v1/scenarios/${s.id}/${command}`, body);
+      if (values.wait) op = await waitOperation(ctx, op.id);
+      print(ctx, op, () =>
+        values.wait
+          ? timeline(op)
+          : `operation ${op.id} accepted (${op.type}); follow: hactl operation ${op.id}`,
+      );
+      return op.state === 'failed' ? 1 : 0;
+    }
+    case 'operations': {
+      const q = arg ? `&scenarioId=${(await resolve(ctx, 'scenarios', arg)).id}` : '';
+      const page = await call(ctx, 'GET', `/api/v1/operations?limit=20${q}`);
+      print(ctx, page, () =>
+        table(page.items, ['id', 'type', 'state', 'trigger', 'epoch', 'createdAt', 'requestedBy']),
+      );
+      return 0;
+    }
+    case 'operation': {
+      if (!arg) throw new CliError(`missing operation id\n\n${USAGE}`, 2);
+      const op = await call(ctx, 'GET', `/api/v1/operations/${arg}`);
+      print(ctx, op, () => timeline(op));
+      return 0;
+    }
+    case 'events': {
+      const q = arg ? `&scenarioId=${(await resolve(ctx, 'scenarios', arg)).id}` : '';
+      const page = await call(ctx, 'GET', `/api/v1/events?limit=30${q}`);
+      print(ctx, page, () => table(page.items, ['at', 'severity', 'kind', 'message']));
+      return 0;
+    }
+    case 'storm-brake': {
+      if (arg === 'ack') {
+        if (!values.reason) throw new CliError('storm-brake ack needs --reason', 2);
+        const st = await call(ctx, 'POST', '/api/v1/storm-brake/acknowledge', { reason: values.reason });
+        print(ctx, st, () => 'storm brake released: automatic failovers may start again');
+        return 0;
+      }
+      if (arg) throw new CliError(`unknown storm-brake action ${arg}`, 2);
+      const st = await call(ctx, 'GET', '/api/v1/storm-brake');
+      print(
+        ctx,
+        st,
+        () =>
+          `storm brake ${st.engaged ? `ENGAGED since ${st.engagedAt}` : 'released'}; ` +
+          `${st.recentAutomaticFailovers}/${st.maxFailovers} automatic failovers in the last ${st.windowMs / 1000} s`,
+      );
+      return 0;
+    }
+    default:
+      throw new CliError(`unknown command ${command}\n\n${USAGE}`, 2);
+  }
+}
+
+main(process.argv.slice(2))
+  .then((code) => process.exit(code))
+  .catch((err: Error) => {
+    console.error(`hactl: ${err.message}`);
+    process.exit(err instanceof CliError ? err.exitCode : 1);
+  });

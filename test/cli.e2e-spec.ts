@@ -1,0 +1,74 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { Cluster } from './support/cluster';
+import { ROOT } from './support/orchestrator';
+
+/** The ops CLI against a real orchestrator and agents: what a runbook would type. */
+describe('hactl (ops CLI)', () => {
+  const c = new Cluster({
+    label: 'cli',
+    addressPrefix: '127.0.0.19',
+    agentPort: 17190,
+    dnsPort: 15190,
+    failoverMode: 'manual',
+  });
+  beforeAll(async () => {
+    await c.start();
+  });
+  afterAll(async () => {
+    await c.close();
+  });
+
+  const hactl = (args: string[], token = c.token, url = c.o.url) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [join(ROOT, 'dist/apps/orchestrator/src/cli/hactl.js'), ...args],
+        { env: { ...process.env, HA_URL: url, HA_TOKEN: token }, timeout: 60000 },
+        (err, stdout, stderr) =>
+          resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+
+  it('lists and shows scenarios by name', async () => {
+    const list = await hactl(['scenarios']);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(/orders\s+running\s+1\s+prod\s+manual/);
+    const status = await hactl(['status', 'orders']);
+    expect(status.stdout).toMatch(/orders: running, epoch 1/);
+    expect(status.stdout).toMatch(/replica1/);
+    const json = JSON.parse((await hactl(['status', 'orders', '--json'])).stdout);
+    expect(json.scenario.id).toBe(c.scenarioId);
+  });
+
+  it('refuses bad usage with exit 2 and changes nothing', async () => {
+    const noReason = await hactl(['failover', 'orders']);
+    expect(noReason.code).toBe(2);
+    expect(noReason.stderr).toMatch(/--reason/);
+    expect((await hactl(['frobnicate'])).code).toBe(2);
+    expect((await hactl(['status', 'no-such-scenario'])).code).toBe(1);
+    expect((await c.operations()).filter((o) => o.type === 'failover')).toHaveLength(0);
+  });
+
+  it('a viewer cannot fail over (exit 1, 403); an unreachable orchestrator is exit 3', async () => {
+    const viewer = await c.api('POST', '/api/v1/tokens', { name: 'cli-viewer', role: 'viewer' });
+    const r = await hactl(['failover', 'orders', '--reason', 'x'], viewer.body.token);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/403/);
+    expect((await hactl(['scenarios'], c.token, 'http://127.0.0.1:1')).code).toBe(3);
+  });
+
+  it('fails over with --wait, prints the step timeline, and DNS follows', async () => {
+    const op = await c.api('POST', '/api/v1/tokens', { name: 'cli-operator', role: 'operator' });
+    const r = await hactl(
+      ['failover', 'orders', '--reason', 'runbook 12 step 3', '--target', 'replica1', '--wait'],
+      op.body.token,
+    );
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/failover\s+succeeded\s+epoch 2\s+by cli-operator/);
+    expect(r.stdout).toMatch(/promote\s+done/);
+    expect(await c.dnsAnswer()).toEqual([c.replica.address]);
+    const ops = await hactl(['operations', 'orders']);
+    expect(ops.stdout).toMatch(/failover\s+succeeded\s+manual/);
+  });
+});
