@@ -28,7 +28,7 @@ describe('two orchestrators: one killed, the other still fails over', () => {
   it('survives the loss of one orchestrator instance', async () => {
     // Both instances serve the record.
     await waitFor('second DNS answers production', async () =>
-      (await c.dnsAnswer(SECOND_DNS).catch(() => [])).includes(c.production.address),
+      (await c.dnsAnswer(SECOND_DNS).catch((): string[] => [])).includes(c.production.address),
     );
     // Both receive heartbeats: the agents list both orchestrators.
     expect(c.production.config.orchestrators).toHaveLength(2);
@@ -51,7 +51,7 @@ describe('two orchestrators: one killed, the other still fails over', () => {
       SECOND_HTTP,
     );
     await waitFor('restarted DNS answers the replica', async () =>
-      (await c.dnsAnswer(SECOND_DNS).catch(() => [])).includes(c.replica.address),
+      (await c.dnsAnswer(SECOND_DNS).catch((): string[] => [])).includes(c.replica.address),
     );
     expect((await c.operations()).filter((o) => o.type === 'failover')).toHaveLength(1);
   });

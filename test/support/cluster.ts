@@ -50,8 +50,18 @@ export interface ClusterOptions {
   agentExtra?: (name: string) => Record<string, unknown>;
   /** scenario checks (default: one heartbeat check, TTL 4 × heartbeat interval) */
   checks?: Record<string, unknown>[];
+  /** instead of the one scenario `orders`: this many member scenarios in one group (see startGroup) */
+  group?: { members: number; switchAllIfAnyFails?: boolean };
   /** runs once the orchestrator is up, before nodes and agents are created (e.g. start a proxy in front of it) */
   beforeAgents?: (cluster: Cluster) => Promise<void>;
+}
+
+export interface ClusterMember {
+  name: string;
+  scenarioId: string;
+  record: string;
+  production: ClusterNode;
+  replica: ClusterNode;
 }
 
 export const ZONE = 'ha.test';
@@ -64,6 +74,9 @@ export class Cluster {
   worker: ChildOrchestrator | null = null;
   second: ChildOrchestrator | null = null;
   scenarioId = '';
+  /** with the `group` option: the member scenarios, and their group */
+  readonly members: ClusterMember[] = [];
+  groupId = '';
   readonly dir = mkdtempSync(join(tmpdir(), 'ha-cluster-'));
 
   constructor(readonly opts: ClusterOptions) {}
@@ -98,61 +111,126 @@ export class Cluster {
     if (this.opts.workerProcessPort) await this.spawnWorker();
     if (this.opts.secondOrchestrator) await this.spawnSecond();
     await this.opts.beforeAgents?.(this);
+    if (this.opts.group) return this.startGroup(interval);
     const count = 1 + (this.opts.replicas ?? 1);
     for (let i = 1; i <= count; i++) {
       const name = i === 1 ? 'prod' : `replica${i - 1}`;
-      const address = `${this.opts.addressPrefix}${i}`;
-      const agentUrl = `http://${address}:${this.opts.agentPort}`;
-      const res = await this.api('POST', '/api/v1/nodes', {
-        name,
-        address,
-        agentUrl,
-        labels: { site: `s${i}` },
-      });
-      if (res.status !== 201) throw new Error(`node create failed: ${JSON.stringify(res.body)}`);
-      const dir = join(this.dir, name);
-      mkdirSync(dir, { recursive: true });
-      const actions: Record<string, unknown> = {};
-      for (const action of ['promote', 'demote', 'fence', 'resync', 'start-app', 'stop-app']) {
-        const script = writeScript(
-          dir,
-          `${action}.sh`,
-          `#!/bin/sh\n${this.opts.actionDelaySeconds?.[action] ? `sleep ${this.opts.actionDelaySeconds[action]}\n` : ''}` +
-            `echo "${action} epoch=$HA_EPOCH step=$HA_STEP_ID" >> "${join(dir, 'actions.log')}"\nexit 0\n`,
-        );
-        actions[action] = { command: script, args: [], timeoutMs: 10000 };
-      }
-      const config = {
-        nodeId: res.body.node.id,
-        nodeName: name,
-        orchestrators: [this.o.url, ...(this.second ? [this.second.url] : [])],
-        token: res.body.agentToken,
-        actionToken: res.body.actionToken,
-        listen: { host: address, port: this.opts.agentPort },
-        heartbeatIntervalMs: interval,
-        stateFile: join(dir, 'state.json'),
-        actions,
-        logLevel: 'warn',
-        ...(this.opts.agentExtra?.(name) ?? {}),
-      };
-      this.nodes.push({
-        name,
-        id: res.body.node.id,
-        address,
-        agentUrl,
-        agentToken: res.body.agentToken,
-        actionToken: res.body.actionToken,
-        dir,
-        config,
-        agent: null,
+      this.nodes.push(await this.addNode(name, `${this.opts.addressPrefix}${i}`, `s${i}`, interval));
+    }
+    for (const n of this.nodes) await this.startAgent(n);
+    this.scenarioId = await this.createScenario('orders', this.nodes, RECORD, interval);
+    // Agents need a heartbeat round trip to learn their scenario and peers.
+    await this.waitAgentsKnow(this.scenarioId, this.nodes);
+    const started = await this.api('POST', `/api/v1/scenarios/${this.scenarioId}/start`, {
+      reason: 'test start',
+    });
+    if (started.status !== 202) throw new Error(`start failed: ${JSON.stringify(started.body)}`);
+    await this.waitState('running');
+    await this.waitDns(this.production.address);
+  }
+
+  /**
+   * `group` option: N member scenarios `member<k>` (DNS name `member<k>.ha.test`), each with its own
+   * production (address prefix + 2k-1) and replica (prefix + 2k), all started and in one group.
+   * The first member is also `scenarioId` / `production` / `replica`.
+   */
+  private async startGroup(interval: number): Promise<void> {
+    const { members, switchAllIfAnyFails = false } = this.opts.group!;
+    for (let k = 1; k <= members; k++) {
+      const prod = await this.addNode(`m${k}-prod`, `${this.opts.addressPrefix}${2 * k - 1}`, 's1', interval);
+      const replica = await this.addNode(
+        `m${k}-replica`,
+        `${this.opts.addressPrefix}${2 * k}`,
+        's2',
+        interval,
+      );
+      this.nodes.push(prod, replica);
+      this.members.push({
+        name: `member${k}`,
+        scenarioId: '',
+        record: `member${k}.${ZONE}`,
+        production: prod,
+        replica,
       });
     }
     for (const n of this.nodes) await this.startAgent(n);
+    for (const m of this.members) {
+      m.scenarioId = await this.createScenario(m.name, [m.production, m.replica], m.record, interval);
+    }
+    this.scenarioId = this.members[0].scenarioId;
+    for (const m of this.members) await this.waitAgentsKnow(m.scenarioId, [m.production, m.replica]);
+    for (const m of this.members) {
+      const started = await this.api('POST', `/api/v1/scenarios/${m.scenarioId}/start`, {
+        reason: 'test start',
+      });
+      if (started.status !== 202) throw new Error(`start failed: ${JSON.stringify(started.body)}`);
+    }
+    for (const m of this.members) {
+      await this.waitState('running', 30000, m.scenarioId);
+      await this.waitDns(m.production.address, 30000, m.record);
+    }
+    const g = await this.api('POST', '/api/v1/groups', {
+      name: `${this.opts.label}-group`.toLowerCase(),
+      switchAllIfAnyFails,
+      scenarioIds: this.members.map((m) => m.scenarioId),
+    });
+    if (g.status !== 201) throw new Error(`group create failed: ${JSON.stringify(g.body)}`);
+    this.groupId = g.body.id;
+  }
+
+  private async addNode(name: string, address: string, site: string, interval: number): Promise<ClusterNode> {
+    const agentUrl = `http://${address}:${this.opts.agentPort}`;
+    const res = await this.api('POST', '/api/v1/nodes', { name, address, agentUrl, labels: { site } });
+    if (res.status !== 201) throw new Error(`node create failed: ${JSON.stringify(res.body)}`);
+    const dir = join(this.dir, name);
+    mkdirSync(dir, { recursive: true });
+    const actions: Record<string, unknown> = {};
+    for (const action of ['promote', 'demote', 'fence', 'resync', 'start-app', 'stop-app']) {
+      const script = writeScript(
+        dir,
+        `${action}.sh`,
+        `#!/bin/sh\n${this.opts.actionDelaySeconds?.[action] ? `sleep ${this.opts.actionDelaySeconds[action]}\n` : ''}` +
+          `echo "${action} epoch=$HA_EPOCH step=$HA_STEP_ID" >> "${join(dir, 'actions.log')}"\nexit 0\n`,
+      );
+      actions[action] = { command: script, args: [], timeoutMs: 10000 };
+    }
+    const config = {
+      nodeId: res.body.node.id,
+      nodeName: name,
+      orchestrators: [this.o.url, ...(this.second ? [this.second.url] : [])],
+      token: res.body.agentToken,
+      actionToken: res.body.actionToken,
+      listen: { host: address, port: this.opts.agentPort },
+      heartbeatIntervalMs: interval,
+      stateFile: join(dir, 'state.json'),
+      actions,
+      logLevel: 'warn',
+      ...(this.opts.agentExtra?.(name) ?? {}),
+    };
+    return {
+      name,
+      id: res.body.node.id,
+      address,
+      agentUrl,
+      agentToken: res.body.agentToken,
+      actionToken: res.body.actionToken,
+      dir,
+      config,
+      agent: null,
+    };
+  }
+
+  private async createScenario(
+    name: string,
+    nodes: ClusterNode[],
+    record: string,
+    interval: number,
+  ): Promise<string> {
     const s = await this.api('POST', '/api/v1/scenarios', {
-      name: 'orders',
-      productionNodeId: this.production.id,
-      replicaNodeIds: this.nodes.slice(1).map((n) => n.id),
-      dnsRecords: [{ zone: ZONE, name: RECORD, type: 'A', ttl: 1 }],
+      name,
+      productionNodeId: nodes[0].id,
+      replicaNodeIds: nodes.slice(1).map((n) => n.id),
+      dnsRecords: [{ zone: ZONE, name: record, type: 'A', ttl: 1 }],
       failoverMode: this.opts.failoverMode ?? 'auto',
       checks: this.opts.checks ?? [
         { name: 'heartbeat', kind: 'heartbeat', intervalMs: interval, ttlMs: interval * 4 },
@@ -166,25 +244,21 @@ export class Cluster {
       },
     });
     if (s.status !== 201) throw new Error(`scenario create failed: ${JSON.stringify(s.body)}`);
-    this.scenarioId = s.body.id;
-    // Agents need a heartbeat round trip to learn their scenario and peers.
+    return s.body.id;
+  }
+
+  private async waitAgentsKnow(scenarioId: string, nodes: ClusterNode[]): Promise<void> {
     await waitFor(
       'agents know their peers',
       async () => {
-        for (const n of this.nodes) {
+        for (const n of nodes) {
           const st = await this.agentStatus(n);
-          if (!JSON.stringify(st ?? {}).includes(this.scenarioId)) return false;
+          if (!JSON.stringify(st ?? {}).includes(scenarioId)) return false;
         }
         return true;
       },
       20000,
     );
-    const started = await this.api('POST', `/api/v1/scenarios/${this.scenarioId}/start`, {
-      reason: 'test start',
-    });
-    if (started.status !== 202) throw new Error(`start failed: ${JSON.stringify(started.body)}`);
-    await this.waitState('running');
-    await this.waitDns(this.production.address);
   }
 
   /** A real orchestrator process with only the worker role, sharing this cluster's schema and Redis prefix. */
@@ -228,30 +302,30 @@ export class Cluster {
     return existsSync(f) ? readFileSync(f, 'utf8').trim().split('\n').filter(Boolean) : [];
   }
 
-  async scenario(): Promise<any> {
-    return (await this.api('GET', `/api/v1/scenarios/${this.scenarioId}`)).body;
+  async scenario(id = this.scenarioId): Promise<any> {
+    return (await this.api('GET', `/api/v1/scenarios/${id}`)).body;
   }
 
-  async waitState(state: string, timeoutMs = 30000): Promise<any> {
+  async waitState(state: string, timeoutMs = 30000, id = this.scenarioId): Promise<any> {
     return waitFor(
       `scenario state ${state}`,
       async () => {
-        const s = await this.scenario();
+        const s = await this.scenario(id);
         return s.state === state ? s : null;
       },
       timeoutMs,
     );
   }
 
-  async dnsAnswer(port = this.opts.dnsPort): Promise<string[]> {
-    const res = await queryServer({ host: '127.0.0.1', port, timeoutMs: 500 }, RECORD, 'A');
+  async dnsAnswer(port = this.opts.dnsPort, name = RECORD): Promise<string[]> {
+    const res = await queryServer({ host: '127.0.0.1', port, timeoutMs: 500 }, name, 'A');
     return res.answers.map((a) => (a as { address: string }).address);
   }
 
-  async waitDns(address: string, timeoutMs = 30000): Promise<void> {
+  async waitDns(address: string, timeoutMs = 30000, name = RECORD): Promise<void> {
     await waitFor(
-      `DNS answer ${address}`,
-      async () => (await this.dnsAnswer().catch((): string[] => [])).includes(address),
+      `DNS answer ${address} for ${name}`,
+      async () => (await this.dnsAnswer(this.opts.dnsPort, name).catch((): string[] => [])).includes(address),
       timeoutMs,
       20,
     );

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { GroupsModule } from '../groups/groups.module';
 import { HeartbeatsModule } from '../heartbeats/heartbeats.module';
 import { NodesModule } from '../nodes/nodes.module';
 import { OperationsModule } from '../operations/operations.module';
@@ -17,6 +18,7 @@ import { StormBrakeService } from './storm-brake.service';
     OperationsModule,
     NodesModule,
     ScenariosModule,
+    GroupsModule,
   ],
   controllers: [DetectionController],
   providers: [DetectorService, StormBrakeService],

@@ -31,7 +31,11 @@ const CHECKS: ScenarioCheck[] = [
   },
 ];
 
-function setup(failoverMode: 'auto' | 'manual' = 'manual') {
+function setup(
+  failoverMode: 'auto' | 'manual' = 'manual',
+  /** other scenarios of a switch-all-if-any-fails group with `orders` (their own nodes, no checks) */
+  mates: { name: string; state: string; holdUntil?: Date }[] = [],
+) {
   const node = (name: string): TopologyNode => ({
     id: randomUUID(),
     name,
@@ -69,10 +73,43 @@ function setup(failoverMode: 'auto' | 'manual' = 'manual') {
     replicaNodeIds: [],
     nodeIds: [stranger.id],
   } as unknown as TopologyScenario;
-  const nodes = new Map([prod, replica, stranger].map((n) => [n.id, n]));
-  const scenarios = [scenario, strangerScenario];
+  const mateScenarios = mates.map((m) => {
+    const p = node(`${m.name}-prod`);
+    return {
+      entity: {
+        ...scenario.entity,
+        id: randomUUID(),
+        name: m.name,
+        state: m.state,
+        productionNodeId: p.id,
+        activeNodeId: p.id,
+        holdUntil: m.holdUntil ?? null,
+        checks: [],
+      },
+      replicaNodeIds: [],
+      nodeIds: [p.id],
+      node: p,
+    } as unknown as TopologyScenario & { node: TopologyNode };
+  });
+  const nodes = new Map([prod, replica, stranger, ...mateScenarios.map((m) => m.node)].map((n) => [n.id, n]));
+  const scenarios = [scenario, strangerScenario, ...mateScenarios];
+  const groups = {
+    switchAllGroupsOf: jest.fn(async (id: string) =>
+      mates.length && id === scenario.entity.id
+        ? [
+            {
+              id: 'group-1',
+              name: 'site',
+              scenarioIds: scenarios.filter((x) => x !== strangerScenario).map((x) => x.entity.id),
+            },
+          ]
+        : [],
+    ),
+  };
+  const stormBrake = { allowAutomatic: jest.fn(async () => true) };
   const topology = {
     node: (id: string) => nodes.get(id),
+    scenario: (id: string) => scenarios.find((x) => x.entity.id === id),
     allScenarios: () => scenarios,
     scenariosOfNode: (id: string) => scenarios.filter((s) => s.nodeIds.includes(id)),
   } as unknown as TopologyService;
@@ -99,8 +136,10 @@ function setup(failoverMode: 'auto' | 'manual' = 'manual') {
     store,
     topology,
     operations as never,
-    { allowAutomatic: async () => true } as never,
+    stormBrake as never,
     metrics as never,
+    undefined,
+    groups as never,
   );
   const seqs = new Map<string, number>();
   const heartbeat = (
@@ -140,6 +179,8 @@ function setup(failoverMode: 'auto' | 'manual' = 'manual') {
     detector,
     store,
     operations,
+    stormBrake,
+    mateScenarios,
     written,
     heartbeat,
     app,
@@ -268,5 +309,41 @@ describe('DetectorService', () => {
       'prod: unknown → healthy',
       'prod: healthy → failed',
     ]);
+  });
+
+  it('switch-all-if-any-fails: a failed member fails over its running group mates after one brake check, respecting hold-down', async () => {
+    const s = setup('auto', [
+      { name: 'billing', state: 'running' },
+      { name: 'search', state: 'degraded' },
+      { name: 'held', state: 'running', holdUntil: new Date(t0 + 3_600_000) },
+      { name: 'moved', state: 'failed_over' },
+    ]);
+    for (let i = 0; i < 2; i++) {
+      const at = t0 + i * 100;
+      s.heartbeat(s.prod, at, { checks: [s.app('critical', at)] });
+      s.heartbeat(s.replica, at, { views: [[s.prod, true]] });
+      await s.detector.tick(at + 10);
+    }
+    const [billing, search] = s.mateScenarios.map((m) => m.entity.id);
+    const calls = s.operations.request.mock.calls.map((c) => (c as unknown[])[0] as Record<string, unknown>);
+    expect(calls).toEqual([
+      expect.objectContaining({ scenarioId: s.scenario.entity.id, groupId: 'group-1', trigger: 'auto' }),
+      expect.objectContaining({
+        scenarioId: billing,
+        groupId: 'group-1',
+        type: 'failover',
+        trigger: 'auto',
+        reason: expect.stringMatching(/group site member orders failed/),
+        onlyFrom: ['running', 'degraded'],
+      }),
+      expect.objectContaining({ scenarioId: search, groupId: 'group-1' }),
+    ]);
+    expect(s.stormBrake.allowAutomatic).toHaveBeenCalledTimes(1);
+    await s.detector.flushEvents();
+    const suppressed = s.written.filter((e) => e.kind === 'failover-suppressed');
+    expect(suppressed).toEqual([
+      expect.objectContaining({ message: expect.stringMatching(/held is in its hold-down/) }),
+    ]);
+    expect(s.written.filter((e) => e.kind === 'failover-requested')).toHaveLength(3);
   });
 });

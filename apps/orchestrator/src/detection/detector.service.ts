@@ -2,7 +2,9 @@
  * The detector: every DETECTOR_TICK_MS it turns heartbeats, relayed agent checks, network check
  * results and peer observations into one damped verdict per node, persists verdict changes as
  * events, and — when the active node of a running scenario is confirmed failed — requests a
- * failover (auto mode) or raises an alert (manual mode).
+ * failover (auto mode) or raises an alert (manual mode). A failover of a member of a group with
+ * switch-all-if-any-fails also fails over the group's other running members, so a distributed
+ * application moves as a whole.
  * Events are written by a background queue: a slow or unreachable PostgreSQL delays the record,
  * never the verdicts (fail static), and nothing is dropped while it is down (up to a bound).
  */
@@ -20,6 +22,9 @@ import { ScenarioCheck } from '../scenarios/scenario.types';
 import { TopologyNode, TopologyService } from '../topology/topology.service';
 import { CheckScheduler, DEFAULT_CHECK_CONCURRENCY } from './check-scheduler';
 import { CheckState, CheckTracker } from './check-tracker';
+import { GroupView } from '../groups/dtos/group.dto';
+import { GroupsService } from '../groups/groups.service';
+import { ScenarioEntity } from '../scenarios/scenario.entity';
 import { EventEntity } from './event.entity';
 import { runProbe } from './probes';
 import { StormBrakeService } from './storm-brake.service';
@@ -101,6 +106,8 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     private readonly stormBrake: StormBrakeService,
     private readonly metrics: MetricsService,
     @Optional() private readonly notifications?: NotificationsService,
+    /** absent only in unit specs that do not exercise groups */
+    @Optional() private readonly groups?: GroupsService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -387,8 +394,10 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
           }
           continue;
         }
+        const groups = await this.switchAllGroupsOf(s);
         const op = await this.operations.request({
           scenarioId: s.id,
+          groupId: groups[0]?.id ?? null,
           type: 'failover',
           trigger: 'auto',
           requestedBy: 'detector',
@@ -402,12 +411,78 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
           s.id,
           s.activeNodeId,
           `automatic failover of ${s.name} requested: ${node} failed`,
-          { operationId: op.id },
+          { operationId: op.id, ...(groups.length && { groupId: groups[0].id }) },
         );
+        // The storm brake was checked once above for the whole group action: a group never stops half moved.
+        for (const g of groups) await this.switchGroup(g, s, node, now);
       } catch (err) {
         if (err instanceof OperationInProgressError) continue;
         const msg = err instanceof DomainError ? err.message : (err as Error).message;
         log.warn({ scenario: s.name, err: msg }, 'automatic failover not started');
+      }
+    }
+  }
+
+  private async switchAllGroupsOf(s: ScenarioEntity): Promise<GroupView[]> {
+    if (!this.groups) return [];
+    return this.groups.switchAllGroupsOf(s.id).catch((err: Error) => {
+      log.warn({ scenario: s.name, err: err.message }, 'could not read the groups of a failed scenario');
+      return [];
+    });
+  }
+
+  /**
+   * switch-all-if-any-fails: fail over every other member of the group that is running or degraded
+   * (each still subject to its own hold-down and to the one-operation-per-scenario rule).
+   */
+  private async switchGroup(group: GroupView, failed: ScenarioEntity, failedNode: string, now: number) {
+    for (const id of group.scenarioIds) {
+      const mate = this.topology.scenario(id)?.entity;
+      if (id === failed.id || !mate || !AUTO_FAILOVER_STATES.has(mate.state)) continue;
+      if ((this.requestedAt.get(id) ?? 0) > now - 5000) continue;
+      const because = `${failed.name} (group ${group.name}) failed: ${failedNode}`;
+      if (mate.holdUntil && mate.holdUntil.getTime() > now) {
+        this.event(
+          'failover-suppressed',
+          'warning',
+          mate.id,
+          mate.activeNodeId,
+          `${because}, but ${mate.name} is in its hold-down period until ${mate.holdUntil.toISOString()}: not switched`,
+          { groupId: group.id, failedScenarioId: failed.id },
+        );
+        continue;
+      }
+      this.requestedAt.set(id, now);
+      try {
+        const op = await this.operations.request({
+          scenarioId: id,
+          groupId: group.id,
+          type: 'failover',
+          trigger: 'auto',
+          requestedBy: 'detector',
+          reason: `switch all if any fails: group ${group.name} member ${failed.name} failed (${failedNode})`,
+          params: { force: true, switchAllOf: failed.id },
+          onlyFrom: [...AUTO_FAILOVER_STATES],
+        });
+        log.warn(
+          { scenario: mate.name, group: group.name, failed: failed.name, operationId: op.id },
+          'automatic group failover requested',
+        );
+        this.event(
+          'failover-requested',
+          'critical',
+          mate.id,
+          mate.activeNodeId,
+          `automatic failover of ${mate.name} requested: ${because} and the group switches all members`,
+          { operationId: op.id, groupId: group.id, failedScenarioId: failed.id },
+        );
+      } catch (err) {
+        if (err instanceof OperationInProgressError) continue;
+        const msg = err instanceof DomainError ? err.message : (err as Error).message;
+        log.warn(
+          { scenario: mate.name, group: group.name, err: msg },
+          'automatic group failover not started',
+        );
       }
     }
   }

@@ -1,10 +1,25 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Put, Query } from '@nestjs/common';
+import {
+  applyDecorators,
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Param,
+  Patch,
+  Post,
+  Put,
+  Query,
+} from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, MinRole } from '../auth/auth.decorators';
 import { actorOf, Principal } from '../auth/principal';
 import { UuidParamPipe } from '../common/validation';
 import {
   CreateGroupDto,
+  GroupFailoverDto,
+  GroupOperationDto,
+  GroupOperationResult,
   GroupPage,
   GroupView,
   ListGroupsQuery,
@@ -12,12 +27,42 @@ import {
   UpdateGroupDto,
 } from './dtos/group.dto';
 import { GroupsService } from './groups.service';
+import { GroupOperationType, RequestGroupOperationUseCase } from './usecases/request-group-operation.usecase';
+
+const GROUP_OPERATION_RESPONSES = [
+  {
+    status: 202,
+    type: GroupOperationResult,
+    description:
+      'one operation per member that could start (each with groupId); members that could not (wrong state, busy) are listed in refused',
+  },
+  { status: 400, description: 'reason missing or a field is invalid' },
+  { status: 403, description: 'needs the operator role' },
+  { status: 404, description: 'unknown group' },
+  {
+    status: 409,
+    description: 'the group has no members, or no member could start (body details.refused says why)',
+  },
+] as const;
+
+/** The OpenAPI answers shared by the group operation routes. */
+function GroupOperationDocs(summary: string): MethodDecorator {
+  return applyDecorators(
+    HttpCode(202),
+    MinRole('operator'),
+    ApiOperation({ summary }),
+    ...GROUP_OPERATION_RESPONSES.map((r) => ApiResponse(r)),
+  );
+}
 
 @ApiTags('groups')
 @ApiBearerAuth()
 @Controller('api/v1/groups')
 export class GroupsController {
-  constructor(private readonly groups: GroupsService) {}
+  constructor(
+    private readonly groups: GroupsService,
+    private readonly groupOperation: RequestGroupOperationUseCase,
+  ) {}
 
   @Post()
   @MinRole('admin')
@@ -110,5 +155,67 @@ export class GroupsController {
     @CurrentPrincipal() p: Principal,
   ): Promise<void> {
     await this.groups.removeMember(id, scenarioId, actorOf(p));
+  }
+
+  @Post(':id/failover')
+  @GroupOperationDocs(
+    'Fail over every member scenario (one operation each, same rules as a scenario failover)',
+  )
+  failover(
+    @Param('id', UuidParamPipe) id: string,
+    @Body() dto: GroupFailoverDto,
+    @CurrentPrincipal() p: Principal,
+  ) {
+    return this.request(id, 'failover', dto, p, dto.force === true);
+  }
+
+  @Post(':id/switchover')
+  @GroupOperationDocs('Planned switchover of every member scenario')
+  switchover(
+    @Param('id', UuidParamPipe) id: string,
+    @Body() dto: GroupOperationDto,
+    @CurrentPrincipal() p: Principal,
+  ) {
+    return this.request(id, 'switchover', dto, p);
+  }
+
+  @Post(':id/failback')
+  @GroupOperationDocs('Fail back every member scenario that is failed over')
+  failback(
+    @Param('id', UuidParamPipe) id: string,
+    @Body() dto: GroupOperationDto,
+    @CurrentPrincipal() p: Principal,
+  ) {
+    return this.request(id, 'failback', dto, p);
+  }
+
+  @Post(':id/start')
+  @GroupOperationDocs('Start protecting every stopped member scenario')
+  start(
+    @Param('id', UuidParamPipe) id: string,
+    @Body() dto: GroupOperationDto,
+    @CurrentPrincipal() p: Principal,
+  ) {
+    return this.request(id, 'start', dto, p);
+  }
+
+  @Post(':id/stop')
+  @GroupOperationDocs('Stop protecting every member scenario')
+  stop(
+    @Param('id', UuidParamPipe) id: string,
+    @Body() dto: GroupOperationDto,
+    @CurrentPrincipal() p: Principal,
+  ) {
+    return this.request(id, 'stop', dto, p);
+  }
+
+  private request(
+    groupId: string,
+    type: GroupOperationType,
+    dto: GroupOperationDto,
+    p: Principal,
+    force?: boolean,
+  ): Promise<GroupOperationResult> {
+    return this.groupOperation.execute({ groupId, type, requestedBy: actorOf(p), reason: dto.reason, force });
   }
 }

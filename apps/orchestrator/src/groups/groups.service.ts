@@ -87,6 +87,23 @@ export class GroupsService {
     return toGroupView(g, (await this.membersOf(this.dataSource.manager, [id])).get(id) ?? []);
   }
 
+  /** Groups with switch-all-if-any-fails that hold this scenario (for the detector; rarely called). */
+  async switchAllGroupsOf(scenarioId: string): Promise<GroupView[]> {
+    const groups = await this.repo
+      .createQueryBuilder('g')
+      .where('g.switchAllIfAnyFails')
+      .andWhere('g.id IN (SELECT gm."groupId" FROM group_members gm WHERE gm."scenarioId" = :sid)', {
+        sid: scenarioId,
+      })
+      .orderBy('g.name')
+      .getMany();
+    const members = await this.membersOf(
+      this.dataSource.manager,
+      groups.map((g) => g.id),
+    );
+    return groups.map((g) => toGroupView(g, members.get(g.id) ?? []));
+  }
+
   async update(id: string, dto: UpdateGroupDto, actor: string): Promise<GroupView> {
     await this.write(dto.name, async (m) => {
       const repo = m.getRepository(GroupEntity);

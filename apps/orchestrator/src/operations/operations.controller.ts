@@ -107,7 +107,9 @@ export class OperationsController {
 
   @Get('operations')
   @MinRole('viewer')
-  @ApiOperation({ summary: 'List operations, newest first (filter by scenario, type, state, trigger)' })
+  @ApiOperation({
+    summary: 'List operations, newest first (filter by scenario, group, type, state, trigger)',
+  })
   list(@Query() q: ListOperationsQuery) {
     return this.operations.list(q);
   }

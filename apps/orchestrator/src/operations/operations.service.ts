@@ -27,6 +27,10 @@ export interface OperationRequest {
   requestedBy: string;
   reason: string;
   params?: Record<string, unknown>;
+  /** the group whose action created this operation (group operations, switch-all-if-any-fails) */
+  groupId?: string | null;
+  /** narrows the states this request may start from (the detector must not fail over a failed-over member) */
+  onlyFrom?: readonly string[];
 }
 
 export interface OperationView {
@@ -119,7 +123,9 @@ export class OperationsService {
           where: { scenarioId: scenario.id, state: In(['pending', 'running']) },
         });
         if (running) throw new OperationInProgressError(running.id);
-        const allowed = ALLOWED_FROM[req.type] ?? [];
+        const allowed = (ALLOWED_FROM[req.type] ?? []).filter(
+          (st) => !req.onlyFrom || req.onlyFrom.includes(st),
+        );
         if (!allowed.includes(scenario.state)) {
           throw new InvalidStateError(
             `cannot ${req.type} a scenario that is ${scenario.state} (allowed from: ${allowed.join(', ')})`,
@@ -129,7 +135,7 @@ export class OperationsService {
         const created = await m.getRepository(OperationEntity).save(
           m.getRepository(OperationEntity).create({
             scenarioId: scenario.id,
-            groupId: null,
+            groupId: req.groupId ?? null,
             type: req.type,
             state: 'pending',
             trigger: req.trigger,
@@ -164,7 +170,12 @@ export class OperationsService {
             targetType: 'scenario',
             targetId: scenario.id,
             reason: req.reason,
-            details: { operationId: created.id, trigger: req.trigger, params: req.params ?? {} },
+            details: {
+              operationId: created.id,
+              trigger: req.trigger,
+              params: req.params ?? {},
+              ...(req.groupId && { groupId: req.groupId }),
+            },
           },
           m,
         );
@@ -180,7 +191,13 @@ export class OperationsService {
       throw err;
     }
     log.info(
-      { operationId: op.id, type: op.type, scenarioId: op.scenarioId, trigger: op.trigger },
+      {
+        operationId: op.id,
+        type: op.type,
+        scenarioId: op.scenarioId,
+        groupId: op.groupId,
+        trigger: op.trigger,
+      },
       'operation requested',
     );
     await this.topology.changed().catch(() => undefined);
@@ -199,6 +216,7 @@ export class OperationsService {
 
   async list(filter: {
     scenarioId?: string;
+    groupId?: string;
     type?: string;
     state?: string;
     trigger?: string;
@@ -211,6 +229,7 @@ export class OperationsService {
       .take(filter.limit)
       .skip(filter.offset);
     if (filter.scenarioId) qb.andWhere('o.scenarioId = :s', { s: filter.scenarioId });
+    if (filter.groupId) qb.andWhere('o.groupId = :g', { g: filter.groupId });
     if (filter.type) qb.andWhere('o.type = :t', { t: filter.type });
     if (filter.state) qb.andWhere('o.state = :st', { st: filter.state });
     if (filter.trigger) qb.andWhere('o.trigger = :tr', { tr: filter.trigger });

@@ -4,6 +4,7 @@ import {
   ArrayUnique,
   IsArray,
   IsBoolean,
+  IsNotEmpty,
   IsOptional,
   IsString,
   IsUUID,
@@ -12,6 +13,7 @@ import {
 } from 'class-validator';
 import { PaginationQuery } from '../../common/dtos/pagination.dto';
 import { NAME_PATTERN } from '../../nodes/dtos/node.dto';
+import { OperationView } from '../../operations/operations.service';
 
 export const MAX_GROUP_MEMBERS = 500;
 
@@ -94,4 +96,49 @@ export class GroupPage {
   @ApiProperty({ example: 1 }) total: number;
   @ApiProperty({ example: 50 }) limit: number;
   @ApiProperty({ example: 0 }) offset: number;
+}
+
+export class GroupOperationDto {
+  @ApiProperty({
+    example: 'Paris site maintenance, change 4711',
+    description: 'Why (written to the audit log and to every member operation)',
+  })
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(1024)
+  reason: string;
+}
+
+export class GroupFailoverDto extends GroupOperationDto {
+  @ApiPropertyOptional({
+    default: false,
+    description:
+      'Fence a member production whose agent is unreachable through its fencing hook or by waiting out its lease',
+  })
+  @IsOptional()
+  @IsBoolean()
+  force?: boolean;
+}
+
+export class GroupOperationRefusal {
+  @ApiProperty({ example: '5d0c2a4e-9b7f-4c1a-8e3d-2f6a7b8c9d01' }) scenarioId: string;
+  @ApiProperty({ example: 409, description: 'what the same request on this scenario alone would answer' })
+  statusCode: number;
+  @ApiProperty({ example: 'operation_in_progress' }) error: string;
+  @ApiProperty({ example: 'another operation is running on this scenario: 0b6f…' }) message: string;
+  @ApiProperty({ example: { operationId: '0b6f2c1e-7a8d-4e3f-9c2b-1d4e5f6a7b8c' } })
+  details: Record<string, unknown>;
+}
+
+export class GroupOperationResult {
+  @ApiProperty({ example: '1f2e3d4c-5b6a-4978-8a9b-0c1d2e3f4a5b' }) groupId: string;
+  @ApiProperty({ example: 'failover' }) type: string;
+  @ApiProperty({
+    type: 'array',
+    items: { type: 'object' },
+    description: 'the operations started, one per member (follow each at /api/v1/operations/{id})',
+  })
+  operations: OperationView[];
+  @ApiProperty({ type: [GroupOperationRefusal], description: 'members that could not start, and why' })
+  refused: GroupOperationRefusal[];
 }

@@ -59,6 +59,11 @@ export class ListOperationsQuery extends PaginationQuery {
   @IsUUID()
   scenarioId?: string;
 
+  @ApiPropertyOptional({ description: 'Only operations created by this group action' })
+  @IsOptional()
+  @IsUUID()
+  groupId?: string;
+
   @ApiPropertyOptional({ enum: OPERATION_TYPES })
   @IsOptional()
   @IsIn(OPERATION_TYPES)
