@@ -34,8 +34,9 @@ describe('two orchestrators: one killed, the other still fails over', () => {
     expect(c.production.config.orchestrators).toHaveLength(2);
 
     await c.second!.stop('SIGKILL');
-    // Losing one orchestrator takes nothing down: production keeps its role.
-    await new Promise((r) => setTimeout(r, 1500));
+    // Losing one orchestrator takes nothing down: production keeps its role. (If the killed one led
+    // the detectors, the survivor takes the leadership over within the 3 s key lease.)
+    await new Promise((r) => setTimeout(r, 3500));
     expect((await c.agentStatus(c.production))?.scenarios?.[0]?.role).toBe('production');
     expect(await c.dnsAnswer()).toEqual([c.production.address]);
 
@@ -44,6 +45,18 @@ describe('two orchestrators: one killed, the other still fails over', () => {
     const failovers = (await c.operations()).filter((o) => o.type === 'failover');
     expect(failovers).toHaveLength(1);
     expect((await c.waitOperation(failovers[0].id)).state).toBe('succeeded');
+    // Only the leading detector records and acts: one failed verdict, one failover request.
+    const events = async (kind: string) =>
+      (await c.api('GET', `/api/v1/events?kind=${kind}&limit=100`)).body.items as {
+        message: string;
+        nodeId: string;
+      }[];
+    expect(
+      (await events('verdict-changed')).filter(
+        (e) => e.nodeId === c.production.id && /→ failed/.test(e.message),
+      ),
+    ).toHaveLength(1);
+    expect(await events('failover-requested')).toHaveLength(1);
 
     // The killed instance comes back and serves the current record (loaded from PostgreSQL).
     c.second = await spawnOrchestrator(

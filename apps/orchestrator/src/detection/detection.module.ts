@@ -7,6 +7,7 @@ import { OperationsModule } from '../operations/operations.module';
 import { ScenariosModule } from '../scenarios/scenarios.module';
 import { DetectionController } from './detection.controller';
 import { DetectorService } from './detector.service';
+import { LeaderElection } from './leader-election';
 import { EventEntity } from './event.entity';
 import { NodeStatusEntity } from './node-status.entity';
 import { StormBrakeService } from './storm-brake.service';
@@ -21,7 +22,7 @@ import { StormBrakeService } from './storm-brake.service';
     GroupsModule,
   ],
   controllers: [DetectionController],
-  providers: [DetectorService, StormBrakeService],
+  providers: [DetectorService, StormBrakeService, LeaderElection],
   exports: [DetectorService],
 })
 export class DetectionModule {}

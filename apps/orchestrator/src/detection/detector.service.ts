@@ -27,6 +27,7 @@ import { GroupsService } from '../groups/groups.service';
 import { ScenarioEntity } from '../scenarios/scenario.entity';
 import { EventEntity } from './event.entity';
 import { runProbe } from './probes';
+import { LeaderElection } from './leader-election';
 import { StormBrakeService } from './storm-brake.service';
 import { OrchestratorView, PeerVote, rawVerdict, VerdictDamper } from './verdict';
 
@@ -73,7 +74,7 @@ const DEFAULT_TTL_MS = 3000;
 const MAX_PENDING_EVENTS = 10_000;
 
 interface PendingEvent {
-  event: Pick<EventEntity, 'kind' | 'severity' | 'nodeId' | 'scenarioId' | 'message' | 'details'>;
+  event?: Pick<EventEntity, 'kind' | 'severity' | 'nodeId' | 'scenarioId' | 'message' | 'details'>;
   /** node_status upsert that goes with a verdict change */
   status?: { nodeId: string; verdict: Verdict; evidence: string };
 }
@@ -108,11 +109,13 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     @Optional() private readonly notifications?: NotificationsService,
     /** absent only in unit specs that do not exercise groups */
     @Optional() private readonly groups?: GroupsService,
+    @Optional() private readonly leader?: LeaderElection,
   ) {}
 
   onApplicationBootstrap(): void {
     if (!this.config.roles.has('detector')) return;
     this.enabled = true;
+    this.leader?.start(() => this.onLeadership());
     this.timer = setInterval(() => void this.tick(), this.config.DETECTOR_TICK_MS);
     this.timer.unref();
   }
@@ -150,7 +153,8 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       // A node no scenario watches any more starts from `unknown` when it is watched again.
       for (const id of [...this.evidence.keys()]) if (!watched.has(id)) this.evidence.delete(id);
       for (const id of [...this.dampers.keys()]) if (!watched.has(id)) this.dampers.delete(id);
-      await this.act(now);
+      // Only the leader records and acts; the others keep warm verdicts for the API and a takeover.
+      if (this.isLeader) await this.act(now);
       void this.flushEvents();
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'detector tick failed');
@@ -276,7 +280,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       peerQuorum: quorum,
     };
     this.evidence.set(node.id, ev);
-    if (d.changed) this.recordChange(node, d.previous, ev);
+    if (d.changed && this.isLeader) this.recordChange(node, d.previous, ev);
   }
 
   /**
@@ -303,6 +307,18 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
           fresh: alive && now - o.reportedAt <= 2 * obsTtl,
         };
       });
+  }
+
+  /** Without a LeaderElection (unit tests, single process) this instance is the leader. */
+  get isLeader(): boolean {
+    return this.leader ? this.leader.isLeader : true;
+  }
+
+  /** A new leader first writes the verdicts it holds, so node_status is current. */
+  private onLeadership(): void {
+    for (const ev of this.evidence.values()) {
+      this.enqueue({ status: { nodeId: ev.nodeId, verdict: ev.verdict, evidence: JSON.stringify(ev) } });
+    }
   }
 
   private recordChange(node: TopologyNode, previous: Verdict, ev: NodeEvidence): void {
@@ -525,7 +541,8 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       const e = this.pending[0];
       try {
         await this.dataSource.transaction(async (m) => {
-          await m.getRepository(EventEntity).insert({ ...e.event, details: e.event.details as never });
+          if (e.event)
+            await m.getRepository(EventEntity).insert({ ...e.event, details: e.event.details as never });
           if (e.status) {
             await m.query(
               `INSERT INTO node_status ("nodeId", verdict, evidence, "updatedAt") VALUES ($1, $2, $3::jsonb, now())
@@ -548,7 +565,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
         }
         // Refused for its content: retrying would hold back every later event forever.
         log.error(
-          { err: (err as Error).message, kind: e.event.kind, nodeId: e.event.nodeId },
+          { err: (err as Error).message, kind: e.event?.kind, nodeId: e.event?.nodeId ?? e.status?.nodeId },
           'event refused; skipped',
         );
       }
