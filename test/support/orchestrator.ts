@@ -138,13 +138,14 @@ export async function startOrchestrator(
   const t = testEnv(label, extra);
   const config = loadConfig(t.env);
   const app = await createApp(config);
-  await app.listen({ host: '127.0.0.1', port: 0 });
+  const host = t.env.HTTP_HOST ?? '127.0.0.1';
+  await app.listen({ host, port: 0 });
   const addr = app.getHttpServer().address() as { port: number };
   return {
     ...t,
     app,
     config,
-    url: `http://127.0.0.1:${addr.port}`,
+    url: `http://${host}:${addr.port}`,
     close: async () => {
       await app.close().catch(() => undefined);
       await t.cleanup();
