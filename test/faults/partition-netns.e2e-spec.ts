@@ -147,7 +147,11 @@ describe('real partition of production (network namespace + iptables)', () => {
     );
     const started = await api('POST', `/api/v1/scenarios/${s.body.id}/start`, { reason: 'partition test' });
     expect(started.status).toBe(202);
-    await waitFor('DNS → production', async () => (await answer().catch((): string[] => [])).includes(PROD_IP), 20000);
+    await waitFor(
+      'DNS → production',
+      async () => (await answer().catch((): string[] => [])).includes(PROD_IP),
+      20000,
+    );
     // Let the agents exchange peer heartbeats for a while.
     await new Promise((r) => setTimeout(r, 1500));
 
@@ -155,7 +159,12 @@ describe('real partition of production (network namespace + iptables)', () => {
     sh('ip', ['netns', 'exec', ns, 'iptables', '-A', 'INPUT', '-i', vethNs, '-j', 'DROP']);
     sh('ip', ['netns', 'exec', ns, 'iptables', '-A', 'OUTPUT', '-o', vethNs, '-j', 'DROP']);
 
-    await waitFor('DNS → replica', async () => (await answer().catch((): string[] => [])).includes(HOST_IP), 30000, 20);
+    await waitFor(
+      'DNS → replica',
+      async () => (await answer().catch((): string[] => [])).includes(HOST_IP),
+      30000,
+      20,
+    );
     const demote = log('prod').find((l) => l.startsWith('demote'));
     const promote = log('replica').find((l) => l.startsWith('promote'));
     expect(demote).toMatch(/step=self-fence/);
