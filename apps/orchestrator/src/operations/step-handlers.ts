@@ -216,7 +216,7 @@ export class StepHandlers {
     const mayForce = ctx.op.trigger === 'auto' || ctx.op.params.force === true;
     const policy = ctx.scenario.policy;
     try {
-      const res = await this.agents.action(oldId, 'demote', this.request(ctx), 3000);
+      const res = await this.agents.action(oldId, 'demote', this.request(ctx), policy.fenceTimeoutMs ?? 5000);
       if (res.status === 'ok') return { fencedBy: 'agent', node: old.name, replayed: res.replayed };
       if (!mayForce)
         throw new FencingFailedError(`demote of ${old.name} failed: ${res.output.slice(0, 300)}`);

@@ -62,6 +62,8 @@ export interface FailoverPolicy {
   peerQuorum: number;
   /** Verdict hold-down before a failed node is declared recovered. */
   recoveryHoldMs: number;
+  /** How long the old production's agent may take to answer `demote` before it counts as unreachable. */
+  fenceTimeoutMs?: number;
   /** Optional fencing hook: an action run by another node's agent when production's agent is unreachable. */
   fencingHook: { nodeId: string; action: 'fence' } | null;
 }
@@ -78,5 +80,6 @@ export const DEFAULT_POLICY: FailoverPolicy = {
   maxLagSeconds: null,
   peerQuorum: 1,
   recoveryHoldMs: 10_000,
+  fenceTimeoutMs: 5_000,
   fencingHook: null,
 };

@@ -209,6 +209,17 @@ export class PolicyDto {
   @Max(3_600_000)
   recoveryHoldMs?: number;
 
+  @ApiPropertyOptional({
+    example: 5000,
+    description:
+      "How long the old production's agent may take to answer demote before it counts as unreachable",
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(500)
+  @Max(600_000)
+  fenceTimeoutMs?: number;
+
   @ApiPropertyOptional({ type: FencingHookDto, nullable: true })
   @IsOptional()
   @ValidateNested()
