@@ -160,6 +160,25 @@ describe('probes', () => {
     expect(down.output).toMatch(/ECONNREFUSED/);
   });
 
+  it('database over MySQL/MariaDB (mysql2): the local MariaDB answers, a wrong expectation or no server is critical', async () => {
+    const my = (extra: Partial<ScenarioCheck> = {}) =>
+      dbCheck({
+        target: 'mysql://root@{address}:3306/mysql',
+        query: 'select 1+1',
+        expectResult: '2',
+        ...extra,
+      });
+    expect(await runProbe(my(), target)).toMatchObject({ status: 'ok', output: 'query returned 2' });
+    expect(await runProbe(my({ expectResult: '3' }), target)).toMatchObject({
+      status: 'critical',
+      output: 'query returned 2, expected 3',
+    });
+    expect((await runProbe(my({ query: 'select nonsense from nowhere' }), target)).status).toBe('critical');
+    const port = await freePort();
+    const down = await runProbe(my({ target: `mariadb://root@{address}:${port}/mysql` }), target);
+    expect(down.status).toBe('critical');
+  });
+
   it('database: a server that accepts but never speaks → critical within the timeout', async () => {
     const silent = net.createServer((s) => s.on('error', () => undefined).resume());
     const port = await listen(silent);

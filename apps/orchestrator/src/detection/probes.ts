@@ -11,6 +11,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import { CheckStatus } from '@ha/contracts';
+import mysql from 'mysql2/promise';
 import { Client } from 'pg';
 import ping from 'ping';
 import { jsonbSafe } from '../heartbeats/jsonb-safe';
@@ -96,6 +97,8 @@ async function probe(
     }
     case 'database': {
       if (!check.target) return done('unknown', 'database check without a target');
+      if (/^(mysql|mariadb):\/\//i.test(check.target))
+        return mysqlProbe(check, expand(check.target, target), done);
       const client = new Client({
         connectionString: expand(check.target, target),
         connectionTimeoutMillis: check.timeoutMs,
@@ -118,6 +121,33 @@ async function probe(
     }
     default:
       return done('unknown', `${check.kind} is not a network check`);
+  }
+}
+
+/** MySQL/MariaDB (mysql2): same contract as the PostgreSQL check, first column of the first row. */
+async function mysqlProbe(
+  check: ScenarioCheck,
+  url: string,
+  done: (status: CheckStatus, output: string) => ProbeResult,
+): Promise<ProbeResult> {
+  const conn = await mysql.createConnection({
+    uri: url.replace(/^mariadb:/i, 'mysql:'),
+    connectTimeout: check.timeoutMs,
+  });
+  conn.on('error', () => undefined);
+  try {
+    const [rows] = await conn.query({
+      sql: check.query ?? 'select 1',
+      timeout: check.timeoutMs,
+      rowsAsArray: true,
+    });
+    const value = (rows as unknown[][])[0]?.[0];
+    if (check.expectResult !== undefined && String(value) !== check.expectResult) {
+      return done('critical', `query returned ${String(value)}, expected ${check.expectResult}`);
+    }
+    return done('ok', `query returned ${String(value)}`);
+  } finally {
+    conn.destroy();
   }
 }
 
