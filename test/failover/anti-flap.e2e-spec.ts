@@ -1,7 +1,19 @@
+import { createServer } from 'node:http';
 import { Cluster } from '../support/cluster';
 import { http, waitFor } from '../support/orchestrator';
 
 describe('anti-flap: hold-down after a failover and the storm brake', () => {
+  // The NOC's webhook endpoint: collects the kinds of events it receives.
+  const hooks: string[] = [];
+  const receiver = createServer((req, res) => {
+    let raw = '';
+    req.on('data', (d) => (raw += d));
+    req.on('end', () => {
+      hooks.push(JSON.parse(raw).kind);
+      res.writeHead(204).end();
+    });
+  });
+  const HOOK_PORT = 18121;
   const c = new Cluster({
     label: 'antiflap',
     addressPrefix: '127.0.0.12',
@@ -9,14 +21,20 @@ describe('anti-flap: hold-down after a failover and the storm brake', () => {
     dnsPort: 15120,
     failoverMode: 'auto',
     policy: { holdDownMs: 8000 },
-    orchestratorEnv: { STORM_MAX_FAILOVERS: '1', STORM_WINDOW_MS: '600000' },
+    orchestratorEnv: {
+      STORM_MAX_FAILOVERS: '1',
+      STORM_WINDOW_MS: '600000',
+      WEBHOOK_URLS: `http://127.0.0.1:${HOOK_PORT}/hook`,
+    },
   });
 
   beforeAll(async () => {
+    await new Promise<void>((r) => receiver.listen(HOOK_PORT, '127.0.0.1', r));
     await c.start();
   });
   afterAll(async () => {
     await c.close();
+    await new Promise((r) => receiver.close(r));
   });
 
   const events = async (kind: string) =>
@@ -62,6 +80,8 @@ describe('anti-flap: hold-down after a failover and the storm brake', () => {
       30000,
     );
     expect(brake.recentAutomaticFailovers).toBeGreaterThanOrEqual(1);
+    await waitFor('storm-brake webhook', async () => hooks.includes('storm-brake'), 10000);
+    expect(hooks).toContain('failover-suppressed');
     expect(await c.dnsAnswer()).toEqual([c.production.address]);
     expect((await c.operations()).filter((o) => o.type === 'failover')).toHaveLength(1);
 

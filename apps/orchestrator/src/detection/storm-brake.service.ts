@@ -3,12 +3,13 @@
  * happened within STORM_WINDOW_MS, automatic action stops everywhere until an admin acknowledges.
  * Manual operations stay possible. The switch lives in PostgreSQL so every instance obeys it.
  */
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { SettingEntity } from '../common/setting.entity';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
+import { NotificationsService } from '../notify/notifications.service';
 import { EventEntity } from './event.entity';
 
 const KEY = 'storm-brake';
@@ -32,6 +33,7 @@ export class StormBrakeService {
     private readonly config: AppConfig,
     private readonly audit: AuditService,
     private readonly metrics: MetricsService,
+    @Optional() private readonly notifications?: NotificationsService,
   ) {}
 
   private async recentCount(since: Date | null): Promise<number> {
@@ -66,6 +68,7 @@ export class StormBrakeService {
       return false;
     }
     if (s.recentAutomaticFailovers >= this.config.STORM_MAX_FAILOVERS) {
+      const message = `storm brake engaged: ${s.recentAutomaticFailovers} automatic failovers within ${this.config.STORM_WINDOW_MS} ms; automatic action paused until an admin acknowledges`;
       await this.dataSource.transaction(async (m) => {
         await m.getRepository(SettingEntity).save({
           key: KEY,
@@ -79,12 +82,15 @@ export class StormBrakeService {
         await m.getRepository(EventEntity).insert({
           kind: 'storm-brake',
           severity: 'critical',
-          message: `storm brake engaged: ${s.recentAutomaticFailovers} automatic failovers within ${this.config.STORM_WINDOW_MS} ms; automatic action paused until an admin acknowledges`,
+          message,
           details: {} as never,
           nodeId: null,
           scenarioId: null,
         });
       });
+      await this.notifications
+        ?.publish(`storm-brake.${Date.now()}`, { kind: 'storm-brake', severity: 'critical', message })
+        .catch(() => undefined);
       this.metrics.stormBrake.set(1);
       return false;
     }
