@@ -46,6 +46,12 @@ export interface ClusterOptions {
   workerProcessPort?: number;
   /** a second full orchestrator (all roles) as a child process on these ports; agents report to both */
   secondOrchestrator?: { httpPort: number; dnsPort: number };
+  /**
+   * also configure the Assured Recovery actions (ar-suspend … ar-resume). Each logs like the others;
+   * a test steers one by writing files in the node's dir: `<action>.sleep` (seconds to sleep first)
+   * and `<action>.exit` (its exit code).
+   */
+  arActions?: boolean;
   /** extra agent config per node name */
   agentExtra?: (name: string) => Record<string, unknown>;
   /** scenario checks (default: one heartbeat check, TTL 4 × heartbeat interval) */
@@ -193,6 +199,26 @@ export class Cluster {
           `echo "${action} epoch=$HA_EPOCH step=$HA_STEP_ID" >> "${join(dir, 'actions.log')}"\nexit 0\n`,
       );
       actions[action] = { command: script, args: [], timeoutMs: 10000 };
+    }
+    if (this.opts.arActions) {
+      for (const action of ['ar-suspend', 'ar-start', 'ar-check', 'ar-snapshot', 'ar-rewind', 'ar-resume']) {
+        const f = (suffix: string) => `"${join(dir, `${action}.${suffix}`)}"`;
+        const script = writeScript(
+          dir,
+          `${action}.sh`,
+          `#!/bin/sh
+[ -f ${f('sleep')} ] && sleep "$(cat ${f('sleep')})"
+` +
+            `echo "${action} epoch=$HA_EPOCH step=$HA_STEP_ID" >> "${join(dir, 'actions.log')}"
+` +
+            `echo "${action} on ${name}"
+` +
+            `[ -f ${f('exit')} ] && exit "$(cat ${f('exit')})"
+exit 0
+`,
+        );
+        actions[action] = { command: script, args: [], timeoutMs: 10000 };
+      }
     }
     const config = {
       nodeId: res.body.node.id,

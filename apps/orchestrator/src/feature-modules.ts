@@ -1,4 +1,5 @@
 import { DynamicModule, Type } from '@nestjs/common';
+import { AssuredRecoveryModule } from './assured-recovery/assured-recovery.module';
 import { AuditModule } from './audit/audit.module';
 import { TokensModule } from './auth/tokens.module';
 import { IdempotencyModule } from './common/idempotency.module';
@@ -28,5 +29,6 @@ export function FEATURE_MODULES(config: AppConfig): (Type<unknown> | DynamicModu
     HeartbeatsModule,
     OperationsModule,
     DetectionModule,
+    AssuredRecoveryModule,
   ];
 }

@@ -46,6 +46,11 @@ export class ListEventsQuery extends PaginationQuery {
     'storm-brake',
     'operation-succeeded',
     'operation-failed',
+    'failover-delayed',
+    'ar-test-result',
+    'ar-test-skipped',
+    'ar-test-aborted',
+    'ar-test-step-failed',
   ])
   kind?: string;
 }

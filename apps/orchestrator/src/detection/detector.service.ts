@@ -17,7 +17,7 @@ import { AppConfig } from '../config/app-config';
 import { HeartbeatStore } from '../heartbeats/heartbeat.store';
 import { MetricsService } from '../metrics/metrics.service';
 import { NotificationsService } from '../notify/notifications.service';
-import { OperationsService } from '../operations/operations.service';
+import { ArTestAbortingError, OperationsService } from '../operations/operations.service';
 import { ScenarioCheck } from '../scenarios/scenario.types';
 import { TopologyNode, TopologyService } from '../topology/topology.service';
 import { CheckScheduler, DEFAULT_CHECK_CONCURRENCY } from './check-scheduler';
@@ -64,9 +64,20 @@ const ACTIVE_STATES = new Set([
   'failing_back',
   'ar_testing',
 ]);
-const AUTO_FAILOVER_STATES = new Set(['running', 'degraded']);
+/**
+ * ar_testing included: an AR test must never delay protection. The failover request flags the
+ * test for abort (its runner skips to rewind + resume) and is retried here about a second later.
+ */
+const AUTO_FAILOVER_STATES = new Set(['running', 'degraded', 'ar_testing']);
 /** States in which a failed active node raises an alert when no automatic failover follows. */
-const ALERT_STATES = new Set(['running', 'degraded', 'failed_over']);
+const ALERT_STATES = new Set(['running', 'degraded', 'failed_over', 'ar_testing']);
+/**
+ * Group mates switched because another member failed: their own production is healthy, so a mate
+ * under an AR test is left alone (as before AR existed); it is not aborted for a neighbour.
+ */
+const GROUP_SWITCH_STATES = new Set(['running', 'degraded']);
+/** How soon a failover held up by an aborting AR test is requested again. */
+const AR_ABORT_RETRY_MS = 1000;
 const NETWORK_KINDS = new Set(['ping', 'tcp', 'http', 'database']);
 /** Liveness window of an observer whose scenarios have no heartbeat check. */
 const DEFAULT_TTL_MS = 3000;
@@ -432,6 +443,22 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
         // The storm brake was checked once above for the whole group action: a group never stops half moved.
         for (const g of groups) await this.switchGroup(g, s, node, now);
       } catch (err) {
+        if (err instanceof ArTestAbortingError) {
+          // Retry soon rather than after the usual 5 s: the test only needs rewind + resume.
+          this.requestedAt.set(s.id, now - 5000 + AR_ABORT_RETRY_MS);
+          if (!this.alerted.has(`${key}/ar`)) {
+            this.alerted.add(`${key}/ar`);
+            this.event(
+              'failover-delayed',
+              'critical',
+              s.id,
+              s.activeNodeId,
+              `${node} failed during an AR test of ${s.name}: test aborted, failover follows once the replica is resumed`,
+              { arOperationId: err.operationId },
+            );
+          }
+          continue;
+        }
         if (err instanceof OperationInProgressError) continue;
         const msg = err instanceof DomainError ? err.message : (err as Error).message;
         log.warn({ scenario: s.name, err: msg }, 'automatic failover not started');
@@ -454,7 +481,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
   private async switchGroup(group: GroupView, failed: ScenarioEntity, failedNode: string, now: number) {
     for (const id of group.scenarioIds) {
       const mate = this.topology.scenario(id)?.entity;
-      if (id === failed.id || !mate || !AUTO_FAILOVER_STATES.has(mate.state)) continue;
+      if (id === failed.id || !mate || !GROUP_SWITCH_STATES.has(mate.state)) continue;
       if ((this.requestedAt.get(id) ?? 0) > now - 5000) continue;
       const because = `${failed.name} (group ${group.name}) failed: ${failedNode}`;
       if (mate.holdUntil && mate.holdUntil.getTime() > now) {
@@ -478,7 +505,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
           requestedBy: 'detector',
           reason: `switch all if any fails: group ${group.name} member ${failed.name} failed (${failedNode})`,
           params: { force: true, switchAllOf: failed.id },
-          onlyFrom: [...AUTO_FAILOVER_STATES],
+          onlyFrom: [...GROUP_SWITCH_STATES],
         });
         log.warn(
           { scenario: mate.name, group: group.name, failed: failed.name, operationId: op.id },

@@ -41,7 +41,25 @@ export const STEP_PLANS: Partial<Record<OperationType, readonly string[]>> = {
   ],
   start: ['start-checks', 'redirect-dns', 'verify-dns', 'notify', 'audit'],
   stop: ['notify', 'audit'],
+  // Assured Recovery: all on one replica, no epoch bump, production and DNS untouched.
+  'ar-test': ['ar-suspend', 'ar-start', 'ar-check', 'ar-snapshot', 'ar-rewind', 'ar-resume'],
 };
+
+/** The steps of one operation: ar-snapshot only when the request (or the scenario) asks for it. */
+export function planFor(
+  type: OperationType,
+  params: Record<string, unknown> = {},
+): readonly string[] | undefined {
+  const plan = STEP_PLANS[type];
+  if (type === 'ar-test' && plan) return plan.filter((s) => s !== 'ar-snapshot' || params.snapshot === true);
+  return plan;
+}
+
+/**
+ * Steps that run even when an earlier step failed or the operation was aborted: once a replica's
+ * apply was suspended for an AR test it must be rewound and resumed, whatever happened in between.
+ */
+export const CLEANUP_STEPS = new Set(['ar-rewind', 'ar-resume']);
 
 /** Scenario states from which each operation may start. */
 export const ALLOWED_FROM: Partial<Record<OperationType, readonly string[]>> = {
@@ -50,6 +68,7 @@ export const ALLOWED_FROM: Partial<Record<OperationType, readonly string[]>> = {
   failback: ['failed_over', 'degraded'],
   start: ['stopped'],
   stop: ['running', 'degraded', 'failed_over'],
+  'ar-test': ['running'],
 };
 
 /** The transient state a scenario is in while the operation runs. */
@@ -59,7 +78,17 @@ export const RUNNING_STATE: Partial<Record<OperationType, string>> = {
   failback: 'failing_back',
   start: 'starting',
   stop: 'stopping',
+  'ar-test': 'ar_testing',
 };
 
 /** Steps that touch nodes: once one of them started, a failure leaves the scenario degraded. */
-export const SIDE_EFFECT_STEPS = new Set(['fence', 'demote-active', 'resync', 'promote', 'redirect-dns']);
+export const SIDE_EFFECT_STEPS = new Set([
+  'fence',
+  'demote-active',
+  'resync',
+  'promote',
+  'redirect-dns',
+  'ar-suspend',
+  'ar-rewind',
+  'ar-resume',
+]);

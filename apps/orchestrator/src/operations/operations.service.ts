@@ -15,10 +15,21 @@ import { RedisService } from '../redis/redis.service';
 import { ScenarioEntity } from '../scenarios/scenario.entity';
 import { TopologyService } from '../topology/topology.service';
 import { OperationEntity, OperationStepEntity, OperationType } from './operation.entity';
-import { ALLOWED_FROM, RUNNING_STATE, STEP_PLANS } from './operation-plans';
+import { ALLOWED_FROM, planFor, RUNNING_STATE } from './operation-plans';
 import { OperationsQueue } from './operations.queue';
 
 const log = createLogger('OperationsService');
+
+/**
+ * A failover was requested while an AR test runs on the scenario: the test was told to abort (its
+ * runner skips to rewind + resume) and the failover must be requested again once it finished.
+ */
+export class ArTestAbortingError extends OperationInProgressError {
+  constructor(operationId: string) {
+    super(operationId);
+    this.message = `an AR test is running on this scenario (${operationId}); it is being aborted, retry the failover in a few seconds`;
+  }
+}
 
 export interface OperationRequest {
   scenarioId: string;
@@ -106,13 +117,13 @@ export class OperationsService {
   ) {}
 
   async request(req: OperationRequest): Promise<OperationView> {
-    const plan = STEP_PLANS[req.type];
+    const plan = planFor(req.type, req.params);
     if (!plan) throw new InvalidStateError(`${req.type} operations are not available`);
     // Fail static: without Redis no operation can run, so none is started.
     await this.redis.client.ping().catch(() => {
       throw new TransientError('Redis is unreachable: no operation can start until it is back');
     });
-    let op: OperationEntity;
+    let op: OperationEntity | { abortedArTest: string };
     try {
       op = await this.dataSource.transaction(async (m) => {
         const scenario = await m
@@ -122,6 +133,22 @@ export class OperationsService {
         const running = await m.getRepository(OperationEntity).findOne({
           where: { scenarioId: scenario.id, state: In(['pending', 'running']) },
         });
+        if (
+          running?.type === 'ar-test' &&
+          req.type === 'failover' &&
+          (!req.onlyFrom || req.onlyFrom.includes('ar_testing'))
+        ) {
+          // Production failing must never wait on a test: flag the test; its runner skips straight
+          // to rewind + resume, and the failover (retried by its requester) then finds `running`.
+          if (running.params.abortRequested !== true) {
+            await m.query(`UPDATE operations SET params = params || $2::jsonb WHERE id = $1`, [
+              running.id,
+              JSON.stringify({ abortRequested: true, abortReason: `${req.trigger} failover: ${req.reason}` }),
+            ]);
+            log.warn({ operationId: running.id, scenarioId: scenario.id }, 'AR test aborted for a failover');
+          }
+          return { abortedArTest: running.id };
+        }
         if (running) throw new OperationInProgressError(running.id);
         const allowed = (ALLOWED_FROM[req.type] ?? []).filter(
           (st) => !req.onlyFrom || req.onlyFrom.includes(st),
@@ -146,7 +173,8 @@ export class OperationsService {
               previousState: scenario.state,
               previousActiveNodeId: scenario.activeNodeId,
             },
-            epoch: null,
+            // An AR test never bumps the epoch: its agent actions carry the current one.
+            epoch: req.type === 'ar-test' ? scenario.epoch : null,
             error: null,
             startedAt: null,
             finishedAt: null,
@@ -190,6 +218,7 @@ export class OperationsService {
       }
       throw err;
     }
+    if ('abortedArTest' in op) throw new ArTestAbortingError(op.abortedArTest);
     log.info(
       {
         operationId: op.id,

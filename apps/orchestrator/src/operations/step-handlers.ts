@@ -8,6 +8,7 @@ import { ActionRequest, AgentAction } from '@ha/contracts';
 import { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import {
+  DomainError,
   FencingFailedError,
   InvalidStateError,
   PreCheckFailedError,
@@ -70,6 +71,12 @@ export class StepHandlers {
     'start-checks': (c) => this.startChecks(c),
     notify: (c) => this.notify(c),
     audit: (c) => this.complete(c),
+    'ar-suspend': (c) => this.arSuspend(c),
+    'ar-start': (c) => this.arStart(c),
+    'ar-check': (c) => this.arCheck(c),
+    'ar-snapshot': (c) => this.arSnapshot(c),
+    'ar-rewind': (c) => this.arRewind(c),
+    'ar-resume': (c) => this.arResume(c),
   };
 
   constructor(
@@ -367,6 +374,139 @@ export class StepHandlers {
       .catch(() => undefined);
   }
 
+  // ---- Assured Recovery (ar-test): one replica, current epoch, production and DNS never touched.
+
+  private arTarget(ctx: StepContext): NodeEntity['id'] {
+    const t = ctx.op.params.targetNodeId;
+    if (typeof t !== 'string') throw new PreCheckFailedError('AR test has no target replica');
+    return t;
+  }
+
+  private async arAction(ctx: StepContext, action: AgentAction, timeoutMs: number) {
+    const node = await this.node(this.arTarget(ctx));
+    const res = await this.agents.action(node.id, action, this.request(ctx), timeoutMs);
+    return { node, res, output: res.output.slice(0, 1000) };
+  }
+
+  private async arSuspend(ctx: StepContext) {
+    const target = this.arTarget(ctx);
+    const replicas = (ctx.scenario.replicas ?? []).map((r) => r.nodeId);
+    // Re-checked here (the API checked it too): the active node must never be suspended by a test.
+    if (!replicas.includes(target) || target === ctx.scenario.activeNodeId) {
+      throw new PreCheckFailedError(`node ${target} is not a standby replica of ${ctx.scenario.name}`);
+    }
+    try {
+      const { node, res, output } = await this.arAction(ctx, 'ar-suspend', 120_000);
+      if (res.status !== 'ok') {
+        // The script ran and failed: apply may be half suspended, so rewind + resume still run.
+        throw new ArStepFailedError(`ar-suspend on ${node.name} failed: ${output.slice(0, 300)}`);
+      }
+      return { node: node.name, epoch: res.epoch, replayed: res.replayed };
+    } catch (err) {
+      // The agent ran nothing (action not in its config, bad token): nothing to clean up.
+      if (err instanceof AgentRefusedError) throw new PreCheckFailedError(err.message);
+      throw err;
+    }
+  }
+
+  private async arStart(ctx: StepContext) {
+    const { node, res, output } = await this.arAction(ctx, 'ar-start', 600_000);
+    if (res.status === 'ok') return { node: node.name, started: true, replayed: res.replayed };
+    // The application does not start on the replica copy: that is the test's answer, not a
+    // machinery failure. ar-check is not run; rewind + resume are.
+    const result = { arResult: 'failed', failedAt: 'ar-start', exitCode: res.exitCode, output };
+    await ctx.finish({ node: node.name, started: false, ...result }, (m) =>
+      this.recordArResult(m, ctx, result),
+    );
+  }
+
+  private async arCheck(ctx: StepContext) {
+    if (ctx.op.params.arResult === 'failed') return { ran: false, reason: 'the application did not start' };
+    const { node, res, output } = await this.arAction(ctx, 'ar-check', 600_000);
+    const result = {
+      arResult: res.status === 'ok' ? 'passed' : 'failed',
+      exitCode: res.exitCode,
+      timedOut: res.timedOut,
+      output,
+    };
+    await ctx.finish({ node: node.name, ran: true, ...result }, (m) => this.recordArResult(m, ctx, result));
+  }
+
+  private async recordArResult(m: EntityManager, ctx: StepContext, result: Record<string, unknown>) {
+    await m.query(`UPDATE operations SET params = params || $2::jsonb WHERE id = $1`, [
+      ctx.op.id,
+      JSON.stringify(result),
+    ]);
+    Object.assign(ctx.op.params, result);
+  }
+
+  private async arSnapshot(ctx: StepContext) {
+    const { node, res, output } = await this.arAction(ctx, 'ar-snapshot', 600_000);
+    if (res.status !== 'ok')
+      throw new ArStepFailedError(`ar-snapshot on ${node.name} failed: ${output.slice(0, 300)}`);
+    return { node: node.name, output, replayed: res.replayed };
+  }
+
+  /** Whether ar-suspend may have touched the replica (it started); if not, cleanup has nothing to undo. */
+  private async suspendStarted(ctx: StepContext): Promise<boolean> {
+    const s = await this.dataSource
+      .getRepository(OperationStepEntity)
+      .findOne({ where: { operationId: ctx.op.id, name: 'ar-suspend' } });
+    return !!s && s.state !== 'pending' && s.state !== 'skipped';
+  }
+
+  private async arRewind(ctx: StepContext) {
+    if (!(await this.suspendStarted(ctx))) return { ran: false, reason: 'the replica was never suspended' };
+    const { node, res, output } = await this.arAction(ctx, 'ar-rewind', 600_000);
+    if (res.status !== 'ok')
+      throw new ArStepFailedError(`ar-rewind on ${node.name} failed: ${output.slice(0, 300)}`);
+    return { node: node.name, replayed: res.replayed };
+  }
+
+  /** Last step: apply resumed, the scenario back to running, the result as an event and in the audit log. */
+  private async arResume(ctx: StepContext) {
+    let node: string | null = null;
+    if (await this.suspendStarted(ctx)) {
+      const r = await this.arAction(ctx, 'ar-resume', 120_000);
+      if (r.res.status !== 'ok')
+        throw new ArStepFailedError(`ar-resume on ${r.node.name} failed: ${r.output.slice(0, 300)}`);
+      node = r.node.name;
+    }
+    // Fresh: an abort may have been flagged after this step's job loaded the operation.
+    const p =
+      (await this.dataSource.getRepository(OperationEntity).findOne({ where: { id: ctx.op.id } }))?.params ??
+      ctx.op.params;
+    const aborted = p.abortRequested === true;
+    const arResult = typeof p.arResult === 'string' ? p.arResult : aborted ? 'aborted' : null;
+    const failure = typeof p.failure === 'string' ? p.failure : null;
+    const message =
+      `AR test of ${ctx.scenario.name}: ${arResult ?? 'no result'}` +
+      (aborted ? ` (aborted: ${String(p.abortReason ?? 'failover')})` : failure ? ` (${failure})` : '');
+    const state = String(p.previousState ?? 'running');
+    await ctx.finish({ node, arResult, aborted, state }, async (m) => {
+      await m.getRepository(ScenarioEntity).update(ctx.scenario.id, { state: state as never });
+      await m.getRepository(EventEntity).insert({
+        kind: 'ar-test-result',
+        severity: arResult === 'passed' ? 'info' : 'warning',
+        scenarioId: ctx.scenario.id,
+        nodeId: this.arTarget(ctx),
+        message: message.slice(0, 1000),
+        details: { operationId: ctx.op.id, arResult, aborted, failure } as never,
+      });
+      await this.audit.record(
+        {
+          actor: ctx.op.requestedBy,
+          action: `operation.ar-test.${failure || aborted ? 'failed' : 'succeeded'}`,
+          targetType: 'scenario',
+          targetId: ctx.scenario.id,
+          reason: ctx.op.reason,
+          details: { operationId: ctx.op.id, epoch: ctx.op.epoch, arResult, aborted, failure },
+        },
+        m,
+      );
+    });
+  }
+
   /** Final step: the scenario's end state and the audit entry, in one transaction. */
   private async complete(ctx: StepContext) {
     const state = FINAL_STATE[ctx.op.type] ?? 'running';
@@ -394,3 +534,9 @@ export class StepHandlers {
 }
 
 export type { AgentAction };
+
+/** An AR step's script failed on the replica: unrecoverable, but rewind + resume still run. */
+export class ArStepFailedError extends DomainError {
+  readonly status = 409;
+  readonly code = 'ar_step_failed';
+}

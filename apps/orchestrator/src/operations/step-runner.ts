@@ -9,7 +9,7 @@ import { Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nest
 import { Job, UnrecoverableError } from 'bullmq';
 import { DataSource, EntityManager, In } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
-import { DomainError } from '../common/errors';
+import { DomainError, PreCheckFailedError, StaleEpochError } from '../common/errors';
 import { createLogger, logContext } from '../common/logger';
 import { AppConfig } from '../config/app-config';
 import { EventEntity } from '../detection/event.entity';
@@ -19,11 +19,16 @@ import { RedisService } from '../redis/redis.service';
 import { ScenarioEntity } from '../scenarios/scenario.entity';
 import { TopologyService } from '../topology/topology.service';
 import { OperationEntity, OperationStepEntity } from './operation.entity';
-import { SIDE_EFFECT_STEPS } from './operation-plans';
+import { CLEANUP_STEPS, SIDE_EFFECT_STEPS } from './operation-plans';
 import { OperationsQueue, STEP_ATTEMPTS, StepJobData } from './operations.queue';
 import { StepContext, StepHandlers } from './step-handlers';
 
 const log = createLogger('StepRunner');
+
+/** ar-suspend refused before the agent ran anything: the replica is untouched, no cleanup needed. */
+function arNothingRan(step: string, err: unknown): boolean {
+  return step === 'ar-suspend' && (err instanceof PreCheckFailedError || err instanceof StaleEpochError);
+}
 
 export function isRetryable(err: unknown): boolean {
   if (err instanceof DomainError) return err.retryable;
@@ -63,7 +68,7 @@ export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown
       const rows: { operationId: string; position: number }[] = await this.dataSource.query(
         `SELECT DISTINCT ON (s."operationId") s."operationId", s.position
            FROM operation_steps s JOIN operations o ON o.id = s."operationId"
-          WHERE o.state IN ('pending','running') AND s.state NOT IN ('done','skipped')
+          WHERE o.state IN ('pending','running') AND s.state NOT IN ('done','skipped','failed')
           ORDER BY s."operationId", s.position`,
       );
       for (const r of rows) {
@@ -86,12 +91,17 @@ export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown
     const op = await opRepo.findOne({ where: { id: operationId } });
     if (!op || op.state === 'succeeded' || op.state === 'failed') return 'operation finished';
     const steps = (await stepRepo.find({ where: { operationId } })).sort((a, b) => a.position - b.position);
-    const step = steps.find((s) => s.state !== 'done' && s.state !== 'skipped');
+    // A `failed` step inside a running operation is an AR step whose cleanup steps still run.
+    const step = steps.find((s) => s.state !== 'done' && s.state !== 'skipped' && s.state !== 'failed');
     if (!step) return 'nothing to do';
     if (step.position !== position) {
       // Stale or early job: make sure the real next step is queued.
       await this.queue.enqueueStep(operationId, step.position);
       return `resumed at step ${step.position}`;
+    }
+    if (op.type === 'ar-test' && op.params.abortRequested === true && !CLEANUP_STEPS.has(step.name)) {
+      log.warn({ step: step.name, reason: op.params.abortReason }, 'AR test aborted: skipping to cleanup');
+      return this.skipToCleanup(op, steps, null);
     }
     const now = new Date();
     await stepRepo.update(step.id, {
@@ -140,16 +150,24 @@ export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown
         log.warn({ step: step.name, err: e.message, attempt: step.attempts }, 'step failed; will retry');
         throw err;
       }
-      await this.fail(op, step, steps, e).catch((fe: Error) =>
+      if (op.type === 'ar-test' && !CLEANUP_STEPS.has(step.name) && !arNothingRan(step.name, err)) {
+        // A broken AR step never leaves the replica suspended: record it, then rewind + resume.
+        await this.skipToCleanup(op, steps, { step, err: e }).catch((fe: Error) =>
+          log.error({ err: fe.message }, 'could not move the AR test to its cleanup'),
+        );
+        throw new UnrecoverableError(e.message);
+      }
+      await this.fail(op, step, steps, e, arNothingRan(step.name, err)).catch((fe: Error) =>
         log.error({ err: fe.message }, 'could not record failure'),
       );
       throw new UnrecoverableError(e.message);
     }
     log.info({ step: step.name, position }, 'step done');
     if (isLast) {
-      this.metrics.operations.inc({ type: op.type, trigger: op.trigger, state: 'succeeded' });
+      const final = (await opRepo.findOne({ where: { id: op.id } }))?.state ?? 'succeeded';
+      this.metrics.operations.inc({ type: op.type, trigger: op.trigger, state: final });
       this.metrics.operationDuration.observe({ type: op.type }, (Date.now() - op.createdAt.getTime()) / 1000);
-      log.info({ type: op.type, ms: Date.now() - op.createdAt.getTime() }, 'operation succeeded');
+      log.info({ type: op.type, ms: Date.now() - op.createdAt.getTime() }, `operation ${final}`);
       await this.topology.changed().catch(() => undefined);
     } else {
       await this.queue.enqueueStep(operationId, position + 1);
@@ -158,9 +176,63 @@ export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown
   }
 
   private async succeed(m: EntityManager, op: OperationEntity): Promise<void> {
+    // An AR test whose cleanup ran to the end still failed as an operation when one of its steps
+    // broke or it was aborted (the test result itself is params.arResult, not the state).
+    const fresh = await m.getRepository(OperationEntity).findOne({ where: { id: op.id } });
+    const p = fresh?.params ?? op.params;
+    const error =
+      typeof p.failure === 'string'
+        ? p.failure
+        : p.abortRequested === true
+          ? `aborted: ${String(p.abortReason ?? 'failover requested')}`
+          : null;
     await m
       .getRepository(OperationEntity)
-      .update(op.id, { state: 'succeeded', finishedAt: new Date(), error: null });
+      .update(op.id, { state: error ? 'failed' : 'succeeded', finishedAt: new Date(), error });
+  }
+
+  /**
+   * AR test: mark the failed step (if any), skip every step that is not cleanup, and queue the first
+   * cleanup step. The operation stays running until ar-resume puts the scenario back.
+   */
+  private async skipToCleanup(
+    op: OperationEntity,
+    steps: OperationStepEntity[],
+    failed: { step: OperationStepEntity; err: Error } | null,
+  ): Promise<string> {
+    const cleanup = steps.find((s) => CLEANUP_STEPS.has(s.name));
+    if (!cleanup) throw new Error(`${op.type} has no cleanup step`);
+    await this.dataSource.transaction(async (m) => {
+      const stepRepo = m.getRepository(OperationStepEntity);
+      if (failed) {
+        await stepRepo.update(failed.step.id, {
+          state: 'failed',
+          error: failed.err.message.slice(0, 2000),
+          finishedAt: new Date(),
+        });
+        await m.query(`UPDATE operations SET params = params || $2::jsonb WHERE id = $1`, [
+          op.id,
+          JSON.stringify({ failure: `${failed.step.name}: ${failed.err.message}`.slice(0, 1000) }),
+        ]);
+      }
+      for (const s of steps) {
+        if (CLEANUP_STEPS.has(s.name) || s.state === 'done' || s.id === failed?.step.id) continue;
+        await stepRepo.update(s.id, { state: 'skipped', finishedAt: new Date() });
+      }
+      await m.getRepository(EventEntity).insert({
+        kind: failed ? 'ar-test-step-failed' : 'ar-test-aborted',
+        severity: 'warning',
+        scenarioId: op.scenarioId,
+        nodeId: null,
+        message: (failed
+          ? `AR test step ${failed.step.name} failed (${failed.err.message}); rewinding and resuming the replica`
+          : `AR test aborted (${String(op.params.abortReason ?? 'failover requested')}); rewinding and resuming the replica`
+        ).slice(0, 1000),
+        details: { operationId: op.id, step: failed?.step.name ?? null } as never,
+      });
+    });
+    await this.queue.enqueueStep(op.id, cleanup.position);
+    return `skipped to ${cleanup.name}`;
   }
 
   private async fail(
@@ -168,13 +240,16 @@ export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown
     step: OperationStepEntity,
     steps: OperationStepEntity[],
     err: Error,
+    nothingRan = false,
   ) {
-    const touched = steps.some(
-      (s) =>
-        SIDE_EFFECT_STEPS.has(s.name) &&
-        (s.state !== 'pending' || s.id === step.id) &&
-        s.position <= step.position,
-    );
+    const touched =
+      !nothingRan &&
+      steps.some(
+        (s) =>
+          SIDE_EFFECT_STEPS.has(s.name) &&
+          (s.state !== 'pending' || s.id === step.id) &&
+          s.position <= step.position,
+      );
     const previous = String(op.params.previousState ?? 'running');
     const scenarioState = touched ? 'degraded' : previous;
     await this.dataSource.transaction(async (m) => {

@@ -71,6 +71,14 @@ export class ScenarioEntity {
   @Column({ type: 'timestamptz', nullable: true })
   holdUntil: Date | null;
 
+  /** Assured Recovery schedule: a cron expression (seconds field optional), null = no scheduled test. */
+  @Column({ type: 'varchar', length: 128, nullable: true })
+  arSchedule: string | null;
+
+  /** Whether AR tests take a snapshot of the replica copy (ar-snapshot) unless the request says otherwise. */
+  @Column({ type: 'boolean', default: false })
+  arSnapshot: boolean;
+
   @CreateDateColumn({ type: 'timestamptz' })
   createdAt: Date;
 

@@ -33,6 +33,8 @@ export function toScenarioView(s: ScenarioEntity): ScenarioView {
     policy: s.policy,
     state: s.state,
     epoch: s.epoch,
+    arSchedule: s.arSchedule,
+    arSnapshot: s.arSnapshot,
     holdUntil: s.holdUntil,
     createdAt: s.createdAt,
     updatedAt: s.updatedAt,
@@ -72,6 +74,8 @@ export class ScenariosService {
             epoch: 1,
             peerToken: randomBytes(24).toString('base64url'),
             holdUntil: null,
+            arSchedule: dto.arSchedule ?? null,
+            arSnapshot: dto.arSnapshot ?? false,
           }),
         );
         await m
@@ -153,6 +157,8 @@ export class ScenariosService {
       }
       if (dto.checks) s.checks = this.normalizeChecks(dto.checks);
       if (dto.failoverMode) s.failoverMode = dto.failoverMode;
+      if (dto.arSchedule !== undefined) s.arSchedule = dto.arSchedule;
+      if (dto.arSnapshot !== undefined) s.arSnapshot = dto.arSnapshot;
       s.policy = policy;
       if (topologyChange) {
         s.productionNodeId = production;

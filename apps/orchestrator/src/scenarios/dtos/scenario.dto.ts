@@ -5,6 +5,7 @@ import {
   ArrayMinSize,
   ArrayUnique,
   IsArray,
+  IsBoolean,
   IsIn,
   IsInt,
   IsOptional,
@@ -19,6 +20,7 @@ import {
 import { PaginationQuery } from '../../common/dtos/pagination.dto';
 import { DNS_RECORD_TYPES, DnsRecordType } from '../../dns/dns-provider.interface';
 import { NAME_PATTERN } from '../../nodes/dtos/node.dto';
+import { IsCronExpression } from './cron-expression.validator';
 import {
   CHECK_KINDS,
   CheckKind,
@@ -270,6 +272,23 @@ export class CreateScenarioDto {
   @ValidateNested()
   @Type(() => PolicyDto)
   policy?: PolicyDto;
+
+  @ApiPropertyOptional({
+    example: '0 30 3 * * *',
+    nullable: true,
+    description: 'Assured Recovery schedule (cron, optional seconds field); null = no scheduled AR test',
+  })
+  @IsOptional()
+  @IsCronExpression()
+  arSchedule?: string | null;
+
+  @ApiPropertyOptional({
+    default: false,
+    description: 'AR tests take a replica snapshot (ar-snapshot) by default',
+  })
+  @IsOptional()
+  @IsBoolean()
+  arSnapshot?: boolean;
 }
 
 export class UpdateScenarioDto extends PartialType(OmitType(CreateScenarioDto, ['name'] as const)) {}
@@ -309,6 +328,8 @@ export class ScenarioView {
   @ApiProperty({ type: PolicyDto }) policy: PolicyDto;
   @ApiProperty({ enum: SCENARIO_STATES }) state: ScenarioState;
   @ApiProperty() epoch: number;
+  @ApiProperty({ nullable: true }) arSchedule: string | null;
+  @ApiProperty() arSnapshot: boolean;
   @ApiProperty({ nullable: true }) holdUntil: Date | null;
   @ApiProperty() createdAt: Date;
   @ApiProperty() updatedAt: Date;

@@ -1,0 +1,13 @@
+import { Module } from '@nestjs/common';
+import { DetectionModule } from '../detection/detection.module';
+import { OperationsModule } from '../operations/operations.module';
+import { ArSchedulerService } from './ar-scheduler.service';
+import { AssuredRecoveryController } from './assured-recovery.controller';
+import { AssuredRecoveryService } from './assured-recovery.service';
+
+@Module({
+  imports: [OperationsModule, DetectionModule],
+  controllers: [AssuredRecoveryController],
+  providers: [AssuredRecoveryService, ArSchedulerService],
+})
+export class AssuredRecoveryModule {}

@@ -1,0 +1,109 @@
+/**
+ * Assured Recovery: requests ar-test operations (choosing and checking the replica to test) and
+ * reads their results. The test itself runs as an operation (see operation-plans / step-handlers).
+ */
+import { Injectable } from '@nestjs/common';
+import { DataSource, In } from 'typeorm';
+import { InvalidInputError, InvalidStateError, NotFoundError } from '../common/errors';
+import { OperationEntity, OperationStepEntity } from '../operations/operation.entity';
+import { OperationsService, OperationView } from '../operations/operations.service';
+import { ScenarioEntity } from '../scenarios/scenario.entity';
+import { ArResultView } from './dtos/ar-test.dto';
+
+export interface ArTestRequest {
+  scenarioId: string;
+  trigger: 'auto' | 'manual';
+  requestedBy: string;
+  reason: string;
+  targetNodeId?: string;
+  snapshot?: boolean;
+}
+
+@Injectable()
+export class AssuredRecoveryService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly operations: OperationsService,
+  ) {}
+
+  async requestTest(req: ArTestRequest): Promise<OperationView> {
+    const scenario = await this.dataSource
+      .getRepository(ScenarioEntity)
+      .findOne({ where: { id: req.scenarioId }, relations: { replicas: true } });
+    if (!scenario) throw new NotFoundError('scenario', req.scenarioId);
+    // Checked again under the scenario lock by OperationsService; here so the state error (409)
+    // comes before target errors (after a failover the only replica may be the active node).
+    if (scenario.state !== 'running') {
+      throw new InvalidStateError(
+        `cannot ar-test a scenario that is ${scenario.state} (allowed from: running)`,
+        {
+          state: scenario.state,
+        },
+      );
+    }
+    const standby = [...(scenario.replicas ?? [])]
+      .sort((a, b) => a.position - b.position)
+      .map((r) => r.nodeId)
+      .filter((id) => id !== scenario.activeNodeId);
+    if (req.targetNodeId !== undefined && !standby.includes(req.targetNodeId)) {
+      throw new InvalidInputError(
+        req.targetNodeId === scenario.activeNodeId
+          ? 'targetNodeId is the active node: an AR test runs on a replica only'
+          : 'targetNodeId is not a replica of this scenario',
+        'targetNodeId',
+      );
+    }
+    const target = req.targetNodeId ?? standby[0];
+    if (!target) throw new InvalidInputError('the scenario has no standby replica to test', 'targetNodeId');
+    // State (running only) and the one-operation rule are checked under the scenario lock there.
+    return this.operations.request({
+      scenarioId: scenario.id,
+      type: 'ar-test',
+      trigger: req.trigger,
+      requestedBy: req.requestedBy,
+      reason: req.reason,
+      params: { targetNodeId: target, snapshot: req.snapshot ?? scenario.arSnapshot },
+    });
+  }
+
+  async results(scenarioId: string, limit: number): Promise<ArResultView[]> {
+    const exists = await this.dataSource.getRepository(ScenarioEntity).exists({ where: { id: scenarioId } });
+    if (!exists) throw new NotFoundError('scenario', scenarioId);
+    const ops = await this.dataSource.getRepository(OperationEntity).find({
+      where: { scenarioId, type: 'ar-test' },
+      order: { createdAt: 'DESC' },
+      take: limit,
+    });
+    const steps = ops.length
+      ? await this.dataSource
+          .getRepository(OperationStepEntity)
+          .find({ where: { operationId: In(ops.map((o) => o.id)) } })
+      : [];
+    const ms = (a: Date | null, b: Date | null) => (a && b ? b.getTime() - a.getTime() : null);
+    return ops.map((o) => {
+      const mine = steps.filter((s) => s.operationId === o.id).sort((a, b) => a.position - b.position);
+      const check = mine.find((s) => s.name === 'ar-check' || s.name === 'ar-start');
+      const p = o.params;
+      const aborted = p.abortRequested === true;
+      const arResult = typeof p.arResult === 'string' ? p.arResult : aborted ? 'aborted' : null;
+      const checkStep = mine.find((s) => s.name === 'ar-check' && s.output?.ran === true) ?? check;
+      return {
+        operationId: o.id,
+        state: o.state,
+        trigger: o.trigger,
+        requestedBy: o.requestedBy,
+        arResult,
+        aborted,
+        error: o.error,
+        targetNodeId: typeof p.targetNodeId === 'string' ? p.targetNodeId : null,
+        epoch: o.epoch,
+        checkOutput: typeof checkStep?.output?.output === 'string' ? checkStep.output.output : null,
+        createdAt: o.createdAt,
+        startedAt: o.startedAt,
+        finishedAt: o.finishedAt,
+        durationMs: ms(o.startedAt ?? o.createdAt, o.finishedAt),
+        steps: mine.map((s) => ({ name: s.name, state: s.state, durationMs: ms(s.startedAt, s.finishedAt) })),
+      };
+    });
+  }
+}
