@@ -80,6 +80,11 @@ describe('anti-flap: hold-down after a failover and the storm brake', () => {
       30000,
     );
     expect(brake.recentAutomaticFailovers).toBeGreaterThanOrEqual(1);
+    // Each reason is reported once: the hold-down earlier, the storm brake now.
+    await waitFor('storm brake suppression event', async () =>
+      (await events('failover-suppressed')).some((e) => /storm brake/.test(e.message)),
+    );
+    expect((await events('failover-suppressed')).filter((e) => /hold-down/.test(e.message))).toHaveLength(1);
     await waitFor('storm-brake webhook', async () => hooks.includes('storm-brake'), 10000);
     expect(hooks).toContain('failover-suppressed');
     expect(await c.dnsAnswer()).toEqual([c.production.address]);

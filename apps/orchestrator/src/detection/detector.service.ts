@@ -100,7 +100,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
   private readonly evidence = new Map<string, NodeEvidence>();
   private readonly lastUserCheckAt = new Map<string, number>();
   private readonly requestedAt = new Map<string, number>();
-  private readonly alerted = new Set<string>();
+  private readonly alerted = new Map<string, Set<string>>();
   private readonly scheduler = new CheckScheduler(DEFAULT_CHECK_CONCURRENCY);
   private readonly pending: PendingEvent[] = [];
   private flushing: Promise<void> | null = null;
@@ -363,62 +363,58 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       if (!AUTO_FAILOVER_STATES.has(s.state)) {
         // After a failover the other nodes are demoted and not resynced: moving users back
         // automatically could serve stale data. An operator decides (failback or failover).
-        if (!this.alerted.has(key)) {
-          this.alerted.add(key);
-          this.event(
-            'alert',
-            'critical',
-            s.id,
-            s.activeNodeId,
-            `${node} (active of ${s.name}) failed while ${s.state}: no automatic failover from this state, waiting for an operator`,
-            ev,
-          );
-        }
+        this.eventOnce(
+          key,
+          'state',
+          'alert',
+          'critical',
+          s.id,
+          s.activeNodeId,
+          `${node} (active of ${s.name}) failed while ${s.state}: no automatic failover from this state, waiting for an operator`,
+          ev,
+        );
         continue;
       }
       if (s.failoverMode === 'manual') {
-        if (!this.alerted.has(key)) {
-          this.alerted.add(key);
-          this.event(
-            'alert',
-            'critical',
-            s.id,
-            s.activeNodeId,
-            `${node} (active of ${s.name}) failed: manual mode, waiting for an operator`,
-            ev,
-          );
-        }
+        this.eventOnce(
+          key,
+          'manual',
+          'alert',
+          'critical',
+          s.id,
+          s.activeNodeId,
+          `${node} (active of ${s.name}) failed: manual mode, waiting for an operator`,
+          ev,
+        );
         continue;
       }
       if ((this.requestedAt.get(s.id) ?? 0) > now - 5000) continue;
       if (s.holdUntil && s.holdUntil.getTime() > now) {
-        if (!this.alerted.has(key)) {
-          this.alerted.add(key);
-          this.event(
-            'failover-suppressed',
-            'warning',
-            s.id,
-            s.activeNodeId,
-            `${node} failed but ${s.name} is in its hold-down period until ${s.holdUntil.toISOString()}`,
-            ev,
-          );
-        }
+        this.eventOnce(
+          key,
+          'hold-down',
+          'failover-suppressed',
+          'warning',
+          s.id,
+          s.activeNodeId,
+          `${node} failed but ${s.name} is in its hold-down period until ${s.holdUntil.toISOString()}`,
+          ev,
+        );
         continue;
       }
       this.requestedAt.set(s.id, now);
       try {
         if (!(await this.stormBrake.allowAutomatic())) {
-          if (!this.alerted.has(key)) {
-            this.alerted.add(key);
-            this.event(
-              'failover-suppressed',
-              'critical',
-              s.id,
-              s.activeNodeId,
-              `${node} failed but the storm brake is engaged`,
-              ev,
-            );
-          }
+          this.eventOnce(
+            key,
+            'storm-brake',
+            'failover-suppressed',
+            'critical',
+            s.id,
+            s.activeNodeId,
+            `${node} failed but the storm brake is engaged`,
+            ev,
+          );
           continue;
         }
         const groups = await this.switchAllGroupsOf(s);
@@ -446,17 +442,16 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
         if (err instanceof ArTestAbortingError) {
           // Retry soon rather than after the usual 5 s: the test only needs rewind + resume.
           this.requestedAt.set(s.id, now - 5000 + AR_ABORT_RETRY_MS);
-          if (!this.alerted.has(`${key}/ar`)) {
-            this.alerted.add(`${key}/ar`);
-            this.event(
-              'failover-delayed',
-              'critical',
-              s.id,
-              s.activeNodeId,
-              `${node} failed during an AR test of ${s.name}: test aborted, failover follows once the replica is resumed`,
-              { arOperationId: err.operationId },
-            );
-          }
+          this.eventOnce(
+            key,
+            'ar-abort',
+            'failover-delayed',
+            'critical',
+            s.id,
+            s.activeNodeId,
+            `${node} failed during an AR test of ${s.name}: test aborted, failover follows once the replica is resumed`,
+            { arOperationId: err.operationId },
+          );
           continue;
         }
         if (err instanceof OperationInProgressError) continue;
@@ -528,6 +523,24 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
         );
       }
     }
+  }
+
+  /** One event per failure (scenario, active node, epoch) and reason, not one per tick. */
+  private eventOnce(
+    key: string,
+    reason: string,
+    kind: string,
+    severity: 'info' | 'warning' | 'critical',
+    scenarioId: string,
+    nodeId: string,
+    message: string,
+    details: unknown,
+  ): void {
+    let reasons = this.alerted.get(key);
+    if (!reasons) this.alerted.set(key, (reasons = new Set()));
+    if (reasons.has(reason)) return;
+    reasons.add(reason);
+    this.event(kind, severity, scenarioId, nodeId, message, details);
   }
 
   private event(
