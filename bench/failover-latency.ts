@@ -19,7 +19,7 @@ import { createApp } from '../apps/orchestrator/src/bootstrap';
 import { loadConfig } from '../apps/orchestrator/src/config/app-config';
 import { queryServer } from '../apps/orchestrator/src/dns/embedded/dns-query';
 import { AgentFleet, AgentProcess, writeScript } from '../libs/testing/src/agent-harness';
-import { apiClient, benchEnv, runBench, summary, until } from './lib/common';
+import { apiClient, benchEnv, runBench, summary, until, agentConfig } from './lib/common';
 
 const RUNS = Number(process.argv[2] ?? 20);
 const INTERVAL = Number(process.argv[3] ?? 500);
@@ -61,18 +61,16 @@ async function main(): Promise<void> {
     nodes.push({
       id: n.node.id,
       address,
-      config: {
-        nodeId: n.node.id,
-        nodeName: name,
-        orchestrators: [base],
-        token: n.agentToken,
-        actionToken: n.actionToken,
-        listen: { host: address, port: AGENT_PORT },
-        heartbeatIntervalMs: INTERVAL,
-        stateFile: join(dir, `${name}.state.json`),
+      config: agentConfig({
+        node: n,
+        name,
+        orchestrator: base,
+        address,
+        port: AGENT_PORT,
+        intervalMs: INTERVAL,
+        dir,
         actions,
-        logLevel: 'error',
-      },
+      }),
     });
   }
   const spawn = async (i: number) => {

@@ -16,7 +16,7 @@
  * Each run checks that the replica's action log holds exactly one promote (and the production's one
  * demote) for the operation's epoch. A fresh standby worker is then spawned and a failback resets.
  *
- *   npm run build && node dist/bench/worker-takeover.js [runs=10] [workerLockMs=4000]
+ *   npm run build && node dist/bench/worker-takeover.js [runs=10] [workerLockMs=2000]
  *   (WORKER_LOCK_MS in the environment is used when the second argument is absent)
  *
  * Own schema and Redis prefix (dropped at the end); agents on 127.0.0.131/132:18130, workers on
@@ -32,10 +32,10 @@ import { loadConfig } from '../apps/orchestrator/src/config/app-config';
 import { queryServer } from '../apps/orchestrator/src/dns/embedded/dns-query';
 import { AgentFleet, writeScript } from '../libs/testing/src/agent-harness';
 import { ChildOrchestrator, spawnOrchestrator } from './lib/child-orchestrator';
-import { apiClient, benchEnv, progress, runBench, sleep, summary, until } from './lib/common';
+import { apiClient, benchEnv, progress, runBench, sleep, summary, until, agentConfig } from './lib/common';
 
 const RUNS = Number(process.argv[2] ?? 10);
-const LOCK_MS = Number(process.argv[3] ?? process.env.WORKER_LOCK_MS ?? 4000);
+const LOCK_MS = Number(process.argv[3] ?? process.env.WORKER_LOCK_MS ?? 2000);
 const INTERVAL = 300;
 const PROMOTE_SLEEP_S = 1;
 const DNS_PORT = 16131;
@@ -122,18 +122,16 @@ async function main(): Promise<void> {
     await fleet.spawn({
       dir,
       name: `agent-${name}`,
-      config: {
-        nodeId: n.node.id,
-        nodeName: name,
-        orchestrators: [base],
-        token: n.agentToken,
-        actionToken: n.actionToken,
-        listen: { host: address, port: AGENT_PORT },
-        heartbeatIntervalMs: INTERVAL,
-        stateFile: join(dir, `${name}.state.json`),
+      config: agentConfig({
+        node: n,
+        name,
+        orchestrator: base,
+        address,
+        port: AGENT_PORT,
+        intervalMs: INTERVAL,
+        dir,
         actions,
-        logLevel: 'error',
-      },
+      }),
     });
     nodes.push({ name, id: n.node.id, address });
   }

@@ -164,3 +164,28 @@ export function runBench(main: () => Promise<void>, cleanup: () => Promise<void>
     )
     .finally(() => process.exit());
 }
+
+/** Agent config of a benchmark node: the node registered through the API, its own state file. */
+export function agentConfig(opts: {
+  node: { node: { id: string }; agentToken: string; actionToken: string };
+  name: string;
+  orchestrator: string;
+  address: string;
+  port: number;
+  intervalMs: number;
+  dir: string;
+  actions: Record<string, unknown>;
+}): Record<string, unknown> {
+  return {
+    nodeId: opts.node.node.id,
+    nodeName: opts.name,
+    orchestrators: [opts.orchestrator],
+    token: opts.node.agentToken,
+    actionToken: opts.node.actionToken,
+    listen: { host: opts.address, port: opts.port },
+    heartbeatIntervalMs: opts.intervalMs,
+    stateFile: `${opts.dir}/${opts.name}.state.json`,
+    actions: opts.actions,
+    logLevel: 'error',
+  };
+}
