@@ -26,6 +26,15 @@ describe('manual failover, failback and switchover (real agents, PostgreSQL, Red
     const bad = await post('failover', { reason: 'x', force: 'yes' });
     expect(bad.status).toBe(400);
     expect(bad.body.message).toMatch(/force/);
+    const active = await post('failover', { reason: 'x', targetNodeId: c.production.id });
+    expect(active.status).toBe(400);
+    expect(active.body.message).toMatch(/already the active node/);
+    const stranger = await post('failover', {
+      reason: 'x',
+      targetNodeId: '00000000-0000-4000-8000-000000000009',
+    });
+    expect(stranger.status).toBe(400);
+    expect(stranger.body.details.field).toBe('targetNodeId');
     expect(await c.scenario()).toMatchObject({ state: 'running', epoch: 1 });
     expect((await c.operations()).filter((o) => o.type === 'failover')).toHaveLength(0);
   });

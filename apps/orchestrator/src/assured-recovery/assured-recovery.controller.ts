@@ -1,4 +1,5 @@
-import { Body, Controller, Get, HttpCode, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { UuidParamPipe } from '../common/validation';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, MinRole } from '../auth/auth.decorators';
 import { actorOf, Principal } from '../auth/principal';
@@ -22,7 +23,7 @@ export class AssuredRecoveryController {
   @ApiResponse({ status: 202, description: 'operation accepted; follow it at /api/v1/operations/{id}' })
   @ApiResponse({ status: 400, description: 'targetNodeId is the active node or not a replica' })
   @ApiResponse({ status: 409, description: 'scenario not running, or another operation runs' })
-  test(@Param('id', ParseUUIDPipe) id: string, @Body() dto: ArTestDto, @CurrentPrincipal() p: Principal) {
+  test(@Param('id', UuidParamPipe) id: string, @Body() dto: ArTestDto, @CurrentPrincipal() p: Principal) {
     return this.ar.requestTest({
       scenarioId: id,
       trigger: 'manual',
@@ -37,7 +38,7 @@ export class AssuredRecoveryController {
   @MinRole('viewer')
   @ApiOperation({ summary: 'Recent AR tests of the scenario, newest first: result, replica, durations' })
   @ApiQuery({ name: 'limit', required: false, example: 20 })
-  results(@Param('id', ParseUUIDPipe) id: string, @Query('limit') limit?: string) {
+  results(@Param('id', UuidParamPipe) id: string, @Query('limit') limit?: string) {
     const n = limit === undefined ? 20 : Number(limit);
     if (!Number.isInteger(n) || n < 1 || n > 200)
       throw new InvalidInputError('limit must be an integer from 1 to 200', 'limit');

@@ -1,4 +1,5 @@
-import { Body, Controller, Get, HttpCode, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { UuidParamPipe } from '../common/validation';
 import { ApiBearerAuth, ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { InjectRepository } from '@nestjs/typeorm';
 import { IsIn, IsNotEmpty, IsOptional, IsString, IsUUID, MaxLength } from 'class-validator';
@@ -11,7 +12,7 @@ import { OperationsService } from '../operations/operations.service';
 import { ScenariosService, toScenarioView } from '../scenarios/scenarios.service';
 import { HeartbeatStore } from '../heartbeats/heartbeat.store';
 import { DetectorService } from './detector.service';
-import { EventEntity } from './event.entity';
+import { EVENT_KINDS, EventEntity } from './event.entity';
 import { NodeStatusEntity } from './node-status.entity';
 import { StormBrakeService } from './storm-brake.service';
 
@@ -26,32 +27,9 @@ export class ListEventsQuery extends PaginationQuery {
   @IsUUID()
   nodeId?: string;
 
-  @ApiPropertyOptional({
-    enum: [
-      'verdict-changed',
-      'alert',
-      'failover-requested',
-      'failover-suppressed',
-      'storm-brake',
-      'operation-succeeded',
-      'operation-failed',
-    ],
-  })
+  @ApiPropertyOptional({ enum: EVENT_KINDS })
   @IsOptional()
-  @IsIn([
-    'verdict-changed',
-    'alert',
-    'failover-requested',
-    'failover-suppressed',
-    'storm-brake',
-    'operation-succeeded',
-    'operation-failed',
-    'failover-delayed',
-    'ar-test-result',
-    'ar-test-skipped',
-    'ar-test-aborted',
-    'ar-test-step-failed',
-  ])
+  @IsIn(EVENT_KINDS)
   kind?: string;
 }
 
@@ -81,7 +59,7 @@ export class DetectionController {
   @Get('nodes/:id/health')
   @MinRole('viewer')
   @ApiOperation({ summary: "A node's verdict with per-check details, observers' votes and recent history" })
-  async health(@Param('id', ParseUUIDPipe) id: string) {
+  async health(@Param('id', UuidParamPipe) id: string) {
     const node = await this.nodes.get(id);
     const status = await this.statuses.findOne({ where: { nodeId: id } });
     const live = this.store.get(id);
@@ -110,7 +88,7 @@ export class DetectionController {
   @ApiOperation({
     summary: 'Scenario state, epoch, active node, verdicts of its nodes and the running operation',
   })
-  async status(@Param('id', ParseUUIDPipe) id: string) {
+  async status(@Param('id', UuidParamPipe) id: string) {
     const s = toScenarioView(await this.scenarios.get(id));
     const nodeIds = [s.productionNodeId, ...s.replicaNodeIds];
     const rows = await this.statuses.findBy({ nodeId: In(nodeIds) });

@@ -353,6 +353,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
   private async act(now: number): Promise<void> {
     for (const t of this.topology.allScenarios()) {
       const s = t.entity;
+      this.detectSplitState(t.nodeIds, s);
       const ev = this.evidence.get(s.activeNodeId);
       const key = `${s.id}/${s.activeNodeId}/${s.epoch}`;
       if (!ev || ev.verdict !== 'failed' || !ALERT_STATES.has(s.state)) {
@@ -522,6 +523,39 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
           'automatic group failover not started',
         );
       }
+    }
+  }
+
+  /**
+   * Split state: a node other than the active one says (in its heartbeats) that it is production
+   * in this scenario. Never two actives is the first rule, so this is a critical alert; the fix is an
+   * active-server recovery (keep one, fence the others). Not checked while an operation moves roles.
+   */
+  private detectSplitState(
+    nodeIds: string[],
+    s: { id: string; name: string; state: string; epoch: number; activeNodeId: string },
+  ): void {
+    if (!['running', 'degraded', 'failed_over'].includes(s.state)) return;
+    for (const id of nodeIds) {
+      if (id === s.activeNodeId) continue;
+      const live = this.store.get(id);
+      const ttl = this.heartbeatTtl(id).ttl;
+      if (!live || Date.now() - live.lastSeenAt > (ttl === Infinity ? 3000 : ttl)) continue;
+      const report = live.report.scenarios.find((r) => r.scenarioId === s.id);
+      if (report?.role !== 'production') continue;
+      const name = this.topology.node(id)?.name ?? id;
+      const active = this.topology.node(s.activeNodeId)?.name ?? s.activeNodeId;
+      this.eventOnce(
+        `split/${s.id}/${s.epoch}`,
+        id,
+        'split-state',
+        'critical',
+        s.id,
+        id,
+        `split state in ${s.name}: ${name} acts as production (epoch ${report.epoch}) while ${active} is active; ` +
+          'run an active-server recovery to keep one and fence the others',
+        { node: name, reportedEpoch: report.epoch, scenarioEpoch: s.epoch },
+      );
     }
   }
 

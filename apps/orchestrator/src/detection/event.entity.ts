@@ -1,5 +1,22 @@
 import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 
+/** Every kind of event the detector and the operations write (the events API filters on these). */
+export const EVENT_KINDS = [
+  'verdict-changed',
+  'alert',
+  'failover-requested',
+  'failover-suppressed',
+  'storm-brake',
+  'operation-succeeded',
+  'operation-failed',
+  'failover-delayed',
+  'split-state',
+  'ar-test-result',
+  'ar-test-skipped',
+  'ar-test-aborted',
+  'ar-test-step-failed',
+] as const;
+
 /** Verdict changes, alerts and failover requests: what the detector saw and decided. */
 @Entity({ name: 'events' })
 @Index(['nodeId', 'at'])

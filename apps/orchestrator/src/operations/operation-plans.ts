@@ -41,6 +41,18 @@ export const STEP_PLANS: Partial<Record<OperationType, readonly string[]>> = {
   ],
   start: ['start-checks', 'redirect-dns', 'verify-dns', 'notify', 'audit'],
   stop: ['notify', 'audit'],
+  // Split state (several nodes act as production): keep the chosen one, fence all the others.
+  'active-server-recovery': [
+    'lock-epoch',
+    'pre-checks',
+    'fence-others',
+    'promote',
+    'redirect-dns',
+    'verify-dns',
+    'post-checks',
+    'notify',
+    'audit',
+  ],
   // Assured Recovery: all on one replica, no epoch bump, production and DNS untouched.
   'ar-test': ['ar-suspend', 'ar-start', 'ar-check', 'ar-snapshot', 'ar-rewind', 'ar-resume'],
 };
@@ -69,11 +81,13 @@ export const ALLOWED_FROM: Partial<Record<OperationType, readonly string[]>> = {
   start: ['stopped'],
   stop: ['running', 'degraded', 'failed_over'],
   'ar-test': ['running'],
+  'active-server-recovery': ['running', 'degraded', 'failed_over'],
 };
 
 /** The transient state a scenario is in while the operation runs. */
 export const RUNNING_STATE: Partial<Record<OperationType, string>> = {
   failover: 'failing_over',
+  'active-server-recovery': 'failing_over',
   switchover: 'failing_over',
   failback: 'failing_back',
   start: 'starting',
@@ -84,6 +98,7 @@ export const RUNNING_STATE: Partial<Record<OperationType, string>> = {
 /** Steps that touch nodes: once one of them started, a failure leaves the scenario degraded. */
 export const SIDE_EFFECT_STEPS = new Set([
   'fence',
+  'fence-others',
   'demote-active',
   'resync',
   'promote',

@@ -1,8 +1,15 @@
-import { Body, Controller, Get, HttpCode, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { UuidParamPipe } from '../common/validation';
 import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, MinRole } from '../auth/auth.decorators';
 import { actorOf, Principal } from '../auth/principal';
-import { FailoverDto, ListOperationsQuery, ReasonDto, SwitchoverDto } from './dtos/operation.dto';
+import {
+  FailoverDto,
+  ListOperationsQuery,
+  ReasonDto,
+  SwitchoverDto,
+  ActiveServerRecoveryDto,
+} from './dtos/operation.dto';
 import { OperationsService } from './operations.service';
 
 const CONFLICT = {
@@ -23,7 +30,7 @@ export class OperationsController {
   @ApiResponse({ status: 202, description: 'operation accepted; follow it at /api/v1/operations/{id}' })
   @ApiResponse(CONFLICT)
   failover(
-    @Param('id', ParseUUIDPipe) id: string,
+    @Param('id', UuidParamPipe) id: string,
     @Body() dto: FailoverDto,
     @CurrentPrincipal() p: Principal,
   ) {
@@ -43,7 +50,7 @@ export class OperationsController {
   @ApiOperation({ summary: 'Planned switchover: both nodes healthy; production is demoted cleanly first' })
   @ApiResponse(CONFLICT)
   switchover(
-    @Param('id', ParseUUIDPipe) id: string,
+    @Param('id', UuidParamPipe) id: string,
     @Body() dto: SwitchoverDto,
     @CurrentPrincipal() p: Principal,
   ) {
@@ -64,7 +71,7 @@ export class OperationsController {
     summary: 'Failback: resync the original production from the active node, then switch back',
   })
   @ApiResponse(CONFLICT)
-  failback(@Param('id', ParseUUIDPipe) id: string, @Body() dto: ReasonDto, @CurrentPrincipal() p: Principal) {
+  failback(@Param('id', UuidParamPipe) id: string, @Body() dto: ReasonDto, @CurrentPrincipal() p: Principal) {
     return this.operations.request({
       scenarioId: id,
       type: 'failback',
@@ -74,12 +81,37 @@ export class OperationsController {
     });
   }
 
+  @Post('scenarios/:id/active-server-recovery')
+  @HttpCode(202)
+  @MinRole('operator')
+  @ApiOperation({
+    summary: 'Split state recovery: keep one node active, fence every other node, point DNS at it',
+    description:
+      'For a split state (alert `split-state`: several nodes act as production). The chosen node may be ' +
+      'the current active one. Epoch bumped; every other node demoted with it.',
+  })
+  @ApiResponse(CONFLICT)
+  activeServerRecovery(
+    @Param('id', UuidParamPipe) id: string,
+    @Body() dto: ActiveServerRecoveryDto,
+    @CurrentPrincipal() p: Principal,
+  ) {
+    return this.operations.request({
+      scenarioId: id,
+      type: 'active-server-recovery',
+      trigger: 'manual',
+      requestedBy: actorOf(p),
+      reason: dto.reason,
+      params: { targetNodeId: dto.activeNodeId, force: dto.force === true },
+    });
+  }
+
   @Post('scenarios/:id/start')
   @HttpCode(202)
   @MinRole('operator')
   @ApiOperation({ summary: 'Start protecting the scenario: DNS points at the active node, checks run' })
   @ApiResponse(CONFLICT)
-  start(@Param('id', ParseUUIDPipe) id: string, @Body() dto: ReasonDto, @CurrentPrincipal() p: Principal) {
+  start(@Param('id', UuidParamPipe) id: string, @Body() dto: ReasonDto, @CurrentPrincipal() p: Principal) {
     return this.operations.request({
       scenarioId: id,
       type: 'start',
@@ -95,7 +127,7 @@ export class OperationsController {
   @MinRole('operator')
   @ApiOperation({ summary: 'Stop protecting the scenario (no automatic failover; DNS unchanged)' })
   @ApiResponse(CONFLICT)
-  stop(@Param('id', ParseUUIDPipe) id: string, @Body() dto: ReasonDto, @CurrentPrincipal() p: Principal) {
+  stop(@Param('id', UuidParamPipe) id: string, @Body() dto: ReasonDto, @CurrentPrincipal() p: Principal) {
     return this.operations.request({
       scenarioId: id,
       type: 'stop',
@@ -117,7 +149,7 @@ export class OperationsController {
   @Get('operations/:id')
   @MinRole('viewer')
   @ApiOperation({ summary: 'One operation with its steps as a timeline' })
-  get(@Param('id', ParseUUIDPipe) id: string) {
+  get(@Param('id', UuidParamPipe) id: string) {
     return this.operations.get(id);
   }
 }

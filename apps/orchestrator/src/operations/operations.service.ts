@@ -6,12 +6,19 @@
  */
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { DataSource, In, QueryFailedError, Repository } from 'typeorm';
+import { DataSource, EntityManager, In, QueryFailedError, Repository } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { Page } from '../common/dtos/pagination.dto';
-import { InvalidStateError, NotFoundError, OperationInProgressError, TransientError } from '../common/errors';
+import {
+  InvalidInputError,
+  InvalidStateError,
+  NotFoundError,
+  OperationInProgressError,
+  TransientError,
+} from '../common/errors';
 import { createLogger } from '../common/logger';
 import { RedisService } from '../redis/redis.service';
+import { ScenarioReplicaEntity } from '../scenarios/scenario-replica.entity';
 import { ScenarioEntity } from '../scenarios/scenario.entity';
 import { TopologyService } from '../topology/topology.service';
 import { OperationEntity, OperationStepEntity, OperationType } from './operation.entity';
@@ -159,6 +166,7 @@ export class OperationsService {
             { state: scenario.state },
           );
         }
+        await this.assertTarget(m, scenario, req);
         const created = await m.getRepository(OperationEntity).save(
           m.getRepository(OperationEntity).create({
             scenarioId: scenario.id,
@@ -235,6 +243,29 @@ export class OperationsService {
       log.warn({ err: err.message, operationId: op.id }, 'could not queue the first step yet');
     });
     return toOperationView(op, await this.steps.find({ where: { operationId: op.id } }));
+  }
+
+  /** A requested target must be a node of the scenario (and, except to keep one in a split state, not the active one). */
+  private async assertTarget(
+    m: EntityManager,
+    scenario: ScenarioEntity,
+    req: OperationRequest,
+  ): Promise<void> {
+    const target = req.params?.targetNodeId;
+    if (typeof target !== 'string') return;
+    const field = req.type === 'active-server-recovery' ? 'activeNodeId' : 'targetNodeId';
+    const replicas = await m
+      .getRepository(ScenarioReplicaEntity)
+      .find({ where: { scenarioId: scenario.id } });
+    if (![scenario.productionNodeId, ...replicas.map((r) => r.nodeId)].includes(target)) {
+      throw new InvalidInputError(
+        `${field}: node ${target} is not a node of scenario ${scenario.name}`,
+        field,
+      );
+    }
+    if (req.type !== 'active-server-recovery' && target === scenario.activeNodeId) {
+      throw new InvalidInputError(`${field}: node ${target} is already the active node`, field);
+    }
   }
 
   async get(id: string): Promise<OperationView> {

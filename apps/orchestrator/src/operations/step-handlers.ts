@@ -62,6 +62,7 @@ export class StepHandlers {
     'lock-epoch': (c) => this.lockEpoch(c),
     'pre-checks': (c) => this.preChecks(c),
     fence: (c) => this.fence(c),
+    'fence-others': (c) => this.fenceOthers(c),
     'demote-active': (c) => this.demoteActive(c),
     resync: (c) => this.resync(c),
     promote: (c) => this.promote(c),
@@ -137,7 +138,10 @@ export class StepHandlers {
       target = scenario.productionNodeId;
     } else {
       const requested = op.params.targetNodeId as string | undefined;
-      const candidates = [scenario.productionNodeId, ...replicas].filter((id) => id !== oldActive);
+      // Active-server recovery may keep the current active node (and fence the others).
+      const candidates = [scenario.productionNodeId, ...replicas].filter(
+        (id) => op.type === 'active-server-recovery' || id !== oldActive,
+      );
       if (requested) {
         if (!candidates.includes(requested)) {
           throw new PreCheckFailedError(
@@ -217,13 +221,34 @@ export class StepHandlers {
   }
 
   /** Fence the old active node: agent demote, else a fencing hook, else wait out its lease. */
-  private async fence(ctx: StepContext) {
-    const oldId = this.oldActive(ctx);
+  private fence(ctx: StepContext) {
+    return this.fenceNode(ctx, this.oldActive(ctx), '');
+  }
+
+  /**
+   * Active-server recovery (split state: several nodes act as production): fence every node of the
+   * scenario except the chosen one, each exactly like the old production in a failover.
+   */
+  private async fenceOthers(ctx: StepContext) {
+    const target = this.target(ctx);
+    const ids = [ctx.scenario.productionNodeId, ...(ctx.scenario.replicas ?? []).map((r) => r.nodeId)];
+    const fenced: Record<string, unknown>[] = [];
+    for (const id of ids.filter((x) => x !== target)) fenced.push(await this.fenceNode(ctx, id, `:${id}`));
+    return { fenced };
+  }
+
+  /** Fence one node: agent demote, else the fencing hook, else wait out its lease. */
+  private async fenceNode(ctx: StepContext, oldId: string, stepSuffix: string) {
     const old = await this.node(oldId);
     const mayForce = ctx.op.trigger === 'auto' || ctx.op.params.force === true;
     const policy = ctx.scenario.policy;
     try {
-      const res = await this.agents.action(oldId, 'demote', this.request(ctx), policy.fenceTimeoutMs ?? 5000);
+      const res = await this.agents.action(
+        oldId,
+        'demote',
+        this.request(ctx, stepSuffix),
+        policy.fenceTimeoutMs ?? 5000,
+      );
       if (res.status === 'ok') return { fencedBy: 'agent', node: old.name, replayed: res.replayed };
       if (!mayForce)
         throw new FencingFailedError(`demote of ${old.name} failed: ${res.output.slice(0, 300)}`);
@@ -242,7 +267,7 @@ export class StepHandlers {
         const res = await this.agents.action(
           policy.fencingHook.nodeId,
           'fence',
-          this.request(ctx, ':hook'),
+          this.request(ctx, `${stepSuffix}:hook`),
           10000,
         );
         if (res.status === 'ok')
@@ -509,11 +534,16 @@ export class StepHandlers {
 
   /** Final step: the scenario's end state and the audit entry, in one transaction. */
   private async complete(ctx: StepContext) {
-    const state = FINAL_STATE[ctx.op.type] ?? 'running';
-    const hold =
-      ctx.op.type === 'failover' || ctx.op.type === 'switchover' || ctx.op.type === 'failback'
-        ? new Date(Date.now() + ctx.scenario.policy.holdDownMs)
-        : ctx.scenario.holdUntil;
+    // After an active-server recovery users are on production (running) or on a replica (failed_over).
+    const state =
+      ctx.op.type === 'active-server-recovery'
+        ? ctx.op.params.targetNodeId === ctx.scenario.productionNodeId
+          ? 'running'
+          : 'failed_over'
+        : (FINAL_STATE[ctx.op.type] ?? 'running');
+    const hold = ['failover', 'switchover', 'failback', 'active-server-recovery'].includes(ctx.op.type)
+      ? new Date(Date.now() + ctx.scenario.policy.holdDownMs)
+      : ctx.scenario.holdUntil;
     await ctx.finish({ state, holdUntil: hold }, async (m) => {
       await m
         .getRepository(ScenarioEntity)

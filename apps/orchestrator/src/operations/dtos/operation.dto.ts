@@ -79,3 +79,23 @@ export class ListOperationsQuery extends PaginationQuery {
   @IsIn(['auto', 'manual'])
   trigger?: string;
 }
+
+export class ActiveServerRecoveryDto {
+  @ApiProperty({ example: 'INC-77: both sites took writes after the partition; db-paris-1 keeps them' })
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(1024)
+  reason: string;
+
+  @ApiProperty({ description: 'The node that stays (or becomes) active; every other node is fenced' })
+  @IsUUID()
+  activeNodeId: string;
+
+  @ApiPropertyOptional({
+    default: false,
+    description: 'Fence unreachable nodes through the fencing hook or by waiting out their lease',
+  })
+  @IsOptional()
+  @IsBoolean()
+  force?: boolean;
+}
