@@ -77,6 +77,9 @@ describe('automatic failover on a dead production agent (real agents, PostgreSQL
     expect(c.actionsLog(c.production).some((l) => l.startsWith('demote epoch=2'))).toBe(true);
     expect(await c.dnsAnswer()).toEqual([c.replica.address]);
     expect((await c.scenario()).activeNodeId).toBe(c.replica.id);
+    // Coming back as production at the old epoch, then demoting itself, is not a split state.
+    const splits = await c.api('GET', `/api/v1/events?scenarioId=${c.scenarioId}&kind=split-state`);
+    expect(splits.body.items).toHaveLength(0);
   });
 
   it('a DNS write with an older epoch is refused and changes nothing', async () => {

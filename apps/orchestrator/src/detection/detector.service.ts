@@ -68,6 +68,8 @@ const ACTIVE_STATES = new Set([
  * ar_testing included: an AR test must never delay protection. The failover request flags the
  * test for abort (its runner skips to rewind + resume) and is retried here about a second later.
  */
+/** How long a node may report `production` at an older epoch (it is demoting itself) before it is a split. */
+const STALE_PRODUCTION_GRACE_MS = 15_000;
 const AUTO_FAILOVER_STATES = new Set(['running', 'degraded', 'ar_testing']);
 /** States in which a failed active node raises an alert when no automatic failover follows. */
 const ALERT_STATES = new Set(['running', 'degraded', 'failed_over', 'ar_testing']);
@@ -101,6 +103,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
   private readonly lastUserCheckAt = new Map<string, number>();
   private readonly requestedAt = new Map<string, number>();
   private readonly alerted = new Map<string, Set<string>>();
+  private readonly staleProductionSince = new Map<string, number>();
   private readonly scheduler = new CheckScheduler(DEFAULT_CHECK_CONCURRENCY);
   private readonly pending: PendingEvent[] = [];
   private flushing: Promise<void> | null = null;
@@ -542,7 +545,19 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       const ttl = this.heartbeatTtl(id).ttl;
       if (!live || Date.now() - live.lastSeenAt > (ttl === Infinity ? 3000 : ttl)) continue;
       const report = live.report.scenarios.find((r) => r.scenarioId === s.id);
-      if (report?.role !== 'production') continue;
+      const staleKey = `${s.id}/${id}`;
+      if (report?.role !== 'production') {
+        this.staleProductionSince.delete(staleKey);
+        continue;
+      }
+      // An old production coming back reports `production` at an older epoch until its first
+      // heartbeat answer makes it demote itself (and every agent and DNS write refuses its epoch).
+      // That is a split only if it lasts; at the current epoch or above it is one at once.
+      if (report.epoch < s.epoch) {
+        const since = this.staleProductionSince.get(staleKey) ?? Date.now();
+        this.staleProductionSince.set(staleKey, since);
+        if (Date.now() - since < STALE_PRODUCTION_GRACE_MS) continue;
+      }
       const name = this.topology.node(id)?.name ?? id;
       const active = this.topology.node(s.activeNodeId)?.name ?? s.activeNodeId;
       this.eventOnce(
