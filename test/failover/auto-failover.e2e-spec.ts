@@ -2,7 +2,7 @@ import { DataSource } from 'typeorm';
 import { StaleEpochError } from '../../apps/orchestrator/src/common/errors';
 import { DnsService } from '../../apps/orchestrator/src/dns/dns.service';
 import { Cluster, RECORD, ZONE } from '../support/cluster';
-import { waitFor } from '../support/orchestrator';
+import { http, waitFor } from '../support/orchestrator';
 
 describe('automatic failover on a dead production agent (real agents, PostgreSQL, Redis, DNS)', () => {
   const c = new Cluster({ label: 'autofo', addressPrefix: '127.0.0.4', agentPort: 17410, dnsPort: 15410 });
@@ -52,6 +52,14 @@ describe('automatic failover on a dead production agent (real agents, PostgreSQL
     expect(failover.steps[6].output).toMatchObject({ role: 'production', epoch: 2 });
     const after = await c.waitState('failed_over');
     expect(after).toMatchObject({ epoch: 2, activeNodeId: c.replica.id });
+
+    // What a NOC dashboard scrapes.
+    const metrics = await http(c.o.url, 'GET', '/metrics');
+    expect(metrics.body).toContain('ha_scenario_epoch{scenario="orders"} 2');
+    expect(metrics.body).toContain('ha_scenario_state{scenario="orders",state="failed_over"} 1');
+    expect(metrics.body).toContain('ha_scenario_active{scenario="orders",node="replica1"} 1');
+    expect(metrics.body).toContain('ha_node_verdict{node="prod",verdict="failed"} 1');
+    expect(metrics.body).toContain('ha_detector_leader 1');
 
     // The replica ran promote exactly once, with the new epoch.
     expect(c.actionsLog(c.replica).filter((l) => l.startsWith('promote'))).toEqual([

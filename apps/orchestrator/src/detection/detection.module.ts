@@ -6,6 +6,7 @@ import { NodesModule } from '../nodes/nodes.module';
 import { OperationsModule } from '../operations/operations.module';
 import { ScenariosModule } from '../scenarios/scenarios.module';
 import { DetectionController } from './detection.controller';
+import { DetectionMetrics } from './detection.metrics';
 import { DetectorService } from './detector.service';
 import { LeaderElection } from './leader-election';
 import { EventEntity } from './event.entity';
@@ -22,7 +23,7 @@ import { StormBrakeService } from './storm-brake.service';
     GroupsModule,
   ],
   controllers: [DetectionController],
-  providers: [DetectorService, StormBrakeService, LeaderElection],
+  providers: [DetectorService, StormBrakeService, LeaderElection, DetectionMetrics],
   exports: [DetectorService],
 })
 export class DetectionModule {}
