@@ -4,58 +4,43 @@
  */
 import { OperationType } from './operation.entity';
 
+/**
+ * Every operation that moves users: take the epoch and check, then (after its own way of taking the
+ * old active node out) promote the target, move DNS, verify, report. Only the middle differs.
+ */
+function moveUsers(...takeOut: string[]): readonly string[] {
+  return [
+    'lock-epoch',
+    'pre-checks',
+    ...takeOut,
+    'promote',
+    'redirect-dns',
+    'verify-dns',
+    'post-checks',
+    'notify',
+    'audit',
+  ];
+}
+
 export const STEP_PLANS: Partial<Record<OperationType, readonly string[]>> = {
-  failover: [
-    'lock-epoch',
-    'pre-checks',
-    'fence',
-    'promote',
-    'redirect-dns',
-    'verify-dns',
-    'post-checks',
-    'notify',
-    'audit',
-  ],
-  switchover: [
-    'lock-epoch',
-    'pre-checks',
-    'demote-active',
-    'promote',
-    'redirect-dns',
-    'verify-dns',
-    'post-checks',
-    'notify',
-    'audit',
-  ],
-  failback: [
-    'lock-epoch',
-    'pre-checks',
-    'resync',
-    'demote-active',
-    'promote',
-    'redirect-dns',
-    'verify-dns',
-    'post-checks',
-    'notify',
-    'audit',
-  ],
+  failover: moveUsers('fence'),
+  switchover: moveUsers('demote-active'),
+  failback: moveUsers('resync', 'demote-active'),
+  // Split state (several nodes act as production): keep the chosen one, fence all the others.
+  'active-server-recovery': moveUsers('fence-others'),
   start: ['start-checks', 'redirect-dns', 'verify-dns', 'notify', 'audit'],
   stop: ['notify', 'audit'],
-  // Split state (several nodes act as production): keep the chosen one, fence all the others.
-  'active-server-recovery': [
-    'lock-epoch',
-    'pre-checks',
-    'fence-others',
-    'promote',
-    'redirect-dns',
-    'verify-dns',
-    'post-checks',
-    'notify',
-    'audit',
-  ],
   // Assured Recovery: all on one replica, no epoch bump, production and DNS untouched.
   'ar-test': ['ar-suspend', 'ar-start', 'ar-check', 'ar-snapshot', 'ar-rewind', 'ar-resume'],
 };
+
+/** Operations that move users to another node: the scenario is held from automatic failover after them. */
+export const MOVES_USERS = new Set<OperationType>([
+  'failover',
+  'switchover',
+  'failback',
+  'active-server-recovery',
+]);
 
 /** The steps of one operation: ar-snapshot only when the request (or the scenario) asks for it. */
 export function planFor(

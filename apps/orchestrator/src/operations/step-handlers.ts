@@ -32,6 +32,7 @@ import {
   scenarioRoleFromStatus,
 } from './agent.client';
 import { OperationEntity, OperationStepEntity } from './operation.entity';
+import { MOVES_USERS } from './operation-plans';
 
 const log = createLogger('StepHandlers');
 
@@ -541,7 +542,7 @@ export class StepHandlers {
           ? 'running'
           : 'failed_over'
         : (FINAL_STATE[ctx.op.type] ?? 'running');
-    const hold = ['failover', 'switchover', 'failback', 'active-server-recovery'].includes(ctx.op.type)
+    const hold = MOVES_USERS.has(ctx.op.type)
       ? new Date(Date.now() + ctx.scenario.policy.holdDownMs)
       : ctx.scenario.holdUntil;
     await ctx.finish({ state, holdUntil: hold }, async (m) => {
