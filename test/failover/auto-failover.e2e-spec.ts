@@ -29,8 +29,19 @@ describe('automatic failover on a dead production agent (real agents, PostgreSQL
       10000,
     );
 
+    // Its agent reports an armed watchdog (what lets lease expiry count as fencing).
+    await waitFor(
+      'production watchdog armed',
+      async () => (await c.agentStatus(c.production))?.watchdog?.armed,
+      10000,
+    );
+    expect(c.production.service!.alive()).toBe(true);
+
     await c.production.agent!.kill();
     await c.waitDns(c.replica.address, 30000);
+    // The agent died, its watchdog did not: it killed the protected service when the lease ran out.
+    expect(c.production.service!.alive()).toBe(false);
+    expect(c.replica.service!.alive()).toBe(true);
 
     const ops = await c.operations();
     expect(ops).toHaveLength(2); // start + failover
@@ -47,7 +58,7 @@ describe('automatic failover on a dead production agent (real agents, PostgreSQL
       ['notify', 'done'],
       ['audit', 'done'],
     ]);
-    expect(failover.steps[2].output.fencedBy).toBe('lease-expiry');
+    expect(failover.steps[2].output).toMatchObject({ fencedBy: 'lease-expiry', watchdogArmed: true });
     // post-checks asked the promoted agent: it holds production at the new epoch.
     expect(failover.steps[6].output).toMatchObject({ role: 'production', epoch: 2 });
     const after = await c.waitState('failed_over');

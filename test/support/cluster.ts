@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AgentFleet, AgentProcess, writeScript } from '../../libs/testing/src/agent-harness';
+import { AgentFleet, AgentProcess, ProtectedService, writeScript } from '../../libs/testing/src/agent-harness';
 import { queryServer } from '../../apps/orchestrator/src/dns/embedded/dns-query';
 import {
   ChildOrchestrator,
@@ -27,6 +27,8 @@ export interface ClusterNode {
   dir: string;
   config: Record<string, unknown>;
   agent: AgentProcess | null;
+  /** the service the node's watchdog guards (none with `watchdog: false`) */
+  service: ProtectedService | null;
 }
 
 export interface ClusterOptions {
@@ -58,6 +60,12 @@ export interface ClusterOptions {
   checks?: Record<string, unknown>[];
   /** instead of the one scenario `orders`: this many member scenarios in one group (see startGroup) */
   group?: { members: number; switchAllIfAnyFails?: boolean };
+  /**
+   * Each node runs a stand-in protected service whose pid file its agent's watchdog guards
+   * (default true: lease-expiry fencing needs an armed watchdog). `{ beatMs }` makes the service
+   * write liveness beats (ProtectedService).
+   */
+  watchdog?: boolean | { beatMs: number };
   /** runs once the orchestrator is up, before nodes and agents are created (e.g. start a proxy in front of it) */
   beforeAgents?: (cluster: Cluster) => Promise<void>;
 }
@@ -220,6 +228,12 @@ exit 0
         actions[action] = { command: script, args: [], timeoutMs: 10000 };
       }
     }
+    let service: ProtectedService | null = null;
+    const wd = this.opts.watchdog ?? true;
+    if (wd) {
+      service = new ProtectedService(dir, typeof wd === 'object' ? wd : {});
+      service.start();
+    }
     const config = {
       nodeId: res.body.node.id,
       nodeName: name,
@@ -231,6 +245,7 @@ exit 0
       stateFile: join(dir, 'state.json'),
       actions,
       logLevel: 'warn',
+      ...(service && { watchdog: { pidFiles: [service.pidFile] } }),
       ...(this.opts.agentExtra?.(name) ?? {}),
     };
     return {
@@ -243,6 +258,7 @@ exit 0
       dir,
       config,
       agent: null,
+      service,
     };
   }
 
@@ -374,6 +390,7 @@ exit 0
 
   async close(): Promise<void> {
     await this.fleet.stopAll().catch(() => undefined);
+    for (const n of this.nodes) n.service?.stop();
     await this.worker?.stop('SIGKILL').catch(() => undefined);
     await this.second?.stop('SIGKILL').catch(() => undefined);
     await this.o?.close().catch(() => undefined);

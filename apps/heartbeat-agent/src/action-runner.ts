@@ -8,7 +8,7 @@ import 'reflect-metadata'; // before @ha/contracts: its decorators read metadata
 import { ActionResponse, AgentAction, AgentRole, isAgentAction } from '@ha/contracts';
 import { Logger } from 'pino';
 import { AgentConfig } from './config';
-import { ActionNotConfiguredError, StaleEpochError, StepConflictError } from './errors';
+import { ActionNotConfiguredError, DeadlinePassedError, StaleEpochError, StepConflictError } from './errors';
 import { ProcessRunner } from './process-runner';
 import { StateStore, StepLogEntry, stepKey } from './state-store';
 
@@ -21,6 +21,8 @@ export interface ActionInvocation {
   stepId: string;
   scenarioId: string;
   epoch: number;
+  /** Orchestrator wall clock after which the action must not start (absent for the agent's own). */
+  deadline?: number;
 }
 
 const ROLE_AFTER_SUCCESS: Partial<Record<AgentAction, AgentRole>> = {
@@ -52,6 +54,7 @@ export class ActionRunner {
     private readonly store: StateStore,
     private readonly runner: ProcessRunner,
     private readonly logger: Logger,
+    private readonly clock: { lateByMs(deadline: number): number } = { lateByMs: () => 0 },
   ) {}
 
   isConfigured(action: string): action is AgentAction {
@@ -130,6 +133,11 @@ export class ActionRunner {
 
     const current = this.store.scenario(scenarioId);
     if (current && epoch < current.epoch) throw new StaleEpochError(current.epoch, epoch);
+    // Checked again after waiting behind this scenario's earlier actions: still nothing ran.
+    if (invocation.deadline !== undefined) {
+      const late = this.clock.lateByMs(invocation.deadline);
+      if (late > 0) throw new DeadlinePassedError(late);
+    }
     // Fence first: once a higher epoch is on disk, no older request can get through, even if we crash mid-action.
     if (this.store.updateScenario(scenarioId, { epoch })) await this.store.save();
 

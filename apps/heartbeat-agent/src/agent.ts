@@ -18,7 +18,15 @@ import { ActionRunner } from './action-runner';
 import { toPlainAssignment } from './assignment.dto';
 import { CheckRunner } from './check-runner';
 import { AgentConfig } from './config';
-import { ActionNotConfiguredError, ForbiddenError, StaleEpochError, UnauthorizedError } from './errors';
+import {
+  ActionNotConfiguredError,
+  DeadlinePassedError,
+  EpochNotIssuedError,
+  ForbiddenError,
+  StaleEpochError,
+  UnauthorizedError,
+  UnknownScenarioError,
+} from './errors';
 import { HeartbeatSender } from './heartbeat-sender';
 import { AgentApi, AgentHttpServer, safeEqual } from './http-server';
 import { decideSelfFence } from './lease';
@@ -26,12 +34,16 @@ import { createLogger } from './logger';
 import { PeerTracker } from './peer-tracker';
 import { ProcessRunner } from './process-runner';
 import { StateStore } from './state-store';
+import { monotonicMs } from './watchdog/monotonic';
+import { WatchdogClient } from './watchdog/watchdog-client';
 
 /** After a failed self-demotion or self-fence, wait this long before trying again. */
 const SELF_ACTION_RETRY_MS = 5000;
 /** Wait this long for running actions on shutdown before killing them. */
 const SHUTDOWN_GRACE_MS = 5000;
 const MAX_REPORTED_SCENARIOS = 256;
+/** A lease tick this late means the process was paused (SIGSTOP, VM freeze, swap): logged. */
+const PAUSE_WARN_MS = 1000;
 
 const monotonicNow = (): number => performance.now();
 
@@ -69,6 +81,10 @@ export class Agent implements AgentApi {
   private readonly selfDemoteRetry = new Map<string, { epoch: number; attempt: number; nextAt: number }>();
   private address: AddressInfo | undefined;
   private stopping = false;
+  private readonly watchdog: WatchdogClient;
+  private lastLeaseTick = monotonicNow();
+  /** Scenario ids waiting for the next epoch-confirmation heartbeat (coalesced across actions). */
+  private confirmRound: { ids: Set<string>; sent: boolean; result: Promise<boolean> } | null = null;
 
   private readonly logger: Logger;
 
@@ -79,7 +95,10 @@ export class Agent implements AgentApi {
   ) {
     this.logger = logger.child({ context: 'Agent' });
     this.checks = new CheckRunner(config.checks, this.processes, logger.child({ context: 'CheckRunner' }));
-    this.actions = new ActionRunner(config, store, this.processes, logger.child({ context: 'ActionRunner' }));
+    this.actions = new ActionRunner(config, store, this.processes, logger.child({ context: 'ActionRunner' }), {
+      lateByMs: (deadline) => this.lateByMs(deadline),
+    });
+    this.watchdog = new WatchdogClient(config.watchdog, logger.child({ context: 'Watchdog' }));
     this.peers = new PeerTracker({
       nodeId: config.nodeId,
       intervalMs: config.heartbeatIntervalMs,
@@ -127,6 +146,7 @@ export class Agent implements AgentApi {
   async start(): Promise<void> {
     // Fail fast if the state file cannot be written, before anyone relies on us.
     await this.store.save();
+    this.watchdog.start();
     this.address = await this.server.listen();
     this.checks.start();
     this.heartbeats.start();
@@ -172,6 +192,7 @@ export class Agent implements AgentApi {
     ]);
     clearTimeout(graceTimer);
     this.processes.killAll();
+    this.watchdog.stop(this.store.scenarios().some((s) => s.role === 'production'));
     await closed;
     await this.store.flush();
     this.logger.info({ event: 'agent.stopped' }, 'heartbeat agent stopped');
@@ -185,13 +206,83 @@ export class Agent implements AgentApi {
 
   async runAction(action: string, request: ActionRequest): Promise<ActionResponse> {
     if (!this.actions.isConfigured(action)) throw new ActionNotConfiguredError(action);
+    // After a pause, the lease comes first: a self-fence is queued before this action can run.
+    this.checkLeases();
+    const late = this.lateByMs(request.deadline);
+    if (late > 0 && !this.store.findStep(`${request.scenarioId}/${request.stepId}`)) {
+      this.logger.warn(
+        { event: 'action.refused', reason: 'deadline_passed', action, stepId: request.stepId, lateByMs: late },
+        'action arrived after its deadline; not run',
+      );
+      throw new DeadlinePassedError(late);
+    }
+    await this.confirmEpoch(action, request);
     return this.actions.execute({
       action,
       operationId: request.operationId,
       stepId: request.stepId,
       scenarioId: request.scenarioId,
       epoch: request.epoch,
+      deadline: request.deadline,
     });
+  }
+
+  /** How far past `deadline` (orchestrator wall clock) we are, corrected by the heartbeat clock offset. */
+  private lateByMs(deadline: number): number {
+    return Date.now() + this.heartbeats.clockOffsetMs() - deadline;
+  }
+
+  /**
+   * Epochs are issued by the orchestrator only. An action for a scenario this node is not assigned,
+   * or with an epoch newer than the latest assignment (the usual case for a failover's first action),
+   * is checked with an orchestrator first, which reads the epoch from PostgreSQL; a replayed step
+   * (its result is stored) needs no check.
+   */
+  private async confirmEpoch(action: string, request: ActionRequest): Promise<void> {
+    if (this.store.findStep(`${request.scenarioId}/${request.stepId}`)) return;
+    const known = (): number | undefined => this.assignment(request.scenarioId)?.epoch;
+    const before = known();
+    if (before !== undefined && request.epoch <= before) return;
+    const answered = await this.confirmAssignments(request.scenarioId);
+    const after = known();
+    const refuse = (err: Error, reason: string): never => {
+      this.logger.warn(
+        {
+          event: 'action.refused',
+          reason,
+          action,
+          stepId: request.stepId,
+          scenarioId: request.scenarioId,
+          epoch: request.epoch,
+          issuedEpoch: after ?? null,
+        },
+        err.message,
+      );
+      throw err;
+    };
+    if (!answered && (after === undefined || request.epoch > after)) {
+      refuse(new EpochNotIssuedError(null, request.epoch), 'epoch_not_issued');
+    }
+    if (after === undefined) refuse(new UnknownScenarioError(request.scenarioId), 'unknown_scenario');
+    if (request.epoch > after!) refuse(new EpochNotIssuedError(after!, request.epoch), 'epoch_not_issued');
+  }
+
+  /** One confirmation heartbeat for every scenario asked about in the same tick. */
+  private confirmAssignments(scenarioId: string): Promise<boolean> {
+    if (this.confirmRound && !this.confirmRound.sent) {
+      this.confirmRound.ids.add(scenarioId);
+      return this.confirmRound.result;
+    }
+    const round = { ids: new Set([scenarioId]), sent: false, result: Promise.resolve(false) };
+    round.result = new Promise<boolean>((resolve) =>
+      setImmediate(() => {
+        round.sent = true;
+        if (this.confirmRound === round) this.confirmRound = null;
+        this.heartbeats.exchangeNow([...round.ids]).then(resolve, () => resolve(false));
+      }),
+    );
+    this.confirmRound = round;
+    return round.result;
   }
 
   receivePeerHeartbeat(heartbeat: PeerHeartbeat, bearer: string | undefined): PeerHeartbeat {
@@ -262,6 +353,8 @@ export class Agent implements AgentApi {
       peerReports: this.peers.reports(),
       checks: this.checks.latest(),
       replicaLagSeconds: this.freshReplicaLag() ?? null,
+      watchdog: this.watchdog.status(),
+      clockOffsetMs: Math.round(this.heartbeats.clockOffsetMs()),
       recentSteps: this.store.recentSteps(20).map((s) => s.response),
     };
   }
@@ -274,12 +367,15 @@ export class Agent implements AgentApi {
       seq: this.seq++,
       bootId: this.bootId,
       agentTime: Date.now(),
+      // Only scenarios the orchestrator assigns us: a deleted scenario's leftovers are not reported.
       scenarios: this.store
         .scenarios()
+        .filter((s) => this.assignment(s.scenarioId) !== undefined)
         .slice(0, MAX_REPORTED_SCENARIOS)
         .map(({ scenarioId, role, epoch }) => ({ scenarioId, role, epoch })),
       checks: this.checks.latest(),
       peerViews: this.peers.views(this.allPeerIds()),
+      watchdog: this.watchdog.report(),
     };
     const lag = this.freshReplicaLag();
     if (lag !== undefined) request.replicaLagSeconds = lag;
@@ -287,6 +383,8 @@ export class Agent implements AgentApi {
   }
 
   private onHeartbeatResponse(response: HeartbeatResponse, orchestrator: string): void {
+    // An answer that waited in a socket buffer during a pause must not run before the lease check.
+    this.checkLeases();
     if (response.nodeId.toLowerCase() !== this.config.nodeId) {
       this.logger.error(
         { event: 'orchestrator.wrong_node', orchestrator, answeredFor: response.nodeId },
@@ -364,24 +462,53 @@ export class Agent implements AgentApi {
 
   // ---- self-fencing lease ----
 
+  /**
+   * Runs every lease tick and first thing in every request handler (so that after a pause nothing
+   * acts before the lease is checked): self-fences a production cut off for its lease, and kicks
+   * the watchdog with the earliest lease expiry of the scenarios this node is production in.
+   */
   private checkLeases(): void {
     if (this.stopping) return;
     const now = monotonicNow();
+    const gap = now - this.lastLeaseTick;
+    this.lastLeaseTick = now;
+    if (gap > PAUSE_WARN_MS) {
+      this.logger.warn({ event: 'agent.paused', pausedForMs: Math.round(gap) }, 'agent was not running');
+    }
     const orchestratorContact = this.heartbeats.lastContact();
+    let watchdogExpiry: number | null = null;
+    let fromContact = true;
     for (const s of this.store.scenarios()) {
-      if (s.role !== 'production' || this.selfActionRunning.has(s.scenarioId)) continue;
-      if ((this.nextSelfFenceAt.get(s.scenarioId) ?? 0) > now) continue;
+      if (s.role !== 'production') continue;
       const a = this.assignment(s.scenarioId);
+      const lastPeerContact = this.peers.lastContact(this.peerIds(a));
+      const leaseMs = a?.leaseMs ?? this.config.defaultLeaseMs;
+      // The watchdog's deadline rests on contact only (send times, so never later than what the
+      // orchestrators saw); with none since start it may only shorten an inherited deadline.
+      const since = Math.max(
+        orchestratorContact ?? Number.NEGATIVE_INFINITY,
+        lastPeerContact ?? Number.NEGATIVE_INFINITY,
+      );
+      if (since === Number.NEGATIVE_INFINITY) fromContact = false;
+      const expiry = (since === Number.NEGATIVE_INFINITY ? this.startedAt : since) + leaseMs;
+      watchdogExpiry = watchdogExpiry === null ? expiry : Math.min(watchdogExpiry, expiry);
+
+      if (this.selfActionRunning.has(s.scenarioId)) continue;
+      if ((this.nextSelfFenceAt.get(s.scenarioId) ?? 0) > now) continue;
       const decision = decideSelfFence({
         role: s.role,
         now,
         startedAt: this.startedAt,
         lastOrchestratorContact: orchestratorContact,
-        lastPeerContact: this.peers.lastContact(this.peerIds(a)),
-        leaseMs: a?.leaseMs ?? this.config.defaultLeaseMs,
+        lastPeerContact,
+        leaseMs,
       });
       if (decision.selfFence) void this.selfFence(s.scenarioId, s.epoch, decision.reason);
     }
+    this.watchdog.kick(
+      watchdogExpiry === null ? null : monotonicMs() + (watchdogExpiry - now),
+      fromContact,
+    );
   }
 
   private async selfFence(scenarioId: string, epoch: number, reason: string): Promise<void> {

@@ -13,12 +13,13 @@ import {
   IsString,
   IsUrl,
   IsUUID,
+  Max,
   MaxLength,
   Min,
   MinLength,
   ValidateNested,
 } from 'class-validator';
-import { AGENT_ROLES, AgentRole, HeartbeatResponse, PeerInfo, ScenarioAssignment } from '@ha/contracts';
+import { AGENT_ROLES, AgentRole, HeartbeatResponse, MAX_EPOCH, PeerInfo, ScenarioAssignment } from '@ha/contracts';
 
 export class PeerInfoDto implements PeerInfo {
   @IsUUID()
@@ -42,6 +43,7 @@ export class ScenarioAssignmentDto implements ScenarioAssignment {
 
   @IsInt()
   @Min(0)
+  @Max(MAX_EPOCH)
   epoch: number;
 
   @IsIn(AGENT_ROLES)

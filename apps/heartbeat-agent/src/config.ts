@@ -40,7 +40,14 @@ export const CONFIG_DEFAULTS = {
   checkIntervalMs: 10_000,
   replicaLagTimeoutMs: 5000,
   logLevel: 'info',
+  watchdogSignal: 'SIGKILL',
+  watchdogCommandTimeoutMs: 10_000,
+  /** A watchdog with no agent connected and nothing to guard exits after this long. */
+  watchdogIdleExitMs: 30_000,
 } as const;
+
+/** Longest unix socket path Linux accepts (sun_path is 108 bytes with the NUL). */
+const MAX_SOCKET_PATH = 107;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -92,6 +99,36 @@ export class CheckConfig extends CommandConfig {
   @Min(100)
   @Max(86_400_000)
   intervalMs?: number;
+}
+
+/**
+ * The watchdog (see watchdog/watchdog-main.ts): what it takes down when the lease runs out without
+ * renewal. At least one pid file or a command.
+ */
+export class WatchdogConfig {
+  /** Process (group) to kill: the protected service's pid file. */
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(16)
+  @IsString({ each: true })
+  @IsNotEmpty({ each: true })
+  pidFiles?: string[];
+
+  /** Run after the kills, e.g. a script that stops the service for good or cuts its network. */
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => CommandConfig)
+  command?: CommandConfig;
+
+  @IsOptional()
+  @IsIn(['SIGKILL', 'SIGTERM'])
+  signal?: 'SIGKILL' | 'SIGTERM';
+
+  /** Unix socket of the watchdog (default: next to the state file). */
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  socket?: string;
 }
 
 export class AgentConfigFile {
@@ -167,6 +204,20 @@ export class AgentConfigFile {
   @IsOptional()
   @IsIn(LOG_LEVELS)
   logLevel?: (typeof LOG_LEVELS)[number];
+
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => WatchdogConfig)
+  watchdog?: WatchdogConfig;
+}
+
+export interface ResolvedWatchdog {
+  socket: string;
+  logFile: string;
+  pidFiles: string[];
+  command?: ResolvedCommand;
+  signal: 'SIGKILL' | 'SIGTERM';
+  idleExitMs: number;
 }
 
 export interface ResolvedCommand {
@@ -196,6 +247,7 @@ export interface AgentConfig {
   actions: Partial<Record<AgentAction, ResolvedCommand>>;
   replicaLag?: ResolvedCommand & { intervalMs: number };
   logLevel: string;
+  watchdog?: ResolvedWatchdog;
 }
 
 /** Validates a parsed config object and applies defaults. Throws ConfigError naming the field. */
@@ -234,6 +286,7 @@ export function parseConfig(raw: unknown): AgentConfig {
     });
   });
 
+  const stateFile = resolve(file.stateFile ?? `./${file.nodeName}.agent-state.json`);
   return {
     nodeId: file.nodeId.toLowerCase(),
     nodeName: file.nodeName,
@@ -243,7 +296,7 @@ export function parseConfig(raw: unknown): AgentConfig {
     listen: { host: file.listen.host, port: file.listen.port },
     heartbeatIntervalMs,
     peerTimeoutMs,
-    stateFile: resolve(file.stateFile ?? `./${file.nodeName}.agent-state.json`),
+    stateFile,
     defaultLeaseMs,
     checks,
     actions: parseActions(file.actions ?? {}),
@@ -254,6 +307,32 @@ export function parseConfig(raw: unknown): AgentConfig {
       intervalMs: file.replicaLag.intervalMs ?? heartbeatIntervalMs,
     },
     logLevel: file.logLevel ?? CONFIG_DEFAULTS.logLevel,
+    watchdog: file.watchdog && parseWatchdog(file.watchdog, stateFile),
+  };
+}
+
+function parseWatchdog(w: WatchdogConfig, stateFile: string): ResolvedWatchdog {
+  const pidFiles = (w.pidFiles ?? []).map((f) => resolve(f));
+  if (pidFiles.length === 0 && !w.command) {
+    throw new ConfigError('watchdog needs pidFiles or a command: what to take down when the lease expires');
+  }
+  const socket = resolve(w.socket ?? `${stateFile}.watchdog.sock`);
+  if (Buffer.byteLength(socket) > MAX_SOCKET_PATH) {
+    throw new ConfigError(
+      `watchdog.socket ${socket} is longer than ${MAX_SOCKET_PATH} bytes (a unix socket limit): set a shorter path`,
+    );
+  }
+  return {
+    socket,
+    logFile: `${socket}.log`,
+    pidFiles,
+    command: w.command && {
+      command: w.command.command,
+      args: w.command.args ?? [],
+      timeoutMs: w.command.timeoutMs ?? CONFIG_DEFAULTS.watchdogCommandTimeoutMs,
+    },
+    signal: w.signal ?? CONFIG_DEFAULTS.watchdogSignal,
+    idleExitMs: CONFIG_DEFAULTS.watchdogIdleExitMs,
   };
 }
 

@@ -2,9 +2,13 @@
  * Typed errors of the agent. The HTTP server maps them to status codes in one place
  * (http-server.ts `toHttpError`); anything else becomes a 500 with a correlation id.
  */
+import { ActionRefusal } from '@ha/contracts';
+
 export abstract class AgentHttpError extends Error {
   abstract readonly statusCode: number;
   abstract readonly error: string;
+  /** For refused actions: which rule refused it (goes into the error body). */
+  readonly reason?: ActionRefusal;
 }
 
 export class UnauthorizedError extends AgentHttpError {
@@ -49,6 +53,7 @@ export class BodyValidationError extends AgentHttpError {
 export class StaleEpochError extends AgentHttpError {
   readonly statusCode = 409;
   readonly error = 'Conflict';
+  readonly reason = 'stale_epoch';
   constructor(
     readonly currentEpoch: number,
     requestEpoch: number,
@@ -61,6 +66,47 @@ export class StaleEpochError extends AgentHttpError {
 export class StepConflictError extends AgentHttpError {
   readonly statusCode = 409;
   readonly error = 'Conflict';
+  readonly reason = 'step_conflict';
+}
+
+/**
+ * The request's epoch is higher than any the orchestrator has issued for the scenario (checked with
+ * an orchestrator before refusing): epochs come from the orchestrator only, so it is never stored.
+ */
+export class EpochNotIssuedError extends AgentHttpError {
+  readonly statusCode = 409;
+  readonly error = 'Conflict';
+  readonly reason = 'epoch_not_issued';
+  constructor(
+    readonly issuedEpoch: number | null,
+    requestEpoch: number,
+  ) {
+    super(
+      issuedEpoch === null
+        ? `epoch ${requestEpoch} could not be confirmed with any orchestrator; not run`
+        : `epoch ${requestEpoch} was never issued: the orchestrator's epoch for this scenario is ${issuedEpoch}`,
+    );
+  }
+}
+
+/** An action for a scenario this node is not part of (per the orchestrator). */
+export class UnknownScenarioError extends AgentHttpError {
+  readonly statusCode = 404;
+  readonly error = 'Not Found';
+  readonly reason = 'unknown_scenario';
+  constructor(scenarioId: string) {
+    super(`scenario ${scenarioId} is not assigned to this node`);
+  }
+}
+
+/** The caller's deadline passed before the action could start (e.g. the agent was paused). */
+export class DeadlinePassedError extends AgentHttpError {
+  readonly statusCode = 409;
+  readonly error = 'Conflict';
+  readonly reason = 'deadline_passed';
+  constructor(lateByMs: number) {
+    super(`deadline passed ${Math.round(lateByMs)} ms ago: the caller has given up, action not run`);
+  }
 }
 
 export class PayloadTooLargeError extends AgentHttpError {

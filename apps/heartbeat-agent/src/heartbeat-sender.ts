@@ -14,6 +14,8 @@ export interface OrchestratorContact {
   lastContact?: number;
   lastError?: string;
   inFlight: boolean;
+  /** Orchestrator wall clock minus ours, from the last answer (midpoint of the exchange). */
+  clockOffsetMs?: number;
 }
 
 export interface HeartbeatSenderOptions {
@@ -60,6 +62,36 @@ export class HeartbeatSender {
     return this.contacts.map((c) => ({ ...c }));
   }
 
+  /** Orchestrator clock minus ours as of the latest answer (0 before any answer). */
+  clockOffsetMs(): number {
+    let best: OrchestratorContact | undefined;
+    for (const c of this.contacts) {
+      if (c.clockOffsetMs !== undefined && (best === undefined || (c.lastContact ?? 0) > (best.lastContact ?? 0)))
+        best = c;
+    }
+    return best?.clockOffsetMs ?? 0;
+  }
+
+  /**
+   * One extra heartbeat to every orchestrator now, outside the schedule, asking for `confirmEpochs`
+   * to be read from PostgreSQL. Resolves true once the first valid answer has been applied, false
+   * when none answered within `timeoutMs`.
+   */
+  exchangeNow(confirmEpochs: string[], timeoutMs = 2000): Promise<boolean> {
+    const request = { ...this.options.build(), confirmEpochs };
+    return new Promise((resolve) => {
+      let pending = this.contacts.length;
+      const done = (ok: boolean): void => {
+        pending--;
+        if (ok) resolve(true);
+        else if (pending === 0) resolve(false);
+      };
+      for (const contact of this.contacts) {
+        void this.sendOne(contact, request, timeoutMs, false).then(done, () => done(false));
+      }
+    });
+  }
+
   private sendRound(): void {
     const idle = this.contacts.filter((c) => !c.inFlight);
     if (idle.length === 0) return;
@@ -67,10 +99,16 @@ export class HeartbeatSender {
     for (const contact of idle) void this.sendOne(contact, request);
   }
 
-  private async sendOne(contact: OrchestratorContact, request: HeartbeatRequest): Promise<void> {
-    contact.inFlight = true;
+  /** Resolves true when the answer was valid and applied. */
+  private async sendOne(
+    contact: OrchestratorContact,
+    request: HeartbeatRequest,
+    timeoutMs = Math.max(50, Math.floor(this.options.intervalMs * 0.9)),
+    scheduled = true,
+  ): Promise<boolean> {
+    if (scheduled) contact.inFlight = true;
     const sentAt = this.options.now();
-    const timeoutMs = Math.max(50, Math.floor(this.options.intervalMs * 0.9));
+    const sentAtWall = Date.now();
     try {
       const res = await fetch(`${contact.url}/api/v1/heartbeats`, {
         method: 'POST',
@@ -81,17 +119,18 @@ export class HeartbeatSender {
       const text = await res.text();
       if (!res.ok) {
         this.fail(contact, `HTTP ${res.status}`);
-        return;
+        return false;
       }
       // A 2xx is contact, even if the body is unusable: the orchestrator took our heartbeat.
-      contact.lastContact = sentAt;
+      contact.lastContact = Math.max(sentAt, contact.lastContact ?? Number.NEGATIVE_INFINITY);
       let response: HeartbeatResponseDto;
       try {
         response = validatePlain(HeartbeatResponseDto, JSON.parse(text), { forbidUnknown: false });
       } catch (err) {
         this.fail(contact, `invalid heartbeat response: ${(err as Error).message}`);
-        return;
+        return false;
       }
+      contact.clockOffsetMs = response.serverTime - (sentAtWall + Date.now()) / 2;
       if (contact.lastError !== undefined) {
         this.options.logger.info(
           { event: 'orchestrator.reachable', orchestrator: contact.url },
@@ -100,15 +139,17 @@ export class HeartbeatSender {
       }
       contact.lastError = undefined;
       this.options.onResponse(response, contact.url, sentAt);
+      return true;
     } catch (err) {
-      if (this.abort.signal.aborted) return;
+      if (this.abort.signal.aborted) return false;
       const e = err as Error & { cause?: { code?: string } };
       this.fail(
         contact,
         e.name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : (e.cause?.code ?? e.message),
       );
+      return false;
     } finally {
-      contact.inFlight = false;
+      if (scheduled) contact.inFlight = false;
     }
   }
 

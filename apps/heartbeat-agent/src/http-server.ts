@@ -55,6 +55,7 @@ export function toHttpError(
   if (err instanceof AgentHttpError) {
     const body: AgentErrorBody = { statusCode: err.statusCode, error: err.error, message: err.message };
     if (err instanceof StaleEpochError) body.currentEpoch = err.currentEpoch;
+    if (err.reason) body.reason = err.reason;
     return body;
   }
   return { statusCode: 500, error: 'Internal Server Error', message: 'internal error', correlationId };

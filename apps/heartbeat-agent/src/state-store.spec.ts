@@ -113,7 +113,11 @@ describe('StateStore', () => {
       steps: [],
     };
     await writeFile(file, JSON.stringify(data));
-    expect(() => StateStore.load(file, NODE)).toThrow(/epoch is not a non-negative integer/);
+    expect(() => StateStore.load(file, NODE)).toThrow(/epoch is not an integer in 0\.\.2147483647/);
+    // A forged epoch beyond what the orchestrator can ever issue (PostgreSQL integer) is refused too.
+    const forged = { ...data, scenarios: { [SCENARIO]: { epoch: 2 ** 31, role: 'production' } } };
+    await writeFile(file, JSON.stringify(forged));
+    expect(() => StateStore.load(file, NODE)).toThrow(/epoch is not an integer/);
     await writeFile(file, JSON.stringify({ ...data, scenarios: {} }));
     expect(() => StateStore.load(file, SCENARIO)).toThrow(/belongs to node/);
   });

@@ -8,7 +8,7 @@ import 'reflect-metadata'; // before @ha/contracts: its decorators read metadata
 import { closeSync, fsyncSync, openSync, readFileSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { AGENT_ROLES, ActionResponse, AgentRole, ScenarioAssignment } from '@ha/contracts';
+import { AGENT_ROLES, ActionResponse, MAX_EPOCH, AgentRole, ScenarioAssignment } from '@ha/contracts';
 import { StateFileError } from './errors';
 
 export const STATE_FILE_VERSION = 1;
@@ -59,7 +59,8 @@ export function checkStateData(data: unknown, nodeId: string): string | null {
   if (d.nodeId !== nodeId) return `it belongs to node ${String(d.nodeId)}, not ${nodeId}`;
   if (typeof d.scenarios !== 'object' || d.scenarios === null) return 'scenarios is missing';
   for (const [id, s] of Object.entries(d.scenarios)) {
-    if (!s || !isNonNegativeInt(s.epoch)) return `scenarios.${id}.epoch is not a non-negative integer`;
+    if (!s || !isNonNegativeInt(s.epoch) || s.epoch > MAX_EPOCH)
+      return `scenarios.${id}.epoch is not an integer in 0..${MAX_EPOCH}`;
     if (!(AGENT_ROLES as readonly string[]).includes(s.role)) return `scenarios.${id}.role is invalid`;
   }
   if (!Array.isArray(d.assignments)) return 'assignments is not a list';

@@ -1,10 +1,13 @@
-import { IsInt, IsString, IsUUID, MaxLength, Min } from 'class-validator';
-import { AGENT_ACTIONS, AgentAction } from './roles';
+import { IsInt, IsString, IsUUID, Max, MaxLength, Min } from 'class-validator';
+import { AGENT_ACTIONS, AgentAction, MAX_EPOCH } from './roles';
 
 /**
  * POST {agentUrl}/actions/{action} body (Bearer = the node's action token).
- * The agent refuses an epoch lower than the one it stored for the scenario (409) and answers a
- * replayed stepId with the stored result instead of running the action again.
+ * The agent refuses an epoch lower than the one it stored for the scenario (409 `stale_epoch`), an
+ * epoch higher than the orchestrator has issued (409 `epoch_not_issued`: it confirms a new epoch
+ * with an orchestrator first), a scenario it is not assigned (404 `unknown_scenario`) and a request
+ * whose deadline has passed (409 `deadline_passed`), and answers a replayed stepId with the stored
+ * result instead of running the action again.
  */
 export class ActionRequest {
   @IsUUID()
@@ -19,8 +22,28 @@ export class ActionRequest {
 
   @IsInt()
   @Min(0)
+  @Max(MAX_EPOCH)
   epoch: number;
+
+  /**
+   * Orchestrator wall clock (ms since 1970) after which the action must not start: the caller has
+   * given up by then. The agent corrects for clock offset with the serverTime of heartbeat answers.
+   */
+  @IsInt()
+  @Min(0)
+  @Max(8_640_000_000_000_000)
+  deadline: number;
 }
+
+/** Why an agent refused an action (AgentErrorBody.reason). */
+export const ACTION_REFUSALS = [
+  'stale_epoch',
+  'epoch_not_issued',
+  'unknown_scenario',
+  'deadline_passed',
+  'step_conflict',
+] as const;
+export type ActionRefusal = (typeof ACTION_REFUSALS)[number];
 
 export interface ActionResponse {
   action: AgentAction;
@@ -45,6 +68,8 @@ export interface AgentErrorBody {
   message: string;
   /** Present on 409 stale epoch: the epoch the agent holds. */
   currentEpoch?: number;
+  /** Present when an action was refused: which rule refused it. */
+  reason?: ActionRefusal;
 }
 
 export function isAgentAction(name: string): name is AgentAction {

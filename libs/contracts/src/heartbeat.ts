@@ -15,7 +15,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { CHECK_STATUSES, CheckStatus } from './checks';
-import { AGENT_ROLES, AgentRole } from './roles';
+import { AGENT_ROLES, AgentRole, MAX_EPOCH } from './roles';
 
 /** Result of one user-defined check that ran on the agent. */
 export class LocalCheckResult {
@@ -51,6 +51,7 @@ export class ScenarioRoleReport {
 
   @IsInt()
   @Min(0)
+  @Max(MAX_EPOCH)
   epoch: number;
 }
 
@@ -68,6 +69,22 @@ export class PeerView {
   /** true when the peer answered within the agent's peer timeout. */
   @IsBoolean()
   reachable: boolean;
+}
+
+export const WATCHDOG_MODES = ['none', 'process'] as const;
+export type WatchdogMode = (typeof WATCHDOG_MODES)[number];
+
+/**
+ * The agent's watchdog: a separate process that takes the protected service down when the agent
+ * stops renewing its lease (frozen, killed, cut off). Lease-expiry fencing relies on it.
+ */
+export class WatchdogReport {
+  @IsIn(WATCHDOG_MODES)
+  mode: WatchdogMode;
+
+  /** true when the watchdog process runs and acknowledged the agent's latest kick. */
+  @IsBoolean()
+  armed: boolean;
 }
 
 /** POST /api/v1/heartbeats body, sent by an agent with its own node token. */
@@ -113,6 +130,21 @@ export class HeartbeatRequest {
   @Min(0)
   @Max(1e9)
   replicaLagSeconds?: number;
+
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => WatchdogReport)
+  watchdog?: WatchdogReport;
+
+  /**
+   * Scenarios whose epoch the agent needs confirmed now (an action arrived with an epoch newer than
+   * its last assignment): the answer carries their epochs read from PostgreSQL, not from a cache.
+   */
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(256)
+  @IsUUID('all', { each: true })
+  confirmEpochs?: string[];
 }
 
 /** One peer the agent must exchange peer heartbeats with. */
@@ -158,6 +190,7 @@ export class PeerHeartbeat {
 
   @IsInt()
   @Min(0)
+  @Max(MAX_EPOCH)
   epoch: number;
 
   @IsInt()

@@ -21,3 +21,9 @@ export const AGENT_ACTIONS = [
   'ar-resume',
 ] as const;
 export type AgentAction = (typeof AGENT_ACTIONS)[number];
+
+/**
+ * Epochs are PostgreSQL integers on the orchestrator: every epoch field (API, agent, contracts,
+ * state file) is bounded by this, so a forged 2^31 or 1e300 is a 400, never a stored number.
+ */
+export const MAX_EPOCH = 2_147_483_647;

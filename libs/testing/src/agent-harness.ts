@@ -277,9 +277,90 @@ export class AgentFleet {
     return agent;
   }
 
-  /** Stops every agent still running: SIGTERM, SIGKILL after 3 s. */
+  /** Stops every agent still running (SIGTERM, SIGKILL after 3 s), then kills their watchdogs. */
   async stopAll(): Promise<void> {
     await Promise.all(this.agents.map((a) => a.stop(3000)));
+    for (const a of this.agents) killWatchdogOf(a.configFile);
+  }
+}
+
+/**
+ * An agent's watchdog outlives the agent on purpose (it must still fire after a kill -9); tests
+ * kill it themselves. Its pid is in `<socket>.pid`, the socket next to the state file by default.
+ */
+export function killWatchdogOf(configFile: string): void {
+  try {
+    const config = JSON.parse(readFileSync(configFile, 'utf8')) as {
+      stateFile?: string;
+      watchdog?: { socket?: string };
+    };
+    if (!config.watchdog) return;
+    const socket = config.watchdog.socket ?? `${config.stateFile}.watchdog.sock`;
+    const pid = Number.parseInt(readFileSync(`${socket}.pid`, 'utf8'), 10);
+    if (pid > 1) process.kill(pid, 'SIGKILL');
+  } catch {
+    // no config (YAML), no watchdog, or it already exited
+  }
+}
+
+/**
+ * A stand-in for the service an agent protects: a process group leader with a pid file (what the
+ * watchdog kills). With `beatMs` it appends its CLOCK_REALTIME nanoseconds to `live.log` that
+ * often, so a test can tell to the beat when it stopped serving.
+ */
+export class ProtectedService {
+  readonly pidFile: string;
+  readonly liveFile: string;
+  private child: ChildProcess | undefined;
+
+  constructor(
+    readonly dir: string,
+    private readonly options: { beatMs?: number } = {},
+  ) {
+    this.pidFile = join(dir, 'service.pid');
+    this.liveFile = join(dir, 'live.log');
+  }
+
+  start(): void {
+    const script = this.options.beatMs
+      ? `while :; do date +%s%N >> '${this.liveFile}'; sleep ${this.options.beatMs / 1000}; done`
+      : 'exec sleep 2147483';
+    this.child = spawn('/bin/sh', ['-c', script], { detached: true, stdio: 'ignore' });
+    this.child.unref();
+    writeFileSync(this.pidFile, `${this.child.pid}\n`);
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Whether the process (group leader) still exists. */
+  alive(): boolean {
+    if (!this.child?.pid) return false;
+    try {
+      process.kill(this.child.pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Liveness beats written so far, as BigInt nanoseconds since 1970. */
+  beats(): bigint[] {
+    if (!existsSync(this.liveFile)) return [];
+    return readFileSync(this.liveFile, 'utf8')
+      .split('\n')
+      .filter((l) => /^\d+$/.test(l))
+      .map((l) => BigInt(l));
+  }
+
+  stop(): void {
+    if (!this.child?.pid) return;
+    try {
+      process.kill(-this.child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
   }
 }
 

@@ -68,8 +68,22 @@ export class StaleEpochError extends DomainError {
 }
 
 export class FencingFailedError extends DomainError {
+  readonly status: number = 409;
+  readonly code: string = 'fencing_failed';
+}
+
+/**
+ * The old production could not be fenced by its agent or a hook, and lease expiry proves nothing
+ * because its agent has no armed watchdog (a frozen agent cannot demote itself): not promoting.
+ */
+export class FencingBlockedError extends FencingFailedError {
+  readonly code = 'fencing_blocked';
+}
+
+/** A heartbeat reports an epoch the orchestrator never issued for that scenario. */
+export class EpochNotIssuedError extends DomainError {
   readonly status = 409;
-  readonly code = 'fencing_failed';
+  readonly code = 'epoch_not_issued';
 }
 
 export class PreCheckFailedError extends DomainError {

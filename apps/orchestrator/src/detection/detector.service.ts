@@ -81,6 +81,9 @@ const GROUP_SWITCH_STATES = new Set(['running', 'degraded']);
 /** How soon a failover held up by an aborting AR test is requested again. */
 const AR_ABORT_RETRY_MS = 1000;
 const NETWORK_KINDS = new Set(['ping', 'tcp', 'http', 'database']);
+/** An agent not heard for this long would not answer a demote either (fencing-blocked pre-check). */
+const AGENT_SILENT_MS = 1000;
+
 /** Liveness window of an observer whose scenarios have no heartbeat check. */
 const DEFAULT_TTL_MS = 3000;
 /** Events kept in memory while PostgreSQL cannot take them; the oldest go first beyond this. */
@@ -406,6 +409,21 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
         );
         continue;
       }
+      if (this.cannotFence(s, now)) {
+        this.eventOnce(
+          key,
+          'fencing-blocked',
+          'failover-blocked',
+          'critical',
+          s.id,
+          s.activeNodeId,
+          `${node} (active of ${s.name}) failed and cannot be fenced: its agent does not answer, it reported no armed watchdog ` +
+            'and the scenario has no fencing hook, so lease expiry would not prove its service stopped. No automatic failover. ' +
+            'Power it off or isolate it, then fail over with force and confirmFenced',
+          ev,
+        );
+        continue;
+      }
       this.requestedAt.set(s.id, now);
       try {
         if (!(await this.stormBrake.allowAutomatic())) {
@@ -463,6 +481,18 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
         log.warn({ scenario: s.name, err: msg }, 'automatic failover not started');
       }
     }
+  }
+
+  /**
+   * The failover's fence step would stop at once (FencingBlockedError): the active node's agent is
+   * silent, so its demote cannot run, no hook can fence it, and its last heartbeat said its watchdog
+   * is not armed. Requesting the failover anyway would only repeat a failed operation every 5 s.
+   */
+  private cannotFence(s: ScenarioEntity, now: number): boolean {
+    if (s.policy.requireWatchdog === false || s.policy.fencingHook) return false;
+    const live = this.store.get(s.activeNodeId);
+    const silent = !live || now - live.lastSeenAt > AGENT_SILENT_MS;
+    return silent && live?.report.watchdog?.armed !== true;
   }
 
   private async switchAllGroupsOf(s: ScenarioEntity): Promise<GroupView[]> {

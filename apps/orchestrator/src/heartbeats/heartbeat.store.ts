@@ -45,6 +45,8 @@ export class HeartbeatStore implements OnApplicationBootstrap, OnApplicationShut
   private readonly peerViews = new Map<string, Map<string, PeerObservation>>();
   private readonly dirtyPg = new Set<string>();
   private readonly dirtyContact = new Map<string, number>();
+  /** nodeId → '1' (watchdog armed) / '0', as of its latest heartbeat; written with the contacts. */
+  private readonly dirtyWatchdog = new Map<string, string>();
   private timers: NodeJS.Timeout[] = [];
   readonly startedAt = Date.now();
 
@@ -70,6 +72,10 @@ export class HeartbeatStore implements OnApplicationBootstrap, OnApplicationShut
     return `${this.redis.prefix}:lastcontact`;
   }
 
+  get watchdogKey(): string {
+    return watchdogKey(this.redis);
+  }
+
   /** Returns false when the heartbeat is older than one already seen (same boot, lower seq). */
   accept(hb: HeartbeatRequest, now = Date.now()): boolean {
     const prev = this.live.get(hb.nodeId);
@@ -83,6 +89,7 @@ export class HeartbeatStore implements OnApplicationBootstrap, OnApplicationShut
     });
     this.dirtyPg.add(hb.nodeId);
     this.noteContact(hb.nodeId, now);
+    this.dirtyWatchdog.set(hb.nodeId, hb.watchdog?.armed === true ? '1' : '0');
     for (const v of hb.peerViews) {
       const seenAt = v.lastSeenMsAgo === null || v.lastSeenMsAgo === undefined ? null : now - v.lastSeenMsAgo;
       let m = this.peerViews.get(v.nodeId);
@@ -107,6 +114,15 @@ export class HeartbeatStore implements OnApplicationBootstrap, OnApplicationShut
   }
 
   async flushContacts(): Promise<void> {
+    if (this.dirtyWatchdog.size > 0) {
+      const watchdogs = new Map(this.dirtyWatchdog);
+      this.dirtyWatchdog.clear();
+      try {
+        await this.redis.client.hset(this.watchdogKey, Object.fromEntries(watchdogs));
+      } catch {
+        for (const [id, v] of watchdogs) if (!this.dirtyWatchdog.has(id)) this.dirtyWatchdog.set(id, v);
+      }
+    }
     if (this.dirtyContact.size === 0) return;
     const batch = new Map(this.dirtyContact);
     const args: string[] = [];
@@ -175,6 +191,18 @@ function isDataError(err: unknown): boolean {
     (err as { code?: unknown; driverError?: { code?: unknown } }).driverError?.code ??
     (err as { code?: unknown }).code;
   return typeof code === 'string' && code.startsWith('22');
+}
+
+function watchdogKey(redis: RedisService): string {
+  return `${redis.prefix}:watchdog`;
+}
+
+/**
+ * Whether the node's agent said, in its latest heartbeat, that its watchdog is armed: the only
+ * thing that makes "its lease expired" mean "its service is down" when the agent is frozen.
+ */
+export async function readWatchdogArmed(redis: RedisService, nodeId: string): Promise<boolean> {
+  return (await redis.client.hget(watchdogKey(redis), nodeId)) === '1';
 }
 
 /** Read side for workers: the last time anyone (orchestrator or a peer agent) heard from a node. */

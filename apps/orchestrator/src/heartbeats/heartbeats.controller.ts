@@ -23,7 +23,10 @@ export class HeartbeatsController {
   })
   @ApiResponse({ status: 200, description: 'HeartbeatResponse' })
   @ApiResponse({ status: 403, description: 'token of another node, or not an agent token' })
-  receive(@Body() body: HeartbeatRequest, @CurrentPrincipal() p: Principal): HeartbeatResponse {
+  receive(
+    @Body() body: HeartbeatRequest,
+    @CurrentPrincipal() p: Principal,
+  ): HeartbeatResponse | Promise<HeartbeatResponse> {
     if (p.kind !== 'agent' || p.nodeId !== body.nodeId) {
       throw new ForbiddenException('an agent token may only post heartbeats for its own node');
     }

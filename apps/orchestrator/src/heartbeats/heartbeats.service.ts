@@ -1,9 +1,14 @@
 import { Injectable } from '@nestjs/common';
 import { HeartbeatRequest, HeartbeatResponse, ScenarioAssignment } from '@ha/contracts';
+import { DataSource } from 'typeorm';
+import { EpochNotIssuedError, InvalidInputError } from '../common/errors';
+import { createLogger } from '../common/logger';
 import { MetricsService } from '../metrics/metrics.service';
 import { TopologyService } from '../topology/topology.service';
 import { HeartbeatStore } from './heartbeat.store';
 import { jsonbSafeDeep } from './jsonb-safe';
+
+const log = createLogger('HeartbeatsService');
 
 @Injectable()
 export class HeartbeatsService {
@@ -11,12 +16,18 @@ export class HeartbeatsService {
     private readonly store: HeartbeatStore,
     private readonly topology: TopologyService,
     private readonly metrics: MetricsService,
+    private readonly dataSource: DataSource,
   ) {}
 
-  receive(hb: HeartbeatRequest): HeartbeatResponse {
-    // Stored as jsonb: strings PostgreSQL would refuse are repaired on the way in.
-    if (this.store.accept(jsonbSafeDeep(hb))) this.metrics.heartbeats.inc();
-    return { nodeId: hb.nodeId, serverTime: Date.now(), scenarios: this.assignmentsFor(hb.nodeId) };
+  /**
+   * The hot path stays synchronous: only a heartbeat that reports a scenario the cache does not
+   * tie to this node, or an epoch newer than the cache (for a second after every promotion), or
+   * that asks for epochs to be confirmed, reads PostgreSQL.
+   */
+  receive(hb: HeartbeatRequest): HeartbeatResponse | Promise<HeartbeatResponse> {
+    const suspicious = this.suspiciousReports(hb);
+    if (suspicious.length === 0 && !hb.confirmEpochs?.length) return this.accept(hb);
+    return this.receiveChecked(hb, suspicious);
   }
 
   assignmentsFor(nodeId: string): ScenarioAssignment[] {
@@ -35,5 +46,70 @@ export class HeartbeatsService {
         .map((n) => ({ nodeId: n!.id, name: n!.name, agentUrl: n!.agentUrl })),
       peerToken: s.peerToken,
     }));
+  }
+
+  private accept(hb: HeartbeatRequest): HeartbeatResponse {
+    // Stored as jsonb: strings PostgreSQL would refuse are repaired on the way in.
+    if (this.store.accept(jsonbSafeDeep(hb))) this.metrics.heartbeats.inc();
+    return { nodeId: hb.nodeId, serverTime: Date.now(), scenarios: this.assignmentsFor(hb.nodeId) };
+  }
+
+  /** Indexes of role reports the cached topology cannot vouch for. */
+  private suspiciousReports(hb: HeartbeatRequest): number[] {
+    const out: number[] = [];
+    hb.scenarios.forEach((r, i) => {
+      const t = this.topology.scenario(r.scenarioId);
+      if (!t || !t.nodeIds.includes(hb.nodeId) || r.epoch > t.entity.epoch) out.push(i);
+    });
+    return out;
+  }
+
+  private async receiveChecked(hb: HeartbeatRequest, suspicious: number[]): Promise<HeartbeatResponse> {
+    const ids = [
+      ...new Set([...suspicious.map((i) => hb.scenarios[i].scenarioId), ...(hb.confirmEpochs ?? [])]),
+    ];
+    let rows: { id: string; epoch: number; member: boolean }[];
+    try {
+      rows = await this.dataSource.query(
+        `SELECT s.id, s.epoch, (s."productionNodeId" = $2 OR EXISTS (
+            SELECT 1 FROM scenario_replicas r WHERE r."scenarioId" = s.id AND r."nodeId" = $2)) AS member
+           FROM scenarios s WHERE s.id = ANY($1::uuid[])`,
+        [ids, hb.nodeId],
+      );
+    } catch (err) {
+      // Fail static: PostgreSQL down must not cost a node its contact (that would end in a
+      // self-fence). Keep the liveness, drop the reports nobody can vouch for, confirm nothing.
+      log.warn({ err: (err as Error).message, nodeId: hb.nodeId }, 'cannot check reported epochs');
+      const drop = new Set(suspicious);
+      return this.accept({ ...hb, scenarios: hb.scenarios.filter((_, i) => !drop.has(i)) });
+    }
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    for (const i of suspicious) {
+      const report = hb.scenarios[i];
+      const row = byId.get(report.scenarioId);
+      if (!row || !row.member) {
+        throw new InvalidInputError(
+          `scenarios[${i}].scenarioId ${report.scenarioId} is not a scenario of this node`,
+          `scenarios.${i}.scenarioId`,
+        );
+      }
+      if (report.epoch > row.epoch) {
+        log.error(
+          { nodeId: hb.nodeId, scenarioId: report.scenarioId, reported: report.epoch, issued: row.epoch },
+          'heartbeat reports an epoch that was never issued; refused',
+        );
+        throw new EpochNotIssuedError(
+          `scenarios[${i}].epoch ${report.epoch} was never issued: the epoch of scenario ${report.scenarioId} is ${row.epoch}`,
+          { field: `scenarios.${i}.epoch`, issued: row.epoch, reported: report.epoch },
+        );
+      }
+    }
+    const response = this.accept(hb);
+    // Epochs asked for are read from PostgreSQL: the cache may lag a promotion by up to a second.
+    for (const a of response.scenarios) {
+      const row = byId.get(a.scenarioId);
+      if (row && row.epoch > a.epoch) a.epoch = row.epoch;
+    }
+    return response;
   }
 }

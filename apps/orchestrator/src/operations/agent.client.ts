@@ -22,6 +22,9 @@ export class AgentRefusedError extends DomainError {
   readonly code = 'agent_refused';
 }
 
+/** What a step passes; the client adds the deadline from the timeout it waits. */
+export type AgentActionRequest = Omit<ActionRequest, 'deadline'>;
+
 export interface AgentStatus {
   nodeId?: string;
   scenarios?:
@@ -37,28 +40,37 @@ export class AgentClient {
   async action(
     nodeId: string,
     action: AgentAction,
-    req: ActionRequest,
+    req: AgentActionRequest,
     timeoutMs = 30_000,
   ): Promise<ActionResponse> {
     const node = await this.nodes.getWithSecrets(nodeId);
+    // We stop waiting at the deadline, so the agent must not start the action after it either
+    // (a paused agent reading this request late would otherwise act on an abandoned decision).
+    const body: ActionRequest = { ...req, deadline: Date.now() + timeoutMs };
     const res = await this.send(
       node.name,
       `${node.agentUrl}/actions/${action}`,
       node.actionToken,
       timeoutMs,
-      req,
+      body,
     );
-    const body = res.body as Record<string, unknown>;
-    if (res.status === 200) return body as unknown as ActionResponse;
-    if (res.status === 409) {
-      throw new StaleEpochError(Number(body?.currentEpoch ?? NaN), req.epoch, `${action} on ${node.name}`);
+    const answer = res.body as Record<string, unknown>;
+    if (res.status === 200) return answer as unknown as ActionResponse;
+    const reason = typeof answer?.reason === 'string' ? answer.reason : undefined;
+    if (res.status === 409 && (reason === 'stale_epoch' || (reason === undefined && 'currentEpoch' in (answer ?? {})))) {
+      throw new StaleEpochError(Number(answer?.currentEpoch ?? NaN), req.epoch, `${action} on ${node.name}`);
+    }
+    if (reason === 'epoch_not_issued') {
+      // The agent could not confirm our epoch with an orchestrator yet (or read an older one from a
+      // lagging instance): nothing ran; try again.
+      throw new TransientError(`agent of ${node.name} has not confirmed epoch ${req.epoch} yet`, {
+        node: node.name,
+        reason,
+      });
     }
     throw new AgentRefusedError(
-      `agent of ${node.name} answered ${res.status} to ${action}: ${String(body?.message ?? '')}`,
-      {
-        node: node.name,
-        status: res.status,
-      },
+      `agent of ${node.name} answered ${res.status} to ${action}: ${String(answer?.message ?? '')}`,
+      { node: node.name, status: res.status, reason: reason ?? null },
     );
   }
 

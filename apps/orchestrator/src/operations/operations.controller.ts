@@ -1,5 +1,6 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { UuidParamPipe } from '../common/validation';
+import { InvalidInputError } from '../common/errors';
 import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, MinRole } from '../auth/auth.decorators';
 import { actorOf, Principal } from '../auth/principal';
@@ -40,7 +41,11 @@ export class OperationsController {
       trigger: 'manual',
       requestedBy: actorOf(p),
       reason: dto.reason,
-      params: { ...(dto.targetNodeId && { targetNodeId: dto.targetNodeId }), force: dto.force === true },
+      params: {
+        ...(dto.targetNodeId && { targetNodeId: dto.targetNodeId }),
+        force: dto.force === true,
+        ...confirmFencedParam(dto),
+      },
     });
   }
 
@@ -102,7 +107,7 @@ export class OperationsController {
       trigger: 'manual',
       requestedBy: actorOf(p),
       reason: dto.reason,
-      params: { targetNodeId: dto.activeNodeId, force: dto.force === true },
+      params: { targetNodeId: dto.activeNodeId, force: dto.force === true, ...confirmFencedParam(dto) },
     });
   }
 
@@ -152,4 +157,11 @@ export class OperationsController {
   get(@Param('id', UuidParamPipe) id: string) {
     return this.operations.get(id);
   }
+}
+
+/** confirmFenced only means something with force (it widens how an unreachable node may be fenced). */
+function confirmFencedParam(dto: { force?: boolean; confirmFenced?: boolean }): { confirmFenced?: true } {
+  if (dto.confirmFenced !== true) return {};
+  if (dto.force !== true) throw new InvalidInputError('confirmFenced needs force: true', 'confirmFenced');
+  return { confirmFenced: true };
 }

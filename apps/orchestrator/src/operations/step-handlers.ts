@@ -4,11 +4,12 @@
  * uses to answer a replay with the stored result instead of running the action twice.
  */
 import { Injectable } from '@nestjs/common';
-import { ActionRequest, AgentAction } from '@ha/contracts';
+import { AgentAction } from '@ha/contracts';
 import { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import {
   DomainError,
+  FencingBlockedError,
   FencingFailedError,
   InvalidStateError,
   PreCheckFailedError,
@@ -20,12 +21,13 @@ import { createLogger } from '../common/logger';
 import { EventEntity } from '../detection/event.entity';
 import { NodeStatusEntity } from '../detection/node-status.entity';
 import { DnsService } from '../dns/dns.service';
-import { readLastContact } from '../heartbeats/heartbeat.store';
+import { readLastContact, readWatchdogArmed } from '../heartbeats/heartbeat.store';
 import { NodeEntity } from '../nodes/node.entity';
 import { NotificationsService } from '../notify/notifications.service';
 import { RedisService } from '../redis/redis.service';
 import { ScenarioEntity } from '../scenarios/scenario.entity';
 import {
+  AgentActionRequest,
   AgentClient,
   AgentRefusedError,
   AgentUnreachableError,
@@ -96,7 +98,7 @@ export class StepHandlers {
     return h(ctx);
   }
 
-  private request(ctx: StepContext, suffix = ''): ActionRequest {
+  private request(ctx: StepContext, suffix = ''): AgentActionRequest {
     return {
       operationId: ctx.op.id,
       stepId: `${ctx.step.id}${suffix}`,
@@ -279,8 +281,20 @@ export class StepHandlers {
         log.warn({ err: (err as Error).message }, 'fencing hook unreachable; waiting for the lease');
       }
     }
-    // Lease: the old active demotes itself after leaseMs cut off from everyone. Wait until the last
-    // time anyone (orchestrators, peers) heard from it is more than lease + margin ago.
+    // Lease: the old active demotes itself after leaseMs cut off from everyone, and its watchdog
+    // kills the service then even if the agent is frozen. Without an armed watchdog the expiry
+    // proves nothing about a paused agent: stop, unless policy trusts the lease or an operator
+    // confirmed the node is down.
+    const armed = await readWatchdogArmed(this.redis, oldId);
+    const confirmed = ctx.op.params.confirmFenced === true;
+    if (!armed && policy.requireWatchdog !== false && !confirmed) {
+      throw new FencingBlockedError(
+        `cannot fence ${old.name}: its agent does not answer, ${policy.fencingHook ? 'the fencing hook failed' : 'no fencing hook is configured'}, ` +
+          'and its agent reported no armed watchdog, so lease expiry would not prove its service stopped (a frozen agent cannot demote itself). ' +
+          'Not promoting. Power it off or isolate it, then fail over with force and confirmFenced.',
+        { node: old.name, watchdogArmed: false },
+      );
+    }
     const started = Date.now();
     const limit = 3 * policy.leaseMs + 10_000;
     for (;;) {
@@ -291,6 +305,8 @@ export class StepHandlers {
         return {
           fencedBy: 'lease-expiry',
           node: old.name,
+          watchdogArmed: armed,
+          ...(confirmed && { confirmedByOperator: true }),
           lastContactAgoMs: now - last,
           waitedMs: now - started,
         };

@@ -66,6 +66,12 @@ export interface FailoverPolicy {
   fenceTimeoutMs?: number;
   /** Optional fencing hook: an action run by another node's agent when production's agent is unreachable. */
   fencingHook: { nodeId: string; action: 'fence' } | null;
+  /**
+   * Fence an unreachable old production by lease expiry only when its agent reported an armed
+   * watchdog (a frozen agent cannot demote itself; the watchdog kills the service). false trusts
+   * the agent's self-demotion alone: two actives are possible while that agent is paused.
+   */
+  requireWatchdog: boolean;
 }
 
 /**
@@ -82,4 +88,5 @@ export const DEFAULT_POLICY: FailoverPolicy = {
   recoveryHoldMs: 10_000,
   fenceTimeoutMs: 5_000,
   fencingHook: null,
+  requireWatchdog: true,
 };

@@ -25,6 +25,15 @@ export class FailoverDto {
   @IsOptional()
   @IsBoolean()
   force?: boolean;
+
+  @ApiPropertyOptional({
+    default: false,
+    description:
+      'With force: the operator confirms the old production is powered off or isolated (like Pacemaker\'s stonith_admin --confirm), so lease expiry may fence it although its agent reported no armed watchdog. Audited with the reason',
+  })
+  @IsOptional()
+  @IsBoolean()
+  confirmFenced?: boolean;
 }
 
 export class SwitchoverDto {
@@ -98,4 +107,13 @@ export class ActiveServerRecoveryDto {
   @IsOptional()
   @IsBoolean()
   force?: boolean;
+
+  @ApiPropertyOptional({
+    default: false,
+    description:
+      'With force: the operator confirms the old production is powered off or isolated (like Pacemaker\'s stonith_admin --confirm), so lease expiry may fence it although its agent reported no armed watchdog. Audited with the reason',
+  })
+  @IsOptional()
+  @IsBoolean()
+  confirmFenced?: boolean;
 }

@@ -222,6 +222,15 @@ export class PolicyDto {
   @Max(600_000)
   fenceTimeoutMs?: number;
 
+  @ApiPropertyOptional({
+    default: true,
+    description:
+      "Fence an unreachable old production by lease expiry only if its agent reported an armed watchdog (or a fencing hook succeeded). false trusts the agent's self-demotion alone, which a frozen agent cannot do",
+  })
+  @IsOptional()
+  @IsBoolean()
+  requireWatchdog?: boolean;
+
   @ApiPropertyOptional({ type: FencingHookDto, nullable: true })
   @IsOptional()
   @ValidateNested()
