@@ -12,6 +12,7 @@ import { ActionResponse, AgentErrorBody } from '@ha/contracts';
 import {
   AgentFleet,
   AgentProcess,
+  FakeOrchestrator,
   ensureAgentBuilt,
   getJson,
   postJson,
@@ -50,8 +51,18 @@ describe('heartbeat agent: action API (real process)', () => {
     stepId,
     scenarioId: SCENARIO_ID,
     epoch,
+    deadline: Date.now() + 30_000,
     ...extra,
   });
+  // The orchestrator's record of the scenario: the agent accepts no epoch beyond `issued`.
+  const orchestrator = new FakeOrchestrator(HOST, 17112);
+  let issued = 1;
+  /** The orchestrator issues `epoch`; waits until the agent has heard of it in a heartbeat answer. */
+  const issue = async (epoch: number) => {
+    issued = epoch;
+    const since = orchestrator.heartbeats.length;
+    await orchestrator.waitForHeartbeat((h) => orchestrator.heartbeats.indexOf(h) > since + 1);
+  };
   /** token null = no Authorization header. */
   const act = (action: string, payload: unknown, token: string | null = ACTION_TOKEN) =>
     postJson<ActionResponse & AgentErrorBody>(`${BASE}/actions/${action}`, payload, {
@@ -67,8 +78,7 @@ describe('heartbeat agent: action API (real process)', () => {
     config = {
       nodeId: NODE_ID,
       nodeName: 'act-agent',
-      // Nobody listens there: actions do not need an orchestrator.
-      orchestrators: [`http://${HOST}:17112`],
+      orchestrators: [orchestrator.url],
       token: `agent-token-${randomUUID()}`,
       actionToken: ACTION_TOKEN,
       listen: { host: HOST, port: PORT },
@@ -86,11 +96,29 @@ describe('heartbeat agent: action API (real process)', () => {
         'stop-app': { command: writeScript(dir, 'stop-app.sh', `${record}\nsleep 20`), timeoutMs: 300 },
       },
     };
+    orchestrator.assignments = (nodeId) =>
+      nodeId === NODE_ID
+        ? [
+            {
+              scenarioId: SCENARIO_ID,
+              name: 'orders-db',
+              epoch: issued,
+              role: 'production',
+              productionNodeId: randomUUID(),
+              activeNodeId: randomUUID(),
+              leaseMs: 3_600_000,
+              peers: [],
+              peerToken: 'peer-token-x',
+            },
+          ]
+        : [];
+    await orchestrator.start();
     agent = await fleet.spawn({ dir, name: 'act-agent', config });
   });
 
   afterAll(async () => {
     await fleet.stopAll();
+    await orchestrator.stop();
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -134,7 +162,10 @@ describe('heartbeat agent: action API (real process)', () => {
       [body('v-1', -1), 'epoch'],
       [body('v-2', 1.5), 'epoch'],
       [{ ...body('v-3', 1), operationId: 'nope' }, 'operationId'],
-      [{ stepId: 'v-4', scenarioId: SCENARIO_ID, epoch: 1 }, 'operationId'],
+      [{ stepId: 'v-4', scenarioId: SCENARIO_ID, epoch: 1, deadline: Date.now() + 9000 }, 'operationId'],
+      [body('v-4b', 1, { deadline: undefined }), 'deadline'],
+      [body('v-4c', 2 ** 31), 'epoch'],
+      [body('v-4d', 1e300), 'epoch'],
       [body('x'.repeat(129), 1), 'stepId'],
       [body('v-6\u0000', 1), 'stepId'],
       [body('v-7', 1, { command: 'rm -rf /' }), 'command'],
@@ -154,6 +185,7 @@ describe('heartbeat agent: action API (real process)', () => {
   });
 
   it('runs a configured action with the HA_* environment, persists epoch and role before answering', async () => {
+    await issue(5);
     const res = await act('promote', body('promote-5', 5));
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({
@@ -215,6 +247,7 @@ describe('heartbeat agent: action API (real process)', () => {
   });
 
   it('a failed action answers 200/failed, stores the higher epoch and keeps the role', async () => {
+    issued = 7; // the agent learns it from the confirmation heartbeat the action triggers
     const res = await act('fence', body('fence-7', 7));
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ status: 'failed', exitCode: 1, timedOut: false, epoch: 7 });
@@ -235,6 +268,35 @@ describe('heartbeat agent: action API (real process)', () => {
     expect(res.body.output).toContain('timed out after 300 ms');
   });
 
+  it('refuses an epoch the orchestrator never issued (and stores nothing), confirming with it first', async () => {
+    const before = executions().length;
+    const confirms = () => orchestrator.heartbeats.filter((h) => h.body.confirmEpochs?.includes(SCENARIO_ID));
+    const asked = confirms().length;
+    const forged = await act('promote', body('forged-9', 9));
+    expect(forged.status).toBe(409);
+    expect(forged.body).toMatchObject({ reason: 'epoch_not_issued' });
+    expect(forged.body.message).toContain("the orchestrator's epoch for this scenario is 7");
+    expect(confirms().length).toBeGreaterThan(asked);
+    const saved = JSON.parse(await readFile(stateFile, 'utf8'));
+    expect(saved.scenarios[SCENARIO_ID].epoch).toBe(7);
+    // Unknown scenario: refused, nothing runs.
+    const unknown = await act('promote', { ...body('unknown-1', 1), scenarioId: randomUUID() });
+    expect(unknown.status).toBe(404);
+    expect(unknown.body).toMatchObject({ reason: 'unknown_scenario' });
+    expect(executions().length).toBe(before);
+  });
+
+  it('refuses an action whose deadline has passed (a request read late, e.g. after a pause)', async () => {
+    const before = executions().length;
+    const late = await act('demote', body('late-7', 7, { deadline: Date.now() - 2000 }));
+    expect(late.status).toBe(409);
+    expect(late.body).toMatchObject({ reason: 'deadline_passed' });
+    expect(late.body.message).toMatch(/deadline passed \d+ ms ago/);
+    expect(executions().length).toBe(before);
+    const saved = JSON.parse(await readFile(stateFile, 'utf8'));
+    expect(saved.steps.map((x: { response: ActionResponse }) => x.response.stepId)).not.toContain('late-7');
+  });
+
   it('keeps epochs and the step log across a restart', async () => {
     expect(await agent.stop()).toEqual({ code: 0, signal: null });
     agent = await fleet.spawn({ dir, name: 'act-agent', config });
@@ -248,6 +310,7 @@ describe('heartbeat agent: action API (real process)', () => {
     expect(replay.body).toMatchObject({ status: 'ok', replayed: true, stepId: 'promote-5' });
     expect(executions().length).toBe(before);
 
+    issued = 8;
     const demote = await act('demote', body('demote-8', 8));
     expect(demote.body).toMatchObject({ status: 'ok', replayed: false });
     const saved = JSON.parse(await readFile(stateFile, 'utf8'));

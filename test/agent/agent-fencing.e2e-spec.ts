@@ -68,7 +68,7 @@ describe('heartbeat agent: self-fencing lease and self-demotion (real processes)
   const act = (node: typeof A, action: string, scenarioId: string, epoch: number, stepId: string) =>
     postJson<ActionResponse & { currentEpoch?: number }>(
       `${url(node)}/actions/${action}`,
-      { operationId: randomUUID(), stepId, scenarioId, epoch },
+      { operationId: randomUUID(), stepId, scenarioId, epoch, deadline: Date.now() + 30_000 },
       { token: ACTION_TOKEN },
     );
   const assignment = (

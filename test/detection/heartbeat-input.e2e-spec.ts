@@ -117,6 +117,16 @@ describe('heartbeat input: validation and authorization', () => {
       /scenarios\[0\]\.epoch/,
     ],
     [
+      'epoch beyond a PostgreSQL integer (2^31)',
+      () => heartbeat(6, { scenarios: [{ scenarioId: randomUUID(), role: 'production', epoch: 2 ** 31 }] }),
+      /scenarios\[0\]\.epoch/,
+    ],
+    [
+      'epoch 1e300',
+      () => heartbeat(6, { scenarios: [{ scenarioId: randomUUID(), role: 'production', epoch: 1e300 }] }),
+      /scenarios\[0\]\.epoch/,
+    ],
+    [
       'unknown role',
       () => heartbeat(6, { scenarios: [{ scenarioId: randomUUID(), role: 'king', epoch: 1 }] }),
       /role/,
@@ -143,6 +153,71 @@ describe('heartbeat input: validation and authorization', () => {
     expect(r.status).toBe(400);
     expect(JSON.stringify(r.body)).toMatch(field);
     await expectUnchanged();
+  });
+
+  describe('epochs are issued by the orchestrator only', () => {
+    let scenarioId = '';
+    beforeAll(async () => {
+      const r = await http(o.url, 'POST', '/api/v1/scenarios', {
+        token: o.adminToken,
+        body: {
+          name: 'hbin-epochs',
+          productionNodeId: a.id,
+          replicaNodeIds: [b.id],
+          dnsRecords: [{ zone: 'hbin.test', name: 'app.hbin.test', type: 'A', ttl: 5 }],
+        },
+      });
+      expect(r.status).toBe(201);
+      scenarioId = r.body.id;
+      await waitFor('the scenario in the answer', async () => {
+        const res = await post(heartbeat(++lastGoodSeq));
+        return res.body.scenarios?.some((x: { scenarioId: string }) => x.scenarioId === scenarioId);
+      });
+    });
+
+    it('a role report at the issued epoch is accepted', async () => {
+      const r = await post(
+        heartbeat(++lastGoodSeq, { scenarios: [{ scenarioId, role: 'production', epoch: 1 }] }),
+      );
+      expect(r.status).toBe(200);
+    });
+
+    it('an epoch never issued (production at 5 when the scenario is at 1) → 409 naming the field, not stored', async () => {
+      const r = await post(
+        heartbeat(lastGoodSeq + 1, { scenarios: [{ scenarioId, role: 'production', epoch: 5 }] }),
+      );
+      expect(r.status).toBe(409);
+      expect(r.body).toMatchObject({
+        error: 'epoch_not_issued',
+        details: { field: 'scenarios.0.epoch', issued: 1 },
+      });
+      await expectUnchanged();
+      const stored = await row();
+      expect(JSON.stringify(stored?.report)).not.toContain('"epoch":5');
+    });
+
+    it('a scenario this node is not part of → 400 naming the field', async () => {
+      const r = await post(
+        heartbeat(lastGoodSeq + 1, {
+          scenarios: [{ scenarioId: randomUUID(), role: 'production', epoch: 1 }],
+        }),
+      );
+      expect(r.status).toBe(400);
+      expect(JSON.stringify(r.body)).toContain('scenarios.0.scenarioId');
+      await expectUnchanged();
+    });
+
+    it('confirmEpochs answers with the epoch in PostgreSQL, ahead of the cache', async () => {
+      await db.query(`UPDATE "${o.schema}".scenarios SET epoch = 3 WHERE id = $1`, [scenarioId]);
+      const r = await post(heartbeat(++lastGoodSeq, { confirmEpochs: [scenarioId] }));
+      expect(r.status).toBe(200);
+      expect(r.body.scenarios.find((x: { scenarioId: string }) => x.scenarioId === scenarioId).epoch).toBe(3);
+      // And a report at 3 is now accepted (PostgreSQL vouches for it before the cache does).
+      const ok = await post(
+        heartbeat(++lastGoodSeq, { scenarios: [{ scenarioId, role: 'replica', epoch: 3 }] }),
+      );
+      expect(ok.status).toBe(200);
+    });
   });
 
   it('invalid JSON, an array or null as the body → 400, nothing changes', async () => {
@@ -200,19 +275,20 @@ describe('heartbeat input: validation and authorization', () => {
   });
 
   it('NUL bytes and lone surrogates in check output are stored repaired; flushing goes on', async () => {
-    const raw = JSON.stringify(heartbeat(7)).replace(
+    const seq = lastGoodSeq + 1;
+    const raw = JSON.stringify(heartbeat(seq)).replace(
       '"output":"fine"',
       '"output":"bad\\u0000byte \\ud800 half"',
     );
     const r = await post(undefined, a.agentToken, raw);
     expect(r.status).toBe(200);
-    lastGoodSeq = 7;
-    await waitFor('node_status flushed', async () => (await row())?.lastSeq === '7');
+    lastGoodSeq = seq;
+    await waitFor('node_status flushed', async () => (await row())?.lastSeq === String(seq));
     expect((await row())!.report.checks[0].output).toBe('bad\uFFFDbyte \uFFFD half');
     // The next heartbeat is flushed too (a refused row would have kept failing every flush).
-    expect((await post(heartbeat(8))).status).toBe(200);
-    lastGoodSeq = 8;
-    await waitFor('node_status flushed', async () => (await row())?.lastSeq === '8');
+    expect((await post(heartbeat(seq + 1))).status).toBe(200);
+    lastGoodSeq = seq + 1;
+    await waitFor('node_status flushed', async () => (await row())?.lastSeq === String(seq + 1));
     await expectUnchanged();
   });
 });
