@@ -6,7 +6,12 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AgentFleet, AgentProcess, ProtectedService, writeScript } from '../../libs/testing/src/agent-harness';
+import {
+  AgentFleet,
+  AgentProcess,
+  ProtectedService,
+  writeScript,
+} from '../../libs/testing/src/agent-harness';
 import { queryServer } from '../../apps/orchestrator/src/dns/embedded/dns-query';
 import {
   ChildOrchestrator,
@@ -204,7 +209,8 @@ export class Cluster {
         dir,
         `${action}.sh`,
         `#!/bin/sh\n${this.opts.actionDelaySeconds?.[action] ? `sleep ${this.opts.actionDelaySeconds[action]}\n` : ''}` +
-          `echo "${action} epoch=$HA_EPOCH step=$HA_STEP_ID" >> "${join(dir, 'actions.log')}"\nexit 0\n`,
+          `echo "${action} epoch=$HA_EPOCH step=$HA_STEP_ID" >> "${join(dir, 'actions.log')}"\n` +
+          `echo "$(date +%s%N) ${action} epoch=$HA_EPOCH step=$HA_STEP_ID" >> "${join(dir, 'actions.ns.log')}"\nexit 0\n`,
       );
       actions[action] = { command: script, args: [], timeoutMs: 10000 };
     }
@@ -337,6 +343,17 @@ exit 0
     } catch {
       return null;
     }
+  }
+
+  /** Every action run on the node with its start time (CLOCK_REALTIME ns), e.g. to order them across nodes. */
+  timedActions(n: ClusterNode): { ns: bigint; line: string }[] {
+    const f = join(n.dir, 'actions.ns.log');
+    if (!existsSync(f)) return [];
+    return readFileSync(f, 'utf8')
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => ({ ns: BigInt(l.slice(0, l.indexOf(' '))), line: l.slice(l.indexOf(' ') + 1) }));
   }
 
   actionsLog(n: ClusterNode): string[] {
