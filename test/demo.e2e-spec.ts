@@ -61,7 +61,18 @@ describe('npm run demo', () => {
 
     const pid = Number(/kill -9 (\d+)/.exec(out)![1]);
     process.kill(pid, 'SIGKILL');
-    await waitFor('DNS answers the replica', async () => dig() === '127.0.0.152', 30000, 50);
+    try {
+      await waitFor('DNS answers the replica', async () => dig() === '127.0.0.152', 30000, 50);
+    } catch (e) {
+      console.log(out.slice(-3000));
+      console.log(
+        execFileSync('sh', [
+          '-c',
+          `cat ${dir}/*/agent.log ${dir}/*/*.watchdog.sock.log | cut -c1-400`,
+        ]).toString(),
+      );
+      throw e;
+    }
 
     demo.kill('SIGINT');
     await waitFor('demo exit', async () => demo.exitCode !== null, 20000);

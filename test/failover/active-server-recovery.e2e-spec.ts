@@ -31,6 +31,7 @@ describe('split state and active-server recovery', () => {
         stepId: 'manual-promote',
         scenarioId: c.scenarioId,
         epoch: 1,
+        deadline: Date.now() + 10_000,
       },
     });
     expect(promoted.status).toBe(200);

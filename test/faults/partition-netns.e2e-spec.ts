@@ -9,7 +9,12 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AGENT_MAIN, writeScript } from '../../libs/testing/src/agent-harness';
+import {
+  AGENT_MAIN,
+  ProtectedService,
+  killWatchdogOf,
+  writeScript,
+} from '../../libs/testing/src/agent-harness';
 import { queryServer } from '../../apps/orchestrator/src/dns/embedded/dns-query';
 import { http, InProcessOrchestrator, startOrchestrator, waitFor } from '../support/orchestrator';
 
@@ -28,6 +33,8 @@ describe('real partition of production (network namespace + iptables)', () => {
   const vethNs = `vp${tag}`;
   const dir = mkdtempSync(join(tmpdir(), 'ha-partition-'));
   const children: ChildProcess[] = [];
+  const services: ProtectedService[] = [];
+  const configs: string[] = [];
   let o: InProcessOrchestrator;
 
   const api = (method: string, path: string, body?: unknown) =>
@@ -61,6 +68,8 @@ describe('real partition of production (network namespace + iptables)', () => {
 
   afterAll(async () => {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    for (const f of configs) killWatchdogOf(f);
+    for (const svc of services) svc.stop();
     await o?.close();
     try {
       sh('ip', ['netns', 'del', ns]);
@@ -90,7 +99,12 @@ describe('real partition of production (network namespace + iptables)', () => {
       );
       actions[a] = { command: script, args: [], timeoutMs: 5000 };
     }
+    // The service the agent protects; its watchdog kills it when the lease runs out unrenewed.
+    const service = new ProtectedService(nodeDir);
+    service.start();
+    services.push(service);
     const config = join(nodeDir, 'agent.json');
+    configs.push(config);
     writeFileSync(
       config,
       JSON.stringify({
@@ -103,6 +117,7 @@ describe('real partition of production (network namespace + iptables)', () => {
         heartbeatIntervalMs: 300,
         stateFile: join(nodeDir, 'state.json'),
         actions,
+        watchdog: { pidFiles: [service.pidFile] },
         logLevel: 'warn',
       }),
     );
@@ -112,7 +127,7 @@ describe('real partition of production (network namespace + iptables)', () => {
       : [AGENT_MAIN, '--config', config];
     const child = spawn(cmd, args, { stdio: 'ignore' });
     children.push(child);
-    return { id: node.body.node.id as string, actionToken: node.body.actionToken as string, child };
+    return { id: node.body.node.id as string, actionToken: node.body.actionToken as string, child, service };
   }
 
   it('production cut off from everyone demotes itself before the replica is promoted', async () => {
@@ -177,7 +192,13 @@ describe('real partition of production (network namespace + iptables)', () => {
       const r = await api('GET', `/api/v1/operations/${ops.body.items[0].id}`);
       return r.body.state === 'succeeded' ? r.body : null;
     });
-    expect(op.steps.find((x: { name: string }) => x.name === 'fence').output.fencedBy).toBe('lease-expiry');
+    expect(op.steps.find((x: { name: string }) => x.name === 'fence').output).toMatchObject({
+      fencedBy: 'lease-expiry',
+      watchdogArmed: true,
+    });
+    // Cut off for the lease, its watchdog took the service down too; the replica's runs on.
+    expect(prod.service.alive()).toBe(false);
+    expect(replica.service.alive()).toBe(true);
 
     // Heal: the old production hears epoch 2 and stays demoted; DNS stays on the replica.
     sh('ip', ['netns', 'exec', ns, 'iptables', '-F']);

@@ -85,6 +85,8 @@ export class Agent implements AgentApi {
   private lastLeaseTick = monotonicNow();
   /** Scenario ids waiting for the next epoch-confirmation heartbeat (coalesced across actions). */
   private confirmRound: { ids: Set<string>; sent: boolean; result: Promise<boolean> } | null = null;
+  /** Scenarios with an orchestrator action being confirmed or run: it, not a self-demotion, acts. */
+  private readonly orchestratorActing = new Map<string, number>();
 
   private readonly logger: Logger;
 
@@ -95,9 +97,15 @@ export class Agent implements AgentApi {
   ) {
     this.logger = logger.child({ context: 'Agent' });
     this.checks = new CheckRunner(config.checks, this.processes, logger.child({ context: 'CheckRunner' }));
-    this.actions = new ActionRunner(config, store, this.processes, logger.child({ context: 'ActionRunner' }), {
-      lateByMs: (deadline) => this.lateByMs(deadline),
-    });
+    this.actions = new ActionRunner(
+      config,
+      store,
+      this.processes,
+      logger.child({ context: 'ActionRunner' }),
+      {
+        lateByMs: (deadline) => this.lateByMs(deadline),
+      },
+    );
     this.watchdog = new WatchdogClient(config.watchdog, logger.child({ context: 'Watchdog' }));
     this.peers = new PeerTracker({
       nodeId: config.nodeId,
@@ -146,7 +154,10 @@ export class Agent implements AgentApi {
   async start(): Promise<void> {
     // Fail fast if the state file cannot be written, before anyone relies on us.
     await this.store.save();
-    this.watchdog.start();
+    // Armed before the first heartbeat, so the orchestrator never sees this node unguarded.
+    await this.watchdog.start();
+    this.checkLeases();
+    await this.watchdog.acknowledged(1000);
     this.address = await this.server.listen();
     this.checks.start();
     this.heartbeats.start();
@@ -211,20 +222,34 @@ export class Agent implements AgentApi {
     const late = this.lateByMs(request.deadline);
     if (late > 0 && !this.store.findStep(`${request.scenarioId}/${request.stepId}`)) {
       this.logger.warn(
-        { event: 'action.refused', reason: 'deadline_passed', action, stepId: request.stepId, lateByMs: late },
+        {
+          event: 'action.refused',
+          reason: 'deadline_passed',
+          action,
+          stepId: request.stepId,
+          lateByMs: late,
+        },
         'action arrived after its deadline; not run',
       );
       throw new DeadlinePassedError(late);
     }
-    await this.confirmEpoch(action, request);
-    return this.actions.execute({
-      action,
-      operationId: request.operationId,
-      stepId: request.stepId,
-      scenarioId: request.scenarioId,
-      epoch: request.epoch,
-      deadline: request.deadline,
-    });
+    const sid = request.scenarioId;
+    this.orchestratorActing.set(sid, (this.orchestratorActing.get(sid) ?? 0) + 1);
+    try {
+      await this.confirmEpoch(action, request);
+      return await this.actions.execute({
+        action,
+        operationId: request.operationId,
+        stepId: request.stepId,
+        scenarioId: sid,
+        epoch: request.epoch,
+        deadline: request.deadline,
+      });
+    } finally {
+      const left = (this.orchestratorActing.get(sid) ?? 1) - 1;
+      if (left > 0) this.orchestratorActing.set(sid, left);
+      else this.orchestratorActing.delete(sid);
+    }
   }
 
   /** How far past `deadline` (orchestrator wall clock) we are, corrected by the heartbeat clock offset. */
@@ -398,6 +423,8 @@ export class Agent implements AgentApi {
     for (const a of merged) {
       const local = this.store.scenario(a.scenarioId);
       if (local?.role === 'production' && a.role !== 'production') {
+        // The orchestrator is fencing us right now (its action confirmed this epoch): let it.
+        if (this.orchestratorActing.has(a.scenarioId)) continue;
         const retry = this.selfDemoteRetry.get(a.scenarioId);
         if (a.epoch > local.epoch) {
           void this.selfDemote(a, 1);
@@ -505,10 +532,7 @@ export class Agent implements AgentApi {
       });
       if (decision.selfFence) void this.selfFence(s.scenarioId, s.epoch, decision.reason);
     }
-    this.watchdog.kick(
-      watchdogExpiry === null ? null : monotonicMs() + (watchdogExpiry - now),
-      fromContact,
-    );
+    this.watchdog.kick(watchdogExpiry === null ? null : monotonicMs() + (watchdogExpiry - now), fromContact);
   }
 
   private async selfFence(scenarioId: string, epoch: number, reason: string): Promise<void> {

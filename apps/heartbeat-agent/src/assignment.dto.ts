@@ -19,7 +19,14 @@ import {
   MinLength,
   ValidateNested,
 } from 'class-validator';
-import { AGENT_ROLES, AgentRole, HeartbeatResponse, MAX_EPOCH, PeerInfo, ScenarioAssignment } from '@ha/contracts';
+import {
+  AGENT_ROLES,
+  AgentRole,
+  HeartbeatResponse,
+  MAX_EPOCH,
+  PeerInfo,
+  ScenarioAssignment,
+} from '@ha/contracts';
 
 export class PeerInfoDto implements PeerInfo {
   @IsUUID()

@@ -66,7 +66,10 @@ export class HeartbeatSender {
   clockOffsetMs(): number {
     let best: OrchestratorContact | undefined;
     for (const c of this.contacts) {
-      if (c.clockOffsetMs !== undefined && (best === undefined || (c.lastContact ?? 0) > (best.lastContact ?? 0)))
+      if (
+        c.clockOffsetMs !== undefined &&
+        (best === undefined || (c.lastContact ?? 0) > (best.lastContact ?? 0))
+      )
         best = c;
     }
     return best?.clockOffsetMs ?? 0;

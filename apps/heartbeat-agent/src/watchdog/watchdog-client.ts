@@ -30,8 +30,17 @@ export class WatchdogClient {
     private readonly logger: Logger,
   ) {}
 
-  start(): void {
-    if (this.config) void this.ensureConnected();
+  /** Connects (starting the watchdog if none runs); resolves once connected or after the first failure. */
+  async start(): Promise<void> {
+    if (this.config) await this.ensureConnected();
+  }
+
+  /** Resolves when the watchdog acknowledged a kick (or after `timeoutMs`): the first heartbeat can say armed. */
+  async acknowledged(timeoutMs: number): Promise<void> {
+    const deadline = monotonicMs() + timeoutMs;
+    while (this.config && this.socket && !this.report().armed && monotonicMs() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   /** `deadline` is CLOCK_MONOTONIC ms (null: production nowhere, disarm); `contact`: it rests on real contact. */
@@ -51,8 +60,7 @@ export class WatchdogClient {
       ...this.report(),
       pid: this.lastAck?.pid ?? null,
       fired: this.lastAck?.fired ?? 0,
-      deadlineInMs:
-        this.lastAck?.deadline == null ? null : Math.round(this.lastAck.deadline - monotonicMs()),
+      deadlineInMs: this.lastAck?.deadline == null ? null : Math.round(this.lastAck.deadline - monotonicMs()),
     };
   }
 

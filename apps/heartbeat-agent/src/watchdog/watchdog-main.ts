@@ -28,9 +28,7 @@ export interface WatchdogProcessOptions {
 }
 
 /** Agent → watchdog. `deadline` null disarms (this node is production nowhere). */
-export type WatchdogKick =
-  | { t: 'kick'; deadline: number | null; contact: boolean }
-  | { t: 'exit' };
+export type WatchdogKick = { t: 'kick'; deadline: number | null; contact: boolean } | { t: 'exit' };
 
 /** Watchdog → agent. */
 export interface WatchdogAck {

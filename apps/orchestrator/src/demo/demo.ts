@@ -8,7 +8,7 @@
 import 'reflect-metadata';
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Redis from 'ioredis';
 import { Client } from 'pg';
@@ -92,7 +92,15 @@ async function main(): Promise<void> {
 
   rmSync(WORK, { recursive: true, force: true });
   const agents: ChildProcess[] = [];
-  const created: { name: string; id: string; address: string; configFile: string; dir: string }[] = [];
+  const services: ChildProcess[] = [];
+  const created: {
+    name: string;
+    id: string;
+    address: string;
+    configFile: string;
+    dir: string;
+    service: ChildProcess;
+  }[] = [];
   for (const n of NODES) {
     const res = await api(base, adminToken, 'POST', '/api/v1/nodes', {
       name: n.name,
@@ -106,6 +114,13 @@ async function main(): Promise<void> {
     for (const a of ['promote', 'demote', 'fence', 'resync', 'start-app', 'stop-app']) {
       actions[a] = { command: writeScript(dir, a), args: [], timeoutMs: 10000 };
     }
+    // A stand-in for the service the node protects: its watchdog kills it when the lease runs out
+    // without renewal (agent frozen or killed), which is what makes lease-expiry fencing safe.
+    const service = spawn('/bin/sh', ['-c', 'exec sleep 2147483'], { detached: true, stdio: 'ignore' });
+    service.unref();
+    services.push(service);
+    const pidFile = path.join(dir, 'service.pid');
+    writeFileSync(pidFile, `${service.pid}\n`);
     const configFile = path.join(dir, 'agent.yaml');
     writeFileSync(
       configFile,
@@ -119,11 +134,12 @@ async function main(): Promise<void> {
         heartbeatIntervalMs: 500,
         stateFile: path.join(dir, 'state.json'),
         actions,
+        watchdog: { pidFiles: [pidFile] },
         logLevel: 'warn',
       }),
       { mode: 0o600 },
     );
-    created.push({ name: n.name, id: res.node.id, address: n.address, configFile, dir });
+    created.push({ name: n.name, id: res.node.id, address: n.address, configFile, dir, service });
   }
   const startAgent = (n: (typeof created)[number]) => {
     const out = openSync(path.join(n.dir, 'agent.log'), 'a');
@@ -172,19 +188,46 @@ HA orchestrator demo is running.
 Watch the answer:     watch -n 0.5 '${dig}'
 Scenario status:      curl -s -H 'Authorization: Bearer ${adminToken}' ${base}/api/v1/scenarios/${scenario.id}/status
 Kill production:      kill -9 ${children[0].pid}        # the production agent (${created[0].name})
+                      (its watchdog then kills the protected service, pid ${created[0].service.pid}, at lease expiry)
+Freeze production:    kill -STOP ${children[0].pid}     # same outcome: a frozen agent cannot demote, its watchdog does
 Operations timeline:  curl -s -H 'Authorization: Bearer ${adminToken}' '${base}/api/v1/operations?scenarioId=${scenario.id}'
 Restart old prod:     npm run agent -- --config ${created[0].configFile}   # it comes back demoted
 Agent logs/actions:   ${WORK}/<node>/agent.log, actions.log
 
 Ctrl-C stops everything.`);
 
+  const killServices = () => {
+    for (const s of services) {
+      try {
+        process.kill(-s.pid!, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+    // Watchdogs outlive their agents on purpose; the demo ends them with everything else.
+    for (const n of created) {
+      try {
+        process.kill(
+          Number(readFileSync(path.join(n.dir, 'state.json.watchdog.sock.pid'), 'utf8')),
+          'SIGKILL',
+        );
+      } catch {
+        /* none */
+      }
+    }
+  };
   const stop = async () => {
     for (const a of agents) a.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 500));
+    killServices();
     await app.close().catch(() => undefined);
     process.exit(0);
   };
   // However the process ends, the agents it started end with it.
-  process.on('exit', () => agents.forEach((a) => a.kill('SIGTERM')));
+  process.on('exit', () => {
+    agents.forEach((a) => a.kill('SIGTERM'));
+    killServices();
+  });
   process.on('SIGINT', () => void stop());
   process.on('SIGTERM', () => void stop());
 }

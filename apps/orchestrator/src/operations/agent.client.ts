@@ -57,7 +57,10 @@ export class AgentClient {
     const answer = res.body as Record<string, unknown>;
     if (res.status === 200) return answer as unknown as ActionResponse;
     const reason = typeof answer?.reason === 'string' ? answer.reason : undefined;
-    if (res.status === 409 && (reason === 'stale_epoch' || (reason === undefined && 'currentEpoch' in (answer ?? {})))) {
+    if (
+      res.status === 409 &&
+      (reason === 'stale_epoch' || (reason === undefined && 'currentEpoch' in (answer ?? {})))
+    ) {
       throw new StaleEpochError(Number(answer?.currentEpoch ?? NaN), req.epoch, `${action} on ${node.name}`);
     }
     if (reason === 'epoch_not_issued') {

@@ -29,7 +29,7 @@ export class FailoverDto {
   @ApiPropertyOptional({
     default: false,
     description:
-      'With force: the operator confirms the old production is powered off or isolated (like Pacemaker\'s stonith_admin --confirm), so lease expiry may fence it although its agent reported no armed watchdog. Audited with the reason',
+      "With force: the operator confirms the old production is powered off or isolated (like Pacemaker's stonith_admin --confirm), so lease expiry may fence it although its agent reported no armed watchdog. Audited with the reason",
   })
   @IsOptional()
   @IsBoolean()
@@ -111,7 +111,7 @@ export class ActiveServerRecoveryDto {
   @ApiPropertyOptional({
     default: false,
     description:
-      'With force: the operator confirms the old production is powered off or isolated (like Pacemaker\'s stonith_admin --confirm), so lease expiry may fence it although its agent reported no armed watchdog. Audited with the reason',
+      "With force: the operator confirms the old production is powered off or isolated (like Pacemaker's stonith_admin --confirm), so lease expiry may fence it although its agent reported no armed watchdog. Audited with the reason",
   })
   @IsOptional()
   @IsBoolean()
