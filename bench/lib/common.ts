@@ -6,6 +6,11 @@
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
 import { Client } from 'pg';
+import { ProtectedService } from '../../libs/testing/src/agent-harness';
+
+/** Stand-in services guarded by the benchmark agents' watchdogs; gone when the benchmark ends. */
+const services: ProtectedService[] = [];
+process.on('exit', () => services.forEach((s) => s.stop()));
 
 export const BENCH_DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/ha_bench';
 export const BENCH_REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -176,6 +181,10 @@ export function agentConfig(opts: {
   dir: string;
   actions: Record<string, unknown>;
 }): Record<string, unknown> {
+  // Lease-expiry fencing needs an armed watchdog: each node guards a stand-in service.
+  const service = new ProtectedService(opts.dir, { name: `${opts.name}.service` });
+  service.start();
+  services.push(service);
   return {
     nodeId: opts.node.node.id,
     nodeName: opts.name,
@@ -186,6 +195,7 @@ export function agentConfig(opts: {
     heartbeatIntervalMs: opts.intervalMs,
     stateFile: `${opts.dir}/${opts.name}.state.json`,
     actions: opts.actions,
+    watchdog: { pidFiles: [service.pidFile] },
     logLevel: 'error',
   };
 }

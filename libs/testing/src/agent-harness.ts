@@ -315,10 +315,11 @@ export class ProtectedService {
 
   constructor(
     readonly dir: string,
-    private readonly options: { beatMs?: number } = {},
+    private readonly options: { beatMs?: number; name?: string } = {},
   ) {
-    this.pidFile = join(dir, 'service.pid');
-    this.liveFile = join(dir, 'live.log');
+    const name = options.name ?? 'service';
+    this.pidFile = join(dir, `${name}.pid`);
+    this.liveFile = join(dir, `${name === 'service' ? 'live' : `${name}.live`}.log`);
   }
 
   start(): void {

@@ -16,7 +16,8 @@ const USAGE = `usage: hactl <command> [args] [--json]
   status <scenario>                  state, nodes and verdicts, running operation
   nodes                              list nodes
   health <node>                      verdict and evidence of a node
-  failover <scenario> --reason R [--target NODE] [--force] [--wait]
+  failover <scenario> --reason R [--target NODE] [--force [--confirm-fenced]] [--wait]
+                                     --confirm-fenced: you powered off/isolated the old production
   switchover <scenario> --reason R [--target NODE] [--wait]
   failback <scenario> --reason R [--wait]
   start <scenario> --reason R [--wait]
@@ -125,6 +126,7 @@ async function main(argv: string[]): Promise<number> {
         reason: { type: 'string' },
         target: { type: 'string' },
         force: { type: 'boolean' },
+        'confirm-fenced': { type: 'boolean' },
         wait: { type: 'boolean' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -203,6 +205,10 @@ async function main(argv: string[]): Promise<number> {
         body.targetNodeId = (await resolve(ctx, 'nodes', values.target)).id;
       }
       if (values.force) body.force = true;
+      if (values['confirm-fenced']) {
+        if (command !== 'failover') throw new CliError('--confirm-fenced is for failover', 2);
+        body.confirmFenced = true;
+      }
       let op = await call(ctx, 'POST', `/api/v1/scenarios/${s.id}/${command}`, body);
       if (values.wait) op = await waitOperation(ctx, op.id);
       print(ctx, op, () =>

@@ -6,6 +6,7 @@ export const EVENT_KINDS = [
   'alert',
   'failover-requested',
   'failover-suppressed',
+  'failover-blocked',
   'storm-brake',
   'operation-succeeded',
   'operation-failed',
