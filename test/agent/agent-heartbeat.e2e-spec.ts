@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ScenarioAssignment } from '@ha/contracts';
+import { ScenarioAssignment, checkJsonLimits } from '@ha/contracts';
 import {
   AgentFleet,
   AgentProcess,
@@ -100,6 +100,12 @@ describe('heartbeat agent: heartbeats and local checks (real process)', () => {
             intervalMs: 60_000,
           },
           { name: 'uses-args', command: '/bin/echo', args: ['a;b', '$(id)'], intervalMs: 500 },
+          {
+            // A plugin printing binary garbage: a NUL byte and bytes that are not UTF-8.
+            name: 'garbage',
+            command: script('garbage.sh', "printf 'bin\\000ary \\377\\376 garbage'"),
+            intervalMs: 500,
+          },
         ],
         replicaLag: { command: script('lag.sh', 'echo 4.5'), timeoutMs: 1000 },
       },
@@ -131,7 +137,7 @@ describe('heartbeat agent: heartbeats and local checks (real process)', () => {
   });
 
   it('reports check results with Nagios semantics; a hanging script is critical and killed with its group', async () => {
-    const h = await orchestrator.waitForHeartbeat((x) => x.body.checks.length === 5);
+    const h = await orchestrator.waitForHeartbeat((x) => x.body.checks.length === 6);
     const byName = Object.fromEntries(h.body.checks.map((c) => [c.name, c]));
     expect(byName['disk-ok']).toMatchObject({ status: 'ok', output: 'DISK OK - 40% used' });
     expect(byName['disk-warn']).toMatchObject({ status: 'warning', output: 'DISK WARNING - 85% used' });
@@ -141,6 +147,9 @@ describe('heartbeat agent: heartbeats and local checks (real process)', () => {
     expect(byName.hangs.durationMs).toBeLessThan(2500);
     // Arguments reach the command verbatim, no shell in between.
     expect(byName['uses-args']).toMatchObject({ status: 'ok', output: 'a;b $(id)' });
+    // Garbage is repaired at the source: the heartbeat passes the orchestrator's NUL/Unicode rules.
+    expect(byName.garbage).toMatchObject({ status: 'ok', output: 'bin\uFFFDary \uFFFD\uFFFD garbage' });
+    expect(checkJsonLimits(h.body)).toBeNull();
 
     const childPid = Number((await readFile(join(dir, 'hang-child.pid'), 'utf8')).trim());
     expect(childPid).toBeGreaterThan(0);

@@ -274,21 +274,17 @@ describe('heartbeat input: validation and authorization', () => {
     expect(nodes.body.items.map((n: { name: string }) => n.name).sort()).toEqual(['hbin-a', 'hbin-b']);
   });
 
-  it('NUL bytes and lone surrogates in check output are stored repaired; flushing goes on', async () => {
-    const seq = lastGoodSeq + 1;
-    const raw = JSON.stringify(heartbeat(seq)).replace(
-      '"output":"fine"',
-      '"output":"bad\\u0000byte \\ud800 half"',
-    );
-    const r = await post(undefined, a.agentToken, raw);
-    expect(r.status).toBe(200);
-    lastGoodSeq = seq;
-    await waitFor('node_status flushed', async () => (await row())?.lastSeq === String(seq));
-    expect((await row())!.report.checks[0].output).toBe('bad\uFFFDbyte \uFFFD half');
-    // The next heartbeat is flushed too (a refused row would have kept failing every flush).
-    expect((await post(heartbeat(seq + 1))).status).toBe(200);
-    lastGoodSeq = seq + 1;
-    await waitFor('node_status flushed', async () => (await row())?.lastSeq === String(seq + 1));
+  it('NUL bytes and lone surrogates in check output → 400 naming the field (agents repair script output at the source)', async () => {
+    for (const bad of ['bad\\u0000byte', 'half \\ud800 surrogate', 'lone \\udc00 low']) {
+      const raw = JSON.stringify(heartbeat(lastGoodSeq + 1)).replace('"output":"fine"', `"output":"${bad}"`);
+      const r = await post(undefined, a.agentToken, raw);
+      expect(r.status).toBe(400);
+      expect(r.body.message).toMatch(/^checks\[0\]\.output must not contain/);
+      await expectUnchanged();
+    }
+    // The node's next good heartbeat is taken and flushed as usual.
+    expect((await post(heartbeat(++lastGoodSeq))).status).toBe(200);
+    await waitFor('node_status flushed', async () => (await row())?.lastSeq === String(lastGoodSeq));
     await expectUnchanged();
   });
 });

@@ -11,6 +11,7 @@
  * itself, and (10 s case) a forged high epoch is refused and the next failover still succeeds.
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { postJson, sleep, writeScript } from '@ha/testing/agent-harness';
 import { Cluster } from '../support/cluster';
@@ -122,6 +123,16 @@ async function freezeAndCheck(cl: Cluster, pauseMs: number): Promise<void> {
     const oldActive = t <= oldServesUntil;
     const newActive = t >= promotedAt;
     if (oldActive && newActive) overlapping++;
+  }
+  if (overlapping > 0) {
+    // What each party saw, for the post-mortem.
+    console.log(
+      JSON.stringify(
+        { frozenAt: String(frozenAt), lastBeat: String(lastBeat), fired, promotes, fence: fence.output },
+        (_k, v) => (typeof v === 'bigint' ? String(v) : v),
+      ),
+    );
+    console.log(readFileSync(join(prod.dir, 'state.json.watchdog.sock.log'), 'utf8'));
   }
   expect(overlapping).toBe(0);
   expect(oldServesUntil < promotedAt).toBe(true);

@@ -2,6 +2,7 @@
  * Runs a configured command (never through a shell) in its own process group, with a hard timeout
  * that kills the whole group, so a script's children cannot outlive it.
  */
+import { wellFormedText } from '@ha/contracts';
 import { ChildProcess, spawn } from 'node:child_process';
 
 export interface RunSpec {
@@ -47,8 +48,12 @@ class BoundedBuffer {
     this.size += part.length;
   }
 
+  /**
+   * UTF-8 decoding already turns invalid bytes into U+FFFD; NUL bytes are replaced too: script
+   * output travels in heartbeats and action answers, where the receiving side refuses NUL.
+   */
   toString(): string {
-    return Buffer.concat(this.chunks).toString('utf8');
+    return wellFormedText(Buffer.concat(this.chunks).toString('utf8'));
   }
 }
 

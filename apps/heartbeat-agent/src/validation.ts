@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { ClassConstructor, plainToInstance } from 'class-transformer';
 import { ValidationError, validateSync } from 'class-validator';
+import { checkJsonLimits } from '@ha/contracts';
 import { BodyValidationError } from './errors';
 
 export interface ValidateOptions {
@@ -23,6 +24,9 @@ export function validatePlain<T extends object>(
   if (typeof plain !== 'object' || plain === null || Array.isArray(plain)) {
     throw new BodyValidationError(prefix, `${prefix || 'body'} must be a JSON object`);
   }
+  // Depth, sizes, NUL and lone surrogates first: class-transformer and class-validator recurse.
+  const violation = checkJsonLimits(plain, undefined, prefix);
+  if (violation) throw new BodyValidationError(violation.field, violation.message);
   const instance = plainToInstance(cls, plain);
   const errors = validateSync(instance, {
     whitelist: true,

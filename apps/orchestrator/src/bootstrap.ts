@@ -4,7 +4,9 @@
  */
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
+import { BadRequestException } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { checkJsonLimits } from '@ha/contracts';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { DataSource } from 'typeorm';
@@ -46,6 +48,27 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     logContext.enterWith({ requestId: String(req.id) });
     void reply.header('x-request-id', String(req.id));
     done();
+  });
+  // Hostile input stops here, before any validator recurses into it or PostgreSQL sees it: JSON
+  // depth, array and string sizes, NUL and lone surrogates, in the body, the query and the path.
+  const limits = {
+    maxDepth: config.MAX_JSON_DEPTH,
+    maxArrayLength: config.MAX_JSON_ARRAY_LENGTH,
+    maxStringLength: config.MAX_JSON_STRING_LENGTH,
+  };
+  fastify.addHook('preValidation', (req, _reply, done) => {
+    const violation =
+      checkJsonLimits(req.params, limits, 'path') ??
+      checkJsonLimits(req.query, limits, 'query') ??
+      checkJsonLimits(req.body, limits);
+    if (!violation) return done();
+    done(
+      new BadRequestException({
+        error: 'validation_failed',
+        message: violation.message,
+        details: { fields: [{ field: violation.field, messages: [violation.message] }] },
+      }),
+    );
   });
   const metrics = app.get(MetricsService);
   fastify.addHook('onResponse', (req, reply, done) => {

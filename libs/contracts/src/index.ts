@@ -3,3 +3,4 @@ export * from './checks';
 export * from './roles';
 export * from './heartbeat';
 export * from './actions';
+export * from './json-limits';

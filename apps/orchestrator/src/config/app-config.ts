@@ -134,6 +134,27 @@ export class AppConfig {
   @Max(10 * 1024 * 1024)
   BODY_LIMIT_BYTES = 256 * 1024;
 
+  /** Request JSON (body, query, path) nested deeper than this is refused before validation (400). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(4)
+  @Max(256)
+  MAX_JSON_DEPTH = 32;
+
+  /** Longest array accepted anywhere in a request body. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(16)
+  @Max(1_000_000)
+  MAX_JSON_ARRAY_LENGTH = 10_000;
+
+  /** Longest string (value or key) accepted anywhere in a request; NUL and lone surrogates never are. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(256)
+  @Max(10 * 1024 * 1024)
+  MAX_JSON_STRING_LENGTH = 65_536;
+
   /** Storm brake: more than this many automatic failovers within STORM_WINDOW_MS pause automatic action. */
   @Transform(toInt)
   @IsInt()
