@@ -107,6 +107,6 @@ export function checkJsonLimits(
 
 /** Replaces NUL and lone surrogates with U+FFFD: for text we relay but did not author (script output). */
 export function wellFormedText(text: string): string {
-  const noNul = text.indexOf('\u0000') === -1 ? text : text.replace(/\u0000/g, '\uFFFD');
+  const noNul = text.indexOf('\u0000') === -1 ? text : text.replaceAll('\u0000', '\uFFFD');
   return noNul.isWellFormed() ? noNul : noNul.toWellFormed();
 }
