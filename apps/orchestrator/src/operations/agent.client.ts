@@ -6,6 +6,7 @@
 import { Injectable } from '@nestjs/common';
 import { ActionRequest, ActionResponse, AgentAction } from '@ha/contracts';
 import { DomainError, StaleEpochError, TransientError } from '../common/errors';
+import { jsonbSafeDeep } from '../heartbeats/jsonb-safe';
 import { NodesService } from '../nodes/nodes.service';
 
 export class AgentUnreachableError extends TransientError {
@@ -113,7 +114,9 @@ export class AgentClient {
     const text = await res.text().catch(() => '');
     let parsed: unknown = text;
     try {
-      parsed = text ? JSON.parse(text) : {};
+      // Script output and whatever else an agent says ends up in step outputs (jsonb) and logs:
+      // NUL and lone surrogates are repaired here, whatever the agent's version does.
+      parsed = text ? jsonbSafeDeep(JSON.parse(text)) : {};
     } catch {
       /* keep text */
     }
