@@ -297,7 +297,11 @@ export function killWatchdogOf(configFile: string): void {
     if (!config.watchdog) return;
     const socket = config.watchdog.socket ?? `${config.stateFile}.watchdog.sock`;
     const pid = Number.parseInt(readFileSync(`${socket}.pid`, 'utf8'), 10);
-    if (pid > 1) process.kill(pid, 'SIGKILL');
+    // pid files outlive their process and pids are recycled (pid_max is small here): only a
+    // process that is this very watchdog gets the signal, never whoever holds the number now.
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    if (pid > 1 && cmdline.includes('watchdog-main.js') && cmdline.includes(socket))
+      process.kill(pid, 'SIGKILL');
   } catch {
     // no config (YAML), no watchdog, or it already exited
   }
@@ -312,6 +316,7 @@ export class ProtectedService {
   readonly pidFile: string;
   readonly liveFile: string;
   private child: ChildProcess | undefined;
+  private exited = false;
 
   constructor(
     readonly dir: string,
@@ -327,6 +332,7 @@ export class ProtectedService {
       ? `while :; do date +%s%N >> '${this.liveFile}'; sleep ${this.options.beatMs / 1000}; done`
       : 'exec sleep 2147483';
     this.child = spawn('/bin/sh', ['-c', script], { detached: true, stdio: 'ignore' });
+    this.child.once('exit', () => (this.exited = true));
     this.child.unref();
     writeFileSync(this.pidFile, `${this.child.pid}\n`);
   }
@@ -337,7 +343,7 @@ export class ProtectedService {
 
   /** Whether the process (group leader) still exists. */
   alive(): boolean {
-    if (!this.child?.pid) return false;
+    if (!this.child?.pid || this.exited) return false;
     try {
       process.kill(this.child.pid, 0);
       return true;
@@ -355,8 +361,9 @@ export class ProtectedService {
       .map((l) => BigInt(l));
   }
 
+  /** Kills its process group, unless it is gone already (its pid may belong to someone else now). */
   stop(): void {
-    if (!this.child?.pid) return;
+    if (!this.child?.pid || this.exited) return;
     try {
       process.kill(-this.child.pid, 'SIGKILL');
     } catch {

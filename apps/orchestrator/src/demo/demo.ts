@@ -198,6 +198,8 @@ Ctrl-C stops everything.`);
 
   const killServices = () => {
     for (const s of services) {
+      // Only one still running: a dead one's pid may belong to another process by now.
+      if (s.exitCode !== null || s.signalCode !== null) continue;
       try {
         process.kill(-s.pid!, 'SIGKILL');
       } catch {
@@ -207,10 +209,8 @@ Ctrl-C stops everything.`);
     // Watchdogs outlive their agents on purpose; the demo ends them with everything else.
     for (const n of created) {
       try {
-        process.kill(
-          Number(readFileSync(path.join(n.dir, 'state.json.watchdog.sock.pid'), 'utf8')),
-          'SIGKILL',
-        );
+        const pid = Number(readFileSync(path.join(n.dir, 'state.json.watchdog.sock.pid'), 'utf8'));
+        if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(n.dir)) process.kill(pid, 'SIGKILL');
       } catch {
         /* none */
       }
