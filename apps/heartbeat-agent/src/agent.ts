@@ -41,7 +41,6 @@ import { WatchdogClient } from './watchdog/watchdog-client';
 const SELF_ACTION_RETRY_MS = 5000;
 /** Wait this long for running actions on shutdown before killing them. */
 const SHUTDOWN_GRACE_MS = 5000;
-const MAX_REPORTED_SCENARIOS = 256;
 /** A lease tick this late means the process was paused (SIGSTOP, VM freeze, swap): logged. */
 const PAUSE_WARN_MS = 1000;
 
@@ -396,7 +395,6 @@ export class Agent implements AgentApi {
       scenarios: this.store
         .scenarios()
         .filter((s) => this.assignment(s.scenarioId) !== undefined)
-        .slice(0, MAX_REPORTED_SCENARIOS)
         .map(({ scenarioId, role, epoch }) => ({ scenarioId, role, epoch })),
       checks: this.checks.latest(),
       peerViews: this.peers.views(this.allPeerIds()),
@@ -633,7 +631,7 @@ export class Agent implements AgentApi {
   // ---- helpers ----
 
   private assignment(scenarioId: string): ScenarioAssignment | undefined {
-    return this.store.assignments().find((a) => a.scenarioId === scenarioId);
+    return this.store.assignment(scenarioId);
   }
 
   private peerIds(assignment: ScenarioAssignment | undefined): string[] {

@@ -23,6 +23,7 @@ import {
   AGENT_ROLES,
   AgentRole,
   HeartbeatResponse,
+  MAX_SCENARIOS_PER_NODE,
   MAX_EPOCH,
   PeerInfo,
   ScenarioAssignment,
@@ -87,7 +88,7 @@ export class HeartbeatResponseDto implements HeartbeatResponse {
   serverTime: number;
 
   @IsArray()
-  @ArrayMaxSize(256)
+  @ArrayMaxSize(MAX_SCENARIOS_PER_NODE)
   @ValidateNested({ each: true })
   @Type(() => ScenarioAssignmentDto)
   scenarios: ScenarioAssignmentDto[];

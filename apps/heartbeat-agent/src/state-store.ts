@@ -75,6 +75,8 @@ export function checkStateData(data: unknown, nodeId: string): string | null {
 export class StateStore {
   private data: AgentStateData;
   private readonly steps = new Map<string, StepLogEntry>();
+  /** scenarioId → assignment: a node may carry thousands, looked up on every heartbeat. */
+  private byScenario = new Map<string, ScenarioAssignment>();
   private writing: Promise<void> | null = null;
   private queued: Promise<void> | null = null;
 
@@ -85,6 +87,7 @@ export class StateStore {
   ) {
     this.data = data;
     for (const entry of data.steps) this.steps.set(entry.key, entry);
+    this.byScenario = new Map(data.assignments.map((a) => [a.scenarioId, a]));
   }
 
   /** Loads the file, or starts empty when it does not exist. Throws StateFileError otherwise. */
@@ -144,9 +147,14 @@ export class StateStore {
     return this.data.assignments;
   }
 
+  assignment(scenarioId: string): ScenarioAssignment | undefined {
+    return this.byScenario.get(scenarioId);
+  }
+
   setAssignments(assignments: ScenarioAssignment[]): boolean {
     if (JSON.stringify(assignments) === JSON.stringify(this.data.assignments)) return false;
     this.data.assignments = assignments;
+    this.byScenario = new Map(assignments.map((a) => [a.scenarioId, a]));
     return true;
   }
 

@@ -14,6 +14,7 @@ import { AppModule } from './app.module';
 import { documentIdempotencyKey } from './common/idempotency.interceptor';
 import { logContext, PinoNestLogger, rootLogger } from './common/logger';
 import { createValidationPipe } from './common/validation';
+import { HEARTBEAT_OPENAPI, HEARTBEAT_PATH } from './heartbeats/heartbeat-route';
 import { AppConfig } from './config/app-config';
 import { ensureDatabase } from './database/database-bootstrap';
 import { MetricsService } from './metrics/metrics.service';
@@ -94,6 +95,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     .addBearerAuth()
     .build();
   const document = documentIdempotencyKey(SwaggerModule.createDocument(app, doc));
+  document.paths[HEARTBEAT_PATH] = HEARTBEAT_OPENAPI as never;
   SwaggerModule.setup('api/docs', app, document, {
     jsonDocumentUrl: 'api/openapi.json',
     yamlDocumentUrl: 'api/openapi.yaml',

@@ -17,6 +17,13 @@ import {
 import { CHECK_STATUSES, CheckStatus } from './checks';
 import { AGENT_ROLES, AgentRole, MAX_EPOCH } from './roles';
 
+/**
+ * Scenarios one node may carry (role reports, assignments, peer views): as many as a request may
+ * hold in one array (the JSON limits' default). The default BODY_LIMIT_BYTES fits about 2,000
+ * role reports per heartbeat; raise it for more.
+ */
+export const MAX_SCENARIOS_PER_NODE = 10_000;
+
 /** Result of one user-defined check that ran on the agent. */
 export class LocalCheckResult {
   @IsString()
@@ -107,7 +114,7 @@ export class HeartbeatRequest {
   agentTime: number;
 
   @IsArray()
-  @ArrayMaxSize(256)
+  @ArrayMaxSize(MAX_SCENARIOS_PER_NODE)
   @ValidateNested({ each: true })
   @Type(() => ScenarioRoleReport)
   scenarios: ScenarioRoleReport[];
@@ -119,7 +126,7 @@ export class HeartbeatRequest {
   checks: LocalCheckResult[];
 
   @IsArray()
-  @ArrayMaxSize(256)
+  @ArrayMaxSize(MAX_SCENARIOS_PER_NODE)
   @ValidateNested({ each: true })
   @Type(() => PeerView)
   peerViews: PeerView[];
@@ -142,7 +149,7 @@ export class HeartbeatRequest {
    */
   @IsOptional()
   @IsArray()
-  @ArrayMaxSize(256)
+  @ArrayMaxSize(MAX_SCENARIOS_PER_NODE)
   @IsUUID('all', { each: true })
   confirmEpochs?: string[];
 }

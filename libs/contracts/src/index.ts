@@ -4,3 +4,4 @@ export * from './roles';
 export * from './heartbeat';
 export * from './actions';
 export * from './json-limits';
+export * from './heartbeat.schema';

@@ -1,11 +1,11 @@
 import { Module } from '@nestjs/common';
+import { HeartbeatRoute } from './heartbeat-route';
 import { HeartbeatStore } from './heartbeat.store';
-import { HeartbeatsController } from './heartbeats.controller';
 import { HeartbeatsService } from './heartbeats.service';
 
+// POST /api/v1/heartbeats is a plain Fastify route (heartbeat-route.ts), not a Nest controller.
 @Module({
-  controllers: [HeartbeatsController],
-  providers: [HeartbeatStore, HeartbeatsService],
+  providers: [HeartbeatStore, HeartbeatsService, HeartbeatRoute],
   exports: [HeartbeatStore, HeartbeatsService],
 })
 export class HeartbeatsModule {}
