@@ -34,11 +34,25 @@ const classAccepts = (body: unknown) =>
 // Each mutation of a valid body, and whether the contract accepts it.
 const cases: [string, (b: Record<string, any>) => unknown, boolean][] = [
   ['valid', (b) => b, true],
-  ['without the optional fields', ({ replicaLagSeconds, watchdog, confirmEpochs, ...rest }) => rest, true],
+  [
+    'without the optional fields',
+    (b) => {
+      const { replicaLagSeconds: _l, watchdog: _w, confirmEpochs: _c, ...rest } = b;
+      return rest;
+    },
+    true,
+  ],
   ['seq as a string', (b) => ({ ...b, seq: '5' }), false],
   ['negative seq', (b) => ({ ...b, seq: -1 }), false],
   ['fractional seq', (b) => ({ ...b, seq: 1.5 }), false],
-  ['missing bootId', ({ bootId, ...rest }) => rest, false],
+  [
+    'missing bootId',
+    (b) => {
+      const { bootId: _b, ...rest } = b;
+      return rest;
+    },
+    false,
+  ],
   ['bootId too long', (b) => ({ ...b, bootId: 'x'.repeat(65) }), false],
   ['peerViews not an array', (b) => ({ ...b, peerViews: 'all good' }), false],
   ['reachable as a string', (b) => ({ ...b, peerViews: [{ nodeId: UUID, reachable: 'yes' }] }), false],
