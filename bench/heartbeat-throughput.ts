@@ -19,6 +19,7 @@
  * Own schema and Redis prefix (dropped at the end); orchestrator on 127.0.0.1:18133, DNS :16133.
  */
 import 'reflect-metadata';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { cpus, tmpdir } from 'node:os';
@@ -56,6 +57,10 @@ const WARMUP = num('warmup', 3, 0);
 const PROFILE = num('profile', 5, 0);
 const PROFILE_OUT = arg('profile-out', join(tmpdir(), `heartbeat-throughput-${Date.now()}.cpuprofile`));
 const ROLES = arg('roles', 'api,detector,worker,dns');
+const REFERENCE_PORT = 18134;
+/** Cores: the server under test (orchestrator, then the reference) on one, this load generator on another. */
+const SERVER_CPU = arg('server-cpu', '1');
+const LOAD_CPU = arg('load-cpu', '0');
 
 /** Where a heartbeat's time goes (inclusive shares of the profile; groups overlap where nested). */
 const GROUPS: FrameGroup[] = [
@@ -129,13 +134,13 @@ function body(n: SimNode, now: number): string {
   });
 }
 
-function post(agent: http.Agent, n: SimNode): Promise<{ status: number; text?: string }> {
+function post(agent: http.Agent, n: SimNode, port = HTTP_PORT): Promise<{ status: number; text?: string }> {
   const payload = body(n, Date.now());
   return new Promise((resolve) => {
     const req = http.request(
       {
         host: '127.0.0.1',
-        port: HTTP_PORT,
+        port,
         path: '/api/v1/heartbeats',
         method: 'POST',
         agent,
@@ -184,6 +189,7 @@ function load(
   stopAt: number,
   windowOf: (t: number) => Window | null,
   errorSamples: string[],
+  port = HTTP_PORT,
 ): Promise<void> {
   const loops: Promise<void>[] = [];
   for (let w = 0; w < concurrency; w++) {
@@ -195,7 +201,7 @@ function load(
         for (let j = 0; performance.now() < stopAt; j++) {
           const n = mine[j % mine.length];
           const t0 = performance.now();
-          const r = await post(agent, n);
+          const r = await post(agent, n, port);
           const t1 = performance.now();
           const win = windowOf(t1);
           if (!win) continue;
@@ -225,6 +231,8 @@ async function main(): Promise<void> {
   if (LEVELS.length === 0) throw new Error('--concurrency needs positive integers, e.g. 64 or 8,64');
   progress(`starting the orchestrator (roles ${ROLES}) on 127.0.0.1:${HTTP_PORT}`);
   const o = (orchestrator = await spawnOrchestrator({ env: env.env, port: HTTP_PORT, probe: true }));
+  pin(process.pid, LOAD_CPU);
+  pin(o.child.pid!, SERVER_CPU);
   const api = apiClient(() => o.url, env.adminToken);
 
   progress(`registering ${NODES} nodes and ${Math.floor(NODES / 2)} scenarios`);
@@ -380,10 +388,71 @@ async function main(): Promise<void> {
     if (profileTo > measureTo) profile = { file: PROFILE_OUT, ...summariseProfile(PROFILE_OUT, 30, GROUPS) };
   }
 
+  // The reference on the same core, the same load (tokens are ignored there), the same levels.
+  await orchestrator.stop('SIGTERM').catch(() => undefined);
+  orchestrator = null;
+  const reference = spawn(
+    process.execPath,
+    [join(__dirname, 'lib/fastify-reference.js'), String(REFERENCE_PORT)],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  referenceChild = reference;
+  await new Promise<void>((resolve, reject) => {
+    reference.stdout!.once('data', () => resolve());
+    reference.once('exit', (code) => reject(new Error(`reference exited ${code}`)));
+  });
+  pin(reference.pid!, SERVER_CPU);
+  const referenceLevels: { concurrency: number; acceptedPerSecond: number; p99: number; errors: number }[] =
+    [];
+  for (const concurrency of LEVELS) {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+    const t0 = performance.now();
+    const from = t0 + WARMUP * 1000;
+    const to = from + SECONDS * 1000;
+    const w: Window = { ok: 0, errors: 0, lat: [] };
+    progress(`reference (bare Fastify), concurrency ${concurrency}: measuring ${SECONDS} s`);
+    await load(
+      agent,
+      nodes,
+      concurrency,
+      to,
+      (t) => (t >= from && t < to ? w : null),
+      errorSamples,
+      REFERENCE_PORT,
+    );
+    agent.destroy();
+    const lat = Float64Array.from(w.lat).sort();
+    referenceLevels.push({
+      concurrency,
+      acceptedPerSecond: Math.round(w.ok / SECONDS),
+      p99: round(percentile(lat, 99)),
+      errors: w.errors,
+    });
+    progress(`  reference ${referenceLevels[referenceLevels.length - 1].acceptedPerSecond}/s`);
+  }
+  reference.kill('SIGKILL');
+  referenceChild = null;
+  const ratios = levels.map((l, i) => {
+    const ours = (l as { acceptedPerSecond: number }).acceptedPerSecond;
+    return {
+      concurrency: LEVELS[i],
+      ours,
+      reference: referenceLevels[i].acceptedPerSecond,
+      ratio: round(ours / referenceLevels[i].acceptedPerSecond, 3),
+    };
+  });
+  for (const r of ratios)
+    progress(`concurrency ${r.concurrency}: ${r.ours}/s vs bare Fastify ${r.reference}/s → ${r.ratio}×`);
+
   console.log(
     JSON.stringify(
       {
         bench: 'heartbeat-throughput',
+        pinned: { server: SERVER_CPU, loadGenerator: LOAD_CPU },
+        reference: referenceLevels,
+        ratios,
         date: new Date().toISOString(),
         machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
         nodes: NODES,
@@ -400,7 +469,19 @@ async function main(): Promise<void> {
   );
 }
 
+let referenceChild: ChildProcess | null = null;
+
+/** Pins a process (all its threads) to one core, so the reference and ours get the same one. */
+function pin(pid: number, cpu: string): void {
+  try {
+    execFileSync('taskset', ['-a', '-pc', cpu, String(pid)], { stdio: 'ignore' });
+  } catch {
+    progress(`taskset not available: pid ${pid} not pinned`);
+  }
+}
+
 runBench(main, async () => {
+  referenceChild?.kill('SIGKILL');
   await orchestrator?.stop('SIGTERM').catch(() => undefined);
   await env.cleanup();
 });
