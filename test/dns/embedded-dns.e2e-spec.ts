@@ -185,6 +185,35 @@ describe('embedded DNS server (e2e)', () => {
     });
   });
 
+  it('copies the RD bit of the query into the answer, as BIND does (RFC 1035 4.1.1)', async () => {
+    for (const [name, rd] of [
+      ['app.example.test', 1],
+      ['app.example.test', 0],
+      ['missing.example.test', 1],
+      ['outside.test', 1],
+    ] as const) {
+      const q = new Packet();
+      q.header.id = 4242;
+      q.header.rd = rd;
+      q.questions.push({ name, type: Packet.TYPE.A, class: Packet.CLASS.IN } as never);
+      const answer = await new Promise<Buffer>((resolve, reject) => {
+        const socket = createSocket('udp4');
+        const timer = setTimeout(() => {
+          socket.close();
+          reject(new Error('no answer'));
+        }, 2000);
+        socket.once('message', (msg) => {
+          clearTimeout(timer);
+          socket.close();
+          resolve(msg);
+        });
+        socket.send(Buffer.from(q.toBuffer()), PORT, HOST);
+      });
+      const parsed = Packet.parse(answer);
+      expect([name, parsed.header.id, parsed.header.qr, parsed.header.rd]).toEqual([name, 4242, 1, rd]);
+    }
+  });
+
   it('counts queries by rcode', () => {
     const stats = server.stats;
     expect(stats.queries.NOERROR).toBeGreaterThan(0);
