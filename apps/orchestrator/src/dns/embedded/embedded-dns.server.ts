@@ -285,8 +285,6 @@ export class EmbeddedDnsServer {
 
     const resolution = this.store.resolve(question.name, type);
     const response = Packet.createResponseFromRequest(request);
-    // RFC 1035 4.1.1: RD is copied into the response (BIND does; dns2 drops it).
-    response.header.rd = request.header.rd;
     response.header.aa = resolution.authoritative ? 1 : 0;
     response.header.rcode = Packet.RCODE[resolution.rcode];
     // Owner names are stored in lower case; echo the spelling the client asked with.
@@ -305,7 +303,6 @@ export class EmbeddedDnsServer {
   private errorReply(request: Packet, rcode: DnsRcodeName, type: string): Buffer {
     this.count(rcode, type);
     const response = Packet.createErrorResponseFromRequest(request, Packet.RCODE[rcode]);
-    response.header.rd = request.header.rd;
     if (request.errors.length > 0 || request.questions.length !== 1) response.questions = [];
     try {
       return response.toBuffer();
