@@ -185,6 +185,56 @@ describe('embedded DNS server (e2e)', () => {
     });
   });
 
+  it('answers repeated plain queries from pre-encoded bytes: id, spelling and counts per query; a flip is seen at once', async () => {
+    const rawQuery = (name: string, id: number) => {
+      const q = new Packet();
+      q.header.id = id;
+      q.header.rd = 1;
+      q.questions.push({ name, type: Packet.TYPE.A, class: Packet.CLASS.IN } as never);
+      return Buffer.from(q.toBuffer());
+    };
+    const socket = createSocket('udp4');
+    await new Promise<void>((r) => socket.bind(0, HOST, () => r()));
+    const ask = (msg: Buffer) =>
+      new Promise<ReturnType<typeof Packet.parse>>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no answer')), 2000);
+        socket.once('message', (answer) => {
+          clearTimeout(timer);
+          resolve(Packet.parse(answer));
+        });
+        socket.send(msg, PORT, HOST);
+      });
+    try {
+      const before = server.stats.queries.NOERROR ?? 0;
+      const spellings = ['app.example.test', 'APP.example.TEST', 'aPp.ExAmPlE.tEsT', 'app.example.test'];
+      for (const [k, name] of spellings.entries()) {
+        const a = await ask(rawQuery(name, 1000 + k));
+        expect(a.header.id).toBe(1000 + k);
+        expect(a.questions[0].name).toBe(name);
+        expect(a.answers).toEqual([expect.objectContaining({ name, address: '10.0.0.1', ttl: 42 })]);
+      }
+      expect((server.stats.queries.NOERROR ?? 0) - before).toBe(spellings.length);
+      // A flip: the very next query sees the new address, then the cache serves it.
+      server.upsert(write({ value: '10.0.0.9', epoch: 50 }));
+      for (const id of [2001, 2002]) {
+        const a = await ask(rawQuery('App.Example.Test', id));
+        expect([a.header.id, (a.answers[0] as { address?: string }).address]).toEqual([id, '10.0.0.9']);
+      }
+      server.upsert(write({ value: '10.0.0.1', epoch: 51 }));
+      expect((await ask(rawQuery('app.example.test', 3001))).answers[0]).toMatchObject({
+        address: '10.0.0.1',
+      });
+      // A different type under the same name is a different answer (NODATA here).
+      const q = new Packet();
+      q.header.id = 4001;
+      q.questions.push({ name: 'app.example.test', type: Packet.TYPE.AAAA, class: Packet.CLASS.IN } as never);
+      const nodata = await ask(Buffer.from(q.toBuffer()));
+      expect([nodata.header.id, nodata.answers.length, nodata.authorities.length]).toEqual([4001, 0, 1]);
+    } finally {
+      socket.close();
+    }
+  });
+
   it('copies the RD bit of the query into the answer, as BIND does (RFC 1035 4.1.1)', async () => {
     for (const [name, rd] of [
       ['app.example.test', 1],

@@ -22,6 +22,19 @@ const DROP_WARN_INTERVAL_MS = 10_000;
 const MAX_TCP_CONNECTIONS = 1024;
 const FREE_PORT_ATTEMPTS = 5;
 const STOP_TIMEOUT_MS = 5_000;
+/** Answers kept pre-encoded (per name, type and RD bit); cleared on every record change. */
+const MAX_CACHED_ANSWERS = 10_000;
+/** Without EDNS an answer must fit 512 bytes (dns2 truncates larger ones: the slow path does that). */
+const PLAIN_UDP_LIMIT = 512;
+
+/** A pre-encoded UDP answer: copied, its id and the question's spelling patched, then sent. */
+interface CachedAnswer {
+  bytes: Buffer;
+  /** Where the query name sits in `bytes` (the question, and owner names equal to it). */
+  nameOffsets: number[];
+  rcode: DnsRcodeName;
+  type: string;
+}
 
 export type DnsRcodeName = 'NOERROR' | 'FORMERR' | 'SERVFAIL' | 'NXDOMAIN' | 'NOTIMP' | 'REFUSED' | 'BADVERS';
 
@@ -71,6 +84,7 @@ export class EmbeddedDnsServer {
   private server?: DNS.DnsServer;
   private boundPort?: number;
   private readonly connections = new Set<Socket>();
+  private readonly answers = new Map<string, CachedAnswer>();
   private readonly counters: DnsQueryStats = { queries: {}, dropped: 0 };
   private droppedSinceWarn = 0;
   private lastDropWarn = 0;
@@ -119,12 +133,14 @@ export class EmbeddedDnsServer {
 
   setZones(zones: string[]): void {
     this.store.setZones(zones);
+    this.answers.clear();
     this.logger.info({ zones: this.store.zones }, 'serving zones');
   }
 
   /** Replace all records (start-up or reload from PostgreSQL); invalid ones are skipped and logged. */
   load(records: StoredRecord[]): LoadResult {
     const result = this.store.load(records);
+    this.answers.clear();
     for (const { record, reason } of result.skipped) {
       this.logger.warn(
         { name: record?.name, type: record?.type, scenarioId: record?.scenarioId, reason },
@@ -138,6 +154,8 @@ export class EmbeddedDnsServer {
   /** Throws StaleEpochError on a lower epoch, InvalidInputError / ConflictError on bad input. */
   upsert(write: StoredRecord): 'applied' | 'unchanged' {
     const result = this.store.upsert(write);
+    // Synchronously with the change: no query is answered from the old record after this line.
+    this.answers.clear();
     this.logger.info(
       {
         name: write.name,
@@ -154,6 +172,7 @@ export class EmbeddedDnsServer {
 
   remove(spec: Pick<DnsRecordSpec, 'name' | 'type'>, epoch?: number): boolean {
     const removed = this.store.remove(spec, epoch);
+    this.answers.clear();
     if (removed) this.logger.info({ name: spec.name, type: spec.type, epoch }, 'record removed');
     return removed;
   }
@@ -207,6 +226,7 @@ export class EmbeddedDnsServer {
     });
     server.on('requestError', (error: Error) => this.dropped(error.message));
     this.trackTcpConnections(server);
+    this.answerUdpFromCache(server);
     let onError: (error: NodeJS.ErrnoException, transport: string) => void = () => undefined;
     const failed = new Promise<never>((_, reject) => {
       onError = (error, transport) =>
@@ -229,6 +249,84 @@ export class EmbeddedDnsServer {
       this.logger.error({ err: error, transport }, 'DNS socket error'),
     );
     return server;
+  }
+
+  /**
+   * The UDP hot path: a plain query (one question, class IN, no EDNS, nothing else) is answered
+   * from a pre-encoded answer with its id and the question's bytes patched in, without parsing it
+   * into a Packet or encoding a reply. Anything else, and the first query of each name, type and
+   * RD bit, goes through dns2 and the full resolver below, whose bytes are what gets cached.
+   */
+  private answerUdpFromCache(server: DNS.DnsServer): void {
+    const udp = (server as unknown as { servers?: { udp?: import('node:dgram').Socket } }).servers?.udp;
+    if (!udp) return;
+    const slow = udp.listeners('message') as ((
+      msg: Buffer,
+      rinfo: import('node:dgram').RemoteInfo,
+    ) => void)[];
+    udp.removeAllListeners('message');
+    udp.on('message', (msg: Buffer, rinfo: import('node:dgram').RemoteInfo) => {
+      const fast = this.cachedReply(msg);
+      if (fast) {
+        udp.send(fast, rinfo.port, rinfo.address, (error) => {
+          if (error) this.logger.warn({ err: error }, 'failed to send DNS answer');
+        });
+        return;
+      }
+      for (const listener of slow) listener.call(udp, msg, rinfo);
+    });
+  }
+
+  /** The answer to a plain query from the cache (building the entry on a miss), or null for the slow path. */
+  private cachedReply(msg: Buffer): Buffer | null {
+    if (msg.length < 17 || msg.length > PLAIN_UDP_LIMIT) return null;
+    // QR and opcode 0 only; one question; no answer, authority or additional records (no EDNS).
+    if ((msg[2] & 0xf8) !== 0) return null;
+    if (msg.readUInt16BE(4) !== 1 || msg.readUInt32BE(6) !== 0 || msg.readUInt16BE(10) !== 0) return null;
+    let i = 12;
+    for (;;) {
+      const len = msg[i];
+      if (len === 0) break;
+      if (len > 63) return null; // a pointer or a reserved label type: not in a plain question
+      i += len + 1;
+      if (i >= msg.length) return null;
+    }
+    const nameEnd = i + 1;
+    if (nameEnd - 12 > 255 || nameEnd + 4 !== msg.length) return null;
+    if (msg.readUInt16BE(nameEnd + 2) !== Packet.CLASS.IN) return null;
+    const key = `${msg.toString('latin1', 12, nameEnd).toLowerCase()}/${msg.readUInt16BE(nameEnd)}/${msg[2] & 0x01}`;
+    let entry = this.answers.get(key);
+    if (!entry) {
+      const built = this.buildCachedAnswer(msg, nameEnd);
+      if (!built) return null;
+      if (this.answers.size >= MAX_CACHED_ANSWERS) this.answers.clear();
+      this.answers.set(key, built);
+      return built.bytes; // this first answer was counted by the resolver that built it
+    }
+    const out = Buffer.allocUnsafe(entry.bytes.length);
+    entry.bytes.copy(out);
+    out[0] = msg[0];
+    out[1] = msg[1];
+    for (const offset of entry.nameOffsets) msg.copy(out, offset, 12, nameEnd);
+    this.count(entry.rcode, entry.type);
+    return out;
+  }
+
+  private buildCachedAnswer(msg: Buffer, nameEnd: number): CachedAnswer | null {
+    let request: Packet;
+    try {
+      request = Packet.parse(msg);
+    } catch {
+      return null;
+    }
+    const before = { ...this.counters.queries };
+    const bytes = this.reply(request);
+    if (!bytes || bytes.length > PLAIN_UDP_LIMIT) return null;
+    const counted = Object.keys(this.counters.queries).find((k) => this.counters.queries[k] !== before[k]) as
+      DnsRcodeName | undefined;
+    const offsets = ownerNameOffsets(bytes, msg.subarray(12, nameEnd));
+    if (!counted || !offsets) return null;
+    return { bytes: Buffer.from(bytes), nameOffsets: offsets, rcode: counted, type: questionType(request) };
   }
 
   /** dns2 does not expose TCP connections; track them so stop() need not wait for idle clients. */
@@ -336,6 +434,42 @@ export class EmbeddedDnsServer {
       this.droppedSinceWarn = 0;
     }
   }
+}
+
+/**
+ * Offsets in an encoded answer where `name` (wire format) is written out in full: the question and
+ * every owner name equal to it, case-insensitively. null when the answer cannot be walked.
+ */
+function ownerNameOffsets(answer: Buffer, name: Buffer): number[] | null {
+  const lower = name.toString('latin1').toLowerCase();
+  const sameName = (at: number) =>
+    at + name.length <= answer.length &&
+    answer.toString('latin1', at, at + name.length).toLowerCase() === lower;
+  if (!sameName(12)) return null;
+  const offsets = [12];
+  let i = 12 + name.length + 4;
+  const records = answer.readUInt16BE(6) + answer.readUInt16BE(8) + answer.readUInt16BE(10);
+  for (let r = 0; r < records; r++) {
+    const start = i;
+    // Skip the owner name (labels, maybe ending in a compression pointer).
+    for (;;) {
+      if (i >= answer.length) return null;
+      const len = answer[i];
+      if (len === 0) {
+        i += 1;
+        break;
+      }
+      if ((len & 0xc0) === 0xc0) {
+        i += 2;
+        break;
+      }
+      i += len + 1;
+    }
+    if (i - start === name.length && sameName(start)) offsets.push(start);
+    if (i + 10 > answer.length) return null;
+    i += 10 + answer.readUInt16BE(i + 8);
+  }
+  return i === answer.length ? offsets : null;
 }
 
 function questionType(request: Packet): string {
