@@ -224,6 +224,26 @@ describe('embedded DNS server (e2e)', () => {
       expect((await ask(rawQuery('app.example.test', 3001))).answers[0]).toMatchObject({
         address: '10.0.0.1',
       });
+      // Dependent answers go with the record they hold: a CNAME chain to it, and a negative answer
+      // (it carries the zone's serial) that a new record turns positive.
+      const askAny = async (name: string, id: number) => ask(rawQuery(name, id));
+      for (const id of [5001, 5002]) await askAny('www.example.test', id);
+      for (const id of [5003, 5004]) expect((await askAny('late.example.test', id)).header.rcode).toBe(3);
+      server.upsert(write({ value: '10.0.0.7', epoch: 52 }));
+      server.upsert(
+        write({ name: 'late.example.test', value: '10.0.0.8', epoch: 1, scenarioId: 'scenario-late' }),
+      );
+      const chain = await askAny('www.example.test', 5005);
+      expect(
+        chain.answers.map(
+          (r) => (r as { address?: string; domain?: string }).address ?? (r as { domain?: string }).domain,
+        ),
+      ).toEqual(['app.example.test', '10.0.0.7']);
+      const late = await askAny('late.example.test', 5006);
+      expect([late.header.rcode, (late.answers[0] as { address?: string }).address]).toEqual([0, '10.0.0.8']);
+      server.remove({ name: 'late.example.test', type: 'A' });
+      expect((await askAny('late.example.test', 5007)).header.rcode).toBe(3);
+      server.upsert(write({ value: '10.0.0.1', epoch: 53 }));
       // A different type under the same name is a different answer (NODATA here).
       const q = new Packet();
       q.header.id = 4001;

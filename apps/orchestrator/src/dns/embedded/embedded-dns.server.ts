@@ -34,6 +34,10 @@ interface CachedAnswer {
   nameOffsets: number[];
   rcode: DnsRcodeName;
   type: string;
+  /** Owner names of every record in it (and the query name): a change to one of them drops it. */
+  names: string[];
+  /** Zone whose SOA serial it carries (negative answers, SOA answers): any change there drops it. */
+  serialZone: string | null;
 }
 
 export type DnsRcodeName = 'NOERROR' | 'FORMERR' | 'SERVFAIL' | 'NXDOMAIN' | 'NOTIMP' | 'REFUSED' | 'BADVERS';
@@ -85,6 +89,10 @@ export class EmbeddedDnsServer {
   private boundPort?: number;
   private readonly connections = new Set<Socket>();
   private readonly answers = new Map<string, CachedAnswer>();
+  /** name → cache keys whose answer holds a record of that name. */
+  private readonly answersByName = new Map<string, Set<string>>();
+  /** zone → cache keys whose answer holds the zone's SOA (its serial moves on every change). */
+  private readonly answersBySerial = new Map<string, Set<string>>();
   private readonly counters: DnsQueryStats = { queries: {}, dropped: 0 };
   private droppedSinceWarn = 0;
   private lastDropWarn = 0;
@@ -133,14 +141,14 @@ export class EmbeddedDnsServer {
 
   setZones(zones: string[]): void {
     this.store.setZones(zones);
-    this.answers.clear();
+    this.clearAnswers();
     this.logger.info({ zones: this.store.zones }, 'serving zones');
   }
 
   /** Replace all records (start-up or reload from PostgreSQL); invalid ones are skipped and logged. */
   load(records: StoredRecord[]): LoadResult {
     const result = this.store.load(records);
-    this.answers.clear();
+    this.clearAnswers();
     for (const { record, reason } of result.skipped) {
       this.logger.warn(
         { name: record?.name, type: record?.type, scenarioId: record?.scenarioId, reason },
@@ -155,7 +163,7 @@ export class EmbeddedDnsServer {
   upsert(write: StoredRecord): 'applied' | 'unchanged' {
     const result = this.store.upsert(write);
     // Synchronously with the change: no query is answered from the old record after this line.
-    this.answers.clear();
+    if (result === 'applied') this.dropAnswers(write.name, write.zone);
     this.logger.info(
       {
         name: write.name,
@@ -172,7 +180,7 @@ export class EmbeddedDnsServer {
 
   remove(spec: Pick<DnsRecordSpec, 'name' | 'type'>, epoch?: number): boolean {
     const removed = this.store.remove(spec, epoch);
-    this.answers.clear();
+    if (removed) this.dropAnswers(spec.name, null);
     if (removed) this.logger.info({ name: spec.name, type: spec.type, epoch }, 'record removed');
     return removed;
   }
@@ -277,6 +285,59 @@ export class EmbeddedDnsServer {
     });
   }
 
+  private clearAnswers(): void {
+    this.answers.clear();
+    this.answersByName.clear();
+    this.answersBySerial.clear();
+  }
+
+  /** Drops every cached answer a change of `name` can alter: those holding it, and the zone's serial users. */
+  private dropAnswers(name: string, zone: string | null): void {
+    const n = normalizeName(name);
+    const z = zone !== null ? normalizeName(zone) : this.zoneOf(n);
+    const keys = [
+      ...(this.answersByName.get(n) ?? []),
+      ...(z !== null ? (this.answersBySerial.get(z) ?? []) : []),
+    ];
+    for (const key of keys) this.forget(key);
+    // A name can also turn an NXDOMAIN of a name below it into NODATA (empty non-terminals): those
+    // are negative answers, so they carry the serial and went with it above.
+    if (z === null) this.clearAnswers();
+  }
+
+  private forget(key: string): void {
+    const entry = this.answers.get(key);
+    if (!entry) return;
+    this.answers.delete(key);
+    for (const name of entry.names) this.answersByName.get(name)?.delete(key);
+    if (entry.serialZone !== null) this.answersBySerial.get(entry.serialZone)?.delete(key);
+  }
+
+  private remember(key: string, entry: CachedAnswer): void {
+    if (this.answers.size >= MAX_CACHED_ANSWERS) this.clearAnswers();
+    this.answers.set(key, entry);
+    for (const name of entry.names) {
+      let set = this.answersByName.get(name);
+      if (!set) this.answersByName.set(name, (set = new Set()));
+      set.add(key);
+    }
+    if (entry.serialZone !== null) {
+      let set = this.answersBySerial.get(entry.serialZone);
+      if (!set) this.answersBySerial.set(entry.serialZone, (set = new Set()));
+      set.add(key);
+    }
+  }
+
+  /** The longest served zone that `name` is in, or null. */
+  private zoneOf(name: string): string | null {
+    let best: string | null = null;
+    for (const zone of this.store.zones) {
+      const z = normalizeName(zone);
+      if ((name === z || name.endsWith(`.${z}`)) && (best === null || z.length > best.length)) best = z;
+    }
+    return best;
+  }
+
   /** The answer to a plain query from the cache (building the entry on a miss), or null for the slow path. */
   private cachedReply(msg: Buffer): Buffer | null {
     if (msg.length < 17 || msg.length > PLAIN_UDP_LIMIT) return null;
@@ -299,8 +360,7 @@ export class EmbeddedDnsServer {
     if (!entry) {
       const built = this.buildCachedAnswer(msg, nameEnd);
       if (!built) return null;
-      if (this.answers.size >= MAX_CACHED_ANSWERS) this.answers.clear();
-      this.answers.set(key, built);
+      this.remember(key, built);
       return built.bytes; // this first answer was counted by the resolver that built it
     }
     const out = Buffer.allocUnsafe(entry.bytes.length);
@@ -326,7 +386,22 @@ export class EmbeddedDnsServer {
       DnsRcodeName | undefined;
     const offsets = ownerNameOffsets(bytes, msg.subarray(12, nameEnd));
     if (!counted || !offsets) return null;
-    return { bytes: Buffer.from(bytes), nameOffsets: offsets, rcode: counted, type: questionType(request) };
+    const answer = Packet.parse(bytes);
+    const records = [...answer.answers, ...answer.authorities, ...answer.additionals] as {
+      name: string;
+      type: number;
+    }[];
+    const qname = normalizeName(request.questions[0].name);
+    const names = [...new Set([qname, ...records.map((r) => normalizeName(r.name))])];
+    const serialZone = records.some((r) => r.type === Packet.TYPE.SOA) ? (this.zoneOf(qname) ?? '') : null;
+    return {
+      bytes: Buffer.from(bytes),
+      nameOffsets: offsets,
+      rcode: counted,
+      type: questionType(request),
+      names,
+      serialZone,
+    };
   }
 
   /** dns2 does not expose TCP connections; track them so stop() need not wait for idle clients. */
