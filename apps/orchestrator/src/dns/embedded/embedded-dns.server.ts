@@ -276,9 +276,8 @@ export class EmbeddedDnsServer {
     udp.on('message', (msg: Buffer, rinfo: import('node:dgram').RemoteInfo) => {
       const fast = this.cachedReply(msg);
       if (fast) {
-        udp.send(fast, rinfo.port, rinfo.address, (error) => {
-          if (error) this.logger.warn({ err: error }, 'failed to send DNS answer');
-        });
+        // No callback per answer: a send error surfaces as the socket's 'error' event (logged).
+        udp.send(fast, rinfo.port, rinfo.address);
         return;
       }
       for (const listener of slow) listener.call(udp, msg, rinfo);
@@ -356,7 +355,7 @@ export class EmbeddedDnsServer {
     if (nameEnd - 12 > 255 || nameEnd + 4 !== msg.length) return null;
     if (msg.readUInt16BE(nameEnd + 2) !== Packet.CLASS.IN) return null;
     const key = `${msg.toString('latin1', 12, nameEnd).toLowerCase()}/${msg.readUInt16BE(nameEnd)}/${msg[2] & 0x01}`;
-    let entry = this.answers.get(key);
+    const entry = this.answers.get(key);
     if (!entry) {
       const built = this.buildCachedAnswer(msg, nameEnd);
       if (!built) return null;
