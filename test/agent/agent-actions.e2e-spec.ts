@@ -284,6 +284,11 @@ describe('heartbeat agent: action API (real process)', () => {
     expect(unknown.status).toBe(404);
     expect(unknown.body).toMatchObject({ reason: 'unknown_scenario' });
     expect(executions().length).toBe(before);
+    // `fence` is the exception: a fencing hook runs it for a scenario its node is no member of.
+    const hook = await act('fence', { ...body('hook-1', 4), scenarioId: randomUUID() });
+    expect(hook.status).toBe(200);
+    expect(hook.body).toMatchObject({ action: 'fence', status: 'failed' }); // this test's script exits 1
+    expect(executions().length).toBe(before + 1);
   });
 
   it('refuses an action whose deadline has passed (a request read late, e.g. after a pause)', async () => {

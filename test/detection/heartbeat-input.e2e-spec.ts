@@ -196,15 +196,17 @@ describe('heartbeat input: validation and authorization', () => {
       expect(JSON.stringify(stored?.report)).not.toContain('"epoch":5');
     });
 
-    it('a scenario this node is not part of → 400 naming the field', async () => {
+    it('a scenario this node is not part of (deleted since): the report is not stored, the heartbeat is taken', async () => {
+      const stranger = randomUUID();
       const r = await post(
-        heartbeat(lastGoodSeq + 1, {
-          scenarios: [{ scenarioId: randomUUID(), role: 'production', epoch: 1 }],
-        }),
+        heartbeat(++lastGoodSeq, { scenarios: [{ scenarioId: stranger, role: 'production', epoch: 1 }] }),
       );
-      expect(r.status).toBe(400);
-      expect(JSON.stringify(r.body)).toContain('scenarios.0.scenarioId');
-      await expectUnchanged();
+      // Refusing it would keep an agent that still lists a deleted scenario from ever getting the
+      // answer that tells it the scenario is gone.
+      expect(r.status).toBe(200);
+      expect(r.body.scenarios.map((x: { scenarioId: string }) => x.scenarioId)).toEqual([scenarioId]);
+      await waitFor('node_status flushed', async () => (await row())?.lastSeq === String(lastGoodSeq));
+      expect(JSON.stringify((await row())?.report)).not.toContain(stranger);
     });
 
     it('confirmEpochs answers with the epoch in PostgreSQL, ahead of the cache', async () => {

@@ -241,6 +241,34 @@ describe('embedded DNS server (e2e)', () => {
       ).toEqual(['app.example.test', '10.0.0.7']);
       const late = await askAny('late.example.test', 5006);
       expect([late.header.rcode, (late.answers[0] as { address?: string }).address]).toEqual([0, '10.0.0.8']);
+      // Across zones: a CNAME into other.test whose target does not exist yet (NXDOMAIN carrying
+      // other.test's SOA), then the target appears.
+      server.upsert(
+        write({
+          name: 'cross.example.test',
+          type: 'CNAME',
+          value: 'tgt.other.test',
+          epoch: 1,
+          scenarioId: 'sc-x',
+        }),
+      );
+      for (const id of [5101, 5102]) expect((await askAny('cross.example.test', id)).header.rcode).toBe(3);
+      server.upsert(
+        write({
+          zone: 'other.test',
+          name: 'tgt.other.test',
+          value: '10.0.0.5',
+          epoch: 1,
+          scenarioId: 'sc-t',
+        }),
+      );
+      const cross = await askAny('cross.example.test', 5103);
+      expect([cross.header.rcode, (cross.answers[1] as { address?: string } | undefined)?.address]).toEqual([
+        0,
+        '10.0.0.5',
+      ]);
+      server.remove({ name: 'cross.example.test', type: 'CNAME' });
+      server.remove({ name: 'tgt.other.test', type: 'A' });
       server.remove({ name: 'late.example.test', type: 'A' });
       expect((await askAny('late.example.test', 5007)).header.rcode).toBe(3);
       server.upsert(write({ value: '10.0.0.1', epoch: 53 }));

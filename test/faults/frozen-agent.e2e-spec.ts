@@ -56,7 +56,13 @@ async function freezeAndCheck(cl: Cluster, pauseMs: number): Promise<void> {
   const replica = cl.replica;
   await waitFor(
     'production watchdog armed',
-    async () => (await cl.agentStatus(prod))?.watchdog?.armed,
+    // Armed with a deadline: the agent holds production and the watchdog acknowledged its lease.
+    async () => {
+      const st = await cl.agentStatus(prod);
+      return (
+        st?.scenarios?.[0]?.role === 'production' && st.watchdog?.armed && st.watchdog.deadlineInMs !== null
+      );
+    },
     10000,
   );
   await waitFor('service beating', async () => prod.service!.beats().length > 3, 5000);
@@ -124,7 +130,7 @@ async function freezeAndCheck(cl: Cluster, pauseMs: number): Promise<void> {
     const newActive = t >= promotedAt;
     if (oldActive && newActive) overlapping++;
   }
-  if (overlapping > 0) {
+  if (overlapping > 0 || process.env.FROZEN_DEBUG) {
     // What each party saw, for the post-mortem.
     console.log(
       JSON.stringify(

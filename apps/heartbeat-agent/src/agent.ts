@@ -264,6 +264,10 @@ export class Agent implements AgentApi {
    */
   private async confirmEpoch(action: string, request: ActionRequest): Promise<void> {
     if (this.store.findStep(`${request.scenarioId}/${request.stepId}`)) return;
+    // `fence` is what a fencing hook runs against another node's service: the hook node is usually
+    // no member of the scenario, so it has no assignment to check against. It only takes a node
+    // down (the safe direction), still carries a deadline, and its epoch is bounded.
+    if (action === 'fence') return;
     const known = (): number | undefined => this.assignment(request.scenarioId)?.epoch;
     const before = known();
     if (before !== undefined && request.epoch <= before) return;
@@ -310,6 +314,8 @@ export class Agent implements AgentApi {
   }
 
   receivePeerHeartbeat(heartbeat: PeerHeartbeat, bearer: string | undefined): PeerHeartbeat {
+    // A request that waited in a socket buffer during a pause must not renew anything first.
+    this.checkLeases();
     const assignment = this.assignment(heartbeat.scenarioId);
     // Unknown scenario and wrong token look the same to the caller.
     if (!assignment || bearer === undefined || !safeEqual(bearer, assignment.peerToken)) {
@@ -318,7 +324,10 @@ export class Agent implements AgentApi {
     if (!assignment.peers.some((p) => p.nodeId === heartbeat.fromNodeId)) {
       throw new ForbiddenError('fromNodeId is not a peer of this scenario');
     }
-    this.peers.heard(heartbeat.fromNodeId, monotonicNow(), {
+    // Contact counts from when the peer sent it (its clock; a request read late counts as old), never
+    // later than now: a stale request cannot push our lease, or the watchdog's deadline, forward.
+    const age = Math.max(0, Date.now() - heartbeat.sentAt);
+    this.peers.heard(heartbeat.fromNodeId, monotonicNow() - age, {
       scenarioId: heartbeat.scenarioId,
       role: heartbeat.role,
       epoch: heartbeat.epoch,
@@ -377,7 +386,7 @@ export class Agent implements AgentApi {
       peerReports: this.peers.reports(),
       checks: this.checks.latest(),
       replicaLagSeconds: this.freshReplicaLag() ?? null,
-      watchdog: this.watchdog.status(),
+      watchdog: this.watchdog.status(this.isProduction()),
       clockOffsetMs: Math.round(this.heartbeats.clockOffsetMs()),
       recentSteps: this.store.recentSteps(20).map((s) => s.response),
     };
@@ -398,7 +407,7 @@ export class Agent implements AgentApi {
         .map(({ scenarioId, role, epoch }) => ({ scenarioId, role, epoch })),
       checks: this.checks.latest(),
       peerViews: this.peers.views(this.allPeerIds()),
-      watchdog: this.watchdog.report(),
+      watchdog: this.watchdog.report(this.isProduction()),
     };
     const lag = this.freshReplicaLag();
     if (lag !== undefined) request.replicaLagSeconds = lag;
@@ -636,6 +645,10 @@ export class Agent implements AgentApi {
 
   private peerIds(assignment: ScenarioAssignment | undefined): string[] {
     return (assignment?.peers ?? []).map((p) => p.nodeId).filter((id) => id !== this.config.nodeId);
+  }
+
+  private isProduction(): boolean {
+    return this.store.scenarios().some((s) => s.role === 'production');
   }
 
   private allPeerIds(): string[] {

@@ -49,15 +49,20 @@ export class WatchdogClient {
     this.send({ t: 'kick', deadline, contact });
   }
 
-  report(): WatchdogReport {
+  /**
+   * Armed: the watchdog runs, acknowledged a kick in the last 1.5 s, and, when this node is
+   * production somewhere, holds a deadline (so it would kill the service if the agent froze now).
+   */
+  report(production = false): WatchdogReport {
     if (!this.config) return { mode: 'none', armed: false };
     const fresh = this.socket !== null && monotonicMs() - this.lastAckAt <= ACK_FRESH_MS;
-    return { mode: 'process', armed: fresh };
+    const guarding = !production || (this.lastAck !== null && this.lastAck.deadline !== null);
+    return { mode: 'process', armed: fresh && guarding };
   }
 
-  status(): Record<string, unknown> {
+  status(production = false): Record<string, unknown> {
     return {
-      ...this.report(),
+      ...this.report(production),
       pid: this.lastAck?.pid ?? null,
       fired: this.lastAck?.fired ?? 0,
       deadlineInMs: this.lastAck?.deadline == null ? null : Math.round(this.lastAck.deadline - monotonicMs()),

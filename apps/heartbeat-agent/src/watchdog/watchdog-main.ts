@@ -55,7 +55,10 @@ export class Watchdog {
   constructor(private readonly options: WatchdogProcessOptions) {}
 
   /** Applies one kick. Without contact evidence a kick may bring the deadline closer, never push it away. */
-  kick(deadline: number | null, contact: boolean): void {
+  kick(deadline: number | null, contact: boolean, now = monotonicMs()): void {
+    // Fired already and the agent still reports the same expired lease: the service is down; do
+    // not kill (and run the fence command) again every tick. A new lease re-arms it.
+    if (this.fired > 0 && deadline !== null && deadline <= now && this.deadline === null) return;
     if (deadline === null) this.deadline = null;
     else if (!contact && this.deadline !== null) this.deadline = Math.min(this.deadline, deadline);
     else this.deadline = deadline;

@@ -42,4 +42,17 @@ describe('watchdog deadline rules', () => {
     w.tick(5000);
     expect(w.fired).toBe(1);
   });
+
+  it('after firing, the same expired lease does not fire it again; a new lease re-arms it', () => {
+    const w = new Watchdog(options);
+    w.kick(1000, true, 0);
+    w.tick(1000);
+    expect(w.fired).toBe(1);
+    w.kick(1000, true, 1200); // a cut-off agent still reporting its expired lease
+    expect(w.deadline).toBeNull();
+    w.kick(4000, true, 1300); // contact again: a fresh lease
+    expect(w.deadline).toBe(4000);
+    w.tick(4000);
+    expect(w.fired).toBe(2);
+  });
 });

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { HeartbeatRequest, HeartbeatResponse, ScenarioAssignment } from '@ha/contracts';
 import { DataSource } from 'typeorm';
-import { EpochNotIssuedError, InvalidInputError } from '../common/errors';
+import { EpochNotIssuedError } from '../common/errors';
 import { createLogger } from '../common/logger';
 import { MetricsService } from '../metrics/metrics.service';
 import { TopologyService } from '../topology/topology.service';
@@ -84,15 +84,13 @@ export class HeartbeatsService {
       return this.accept({ ...hb, scenarios: hb.scenarios.filter((_, i) => !drop.has(i)) });
     }
     const byId = new Map(rows.map((r) => [r.id, r]));
+    // A scenario deleted (or this node removed from it) since the agent's last answer: its report is
+    // not stored, but the heartbeat is taken, so the answer brings the agent its new assignments.
+    const notMember = new Set(suspicious.filter((i) => !byId.get(hb.scenarios[i].scenarioId)?.member));
     for (const i of suspicious) {
+      if (notMember.has(i)) continue;
       const report = hb.scenarios[i];
-      const row = byId.get(report.scenarioId);
-      if (!row || !row.member) {
-        throw new InvalidInputError(
-          `scenarios[${i}].scenarioId ${report.scenarioId} is not a scenario of this node`,
-          `scenarios.${i}.scenarioId`,
-        );
-      }
+      const row = byId.get(report.scenarioId)!;
       if (report.epoch > row.epoch) {
         log.error(
           { nodeId: hb.nodeId, scenarioId: report.scenarioId, reported: report.epoch, issued: row.epoch },
@@ -104,7 +102,9 @@ export class HeartbeatsService {
         );
       }
     }
-    const response = this.accept(hb);
+    const response = this.accept(
+      notMember.size ? { ...hb, scenarios: hb.scenarios.filter((_, i) => !notMember.has(i)) } : hb,
+    );
     // Epochs asked for are read from PostgreSQL: the cache may lag a promotion by up to a second.
     for (const a of response.scenarios) {
       const row = byId.get(a.scenarioId);

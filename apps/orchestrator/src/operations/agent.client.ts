@@ -18,6 +18,9 @@ export class AgentUnreachableError extends TransientError {
   }
 }
 
+/** The agent could not confirm our epoch with an orchestrator (yet): nothing ran. */
+export class AgentEpochUnconfirmedError extends TransientError {}
+
 export class AgentRefusedError extends DomainError {
   readonly status = 502;
   readonly code = 'agent_refused';
@@ -67,7 +70,7 @@ export class AgentClient {
     if (reason === 'epoch_not_issued') {
       // The agent could not confirm our epoch with an orchestrator yet (or read an older one from a
       // lagging instance): nothing ran; try again.
-      throw new TransientError(`agent of ${node.name} has not confirmed epoch ${req.epoch} yet`, {
+      throw new AgentEpochUnconfirmedError(`agent of ${node.name} has not confirmed epoch ${req.epoch} yet`, {
         node: node.name,
         reason,
       });

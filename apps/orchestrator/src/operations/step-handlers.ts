@@ -29,6 +29,7 @@ import { ScenarioEntity } from '../scenarios/scenario.entity';
 import {
   AgentActionRequest,
   AgentClient,
+  AgentEpochUnconfirmedError,
   AgentRefusedError,
   AgentUnreachableError,
   scenarioRoleFromStatus,
@@ -258,7 +259,13 @@ export class StepHandlers {
       log.warn({ node: old.name }, 'demote action failed; fencing by other means');
     } catch (err) {
       if (err instanceof StaleEpochError || err instanceof FencingFailedError) throw err;
-      if (!(err instanceof AgentUnreachableError) && !(err instanceof AgentRefusedError)) throw err;
+      // An old production that cannot reach any orchestrator cannot confirm our epoch: for fencing
+      // that is the same as not answering (hook, else lease), not something to retry forever.
+      const refused =
+        err instanceof AgentUnreachableError ||
+        err instanceof AgentRefusedError ||
+        err instanceof AgentEpochUnconfirmedError;
+      if (!refused) throw err;
       if (!mayForce) {
         throw new FencingFailedError(
           `cannot fence ${old.name}: ${(err as Error).message}. Retry with force=true to fence through the hook or lease expiry.`,

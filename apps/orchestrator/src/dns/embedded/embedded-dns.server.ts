@@ -274,7 +274,13 @@ export class EmbeddedDnsServer {
     ) => void)[];
     udp.removeAllListeners('message');
     udp.on('message', (msg: Buffer, rinfo: import('node:dgram').RemoteInfo) => {
-      const fast = this.cachedReply(msg);
+      let fast: Buffer | null = null;
+      try {
+        fast = this.cachedReply(msg);
+      } catch (error) {
+        // Never let the fast path take the process down: the full path answers (or SERVFAILs).
+        this.logger.error({ err: error }, 'DNS answer cache failed; answering the slow way');
+      }
       if (fast) {
         // No callback per answer: a send error surfaces as the socket's 'error' event (logged).
         udp.send(fast, rinfo.port, rinfo.address);
@@ -389,10 +395,17 @@ export class EmbeddedDnsServer {
     const records = [...answer.answers, ...answer.authorities, ...answer.additionals] as {
       name: string;
       type: number;
+      domain?: string;
     }[];
     const qname = normalizeName(request.questions[0].name);
-    const names = [...new Set([qname, ...records.map((r) => normalizeName(r.name))])];
-    const serialZone = records.some((r) => r.type === Packet.TYPE.SOA) ? (this.zoneOf(qname) ?? '') : null;
+    // Every owner name, and every CNAME target (a chain that ends in a missing name depends on it).
+    const cnameTargets = records
+      .filter((r) => r.type === Packet.TYPE.CNAME && typeof r.domain === 'string')
+      .map((r) => normalizeName(r.domain!));
+    const names = [...new Set([qname, ...records.map((r) => normalizeName(r.name)), ...cnameTargets])];
+    // The serial it carries is that of the SOA's own zone (after a CNAME, the target's zone).
+    const soa = records.find((r) => r.type === Packet.TYPE.SOA);
+    const serialZone = soa ? normalizeName(soa.name) : null;
     return {
       bytes: Buffer.from(bytes),
       nameOffsets: offsets,
