@@ -68,7 +68,16 @@ describe('detection: a paused production is suspect, a dead one is failed', () =
   it('kill -9 → failed with evidence (heartbeat failing, the replica lost it too), events and an alert', async () => {
     await c.production.agent!.kill();
 
-    const h = await waitHealth(c, c.production, 'failed', (x) => x.verdict === 'failed', 20000);
+    // The verdict is in memory at once; its event row is written just after: wait for both.
+    const h = await waitHealth(
+      c,
+      c.production,
+      'failed',
+      (x) =>
+        x.verdict === 'failed' &&
+        x.history.some((e) => e.kind === 'verdict-changed' && /→ failed/.test(e.message)),
+      20000,
+    );
     expect(h.evidence!.view).toBe('down');
     expect(check(h, 'heartbeat')).toMatchObject({ state: 'failing', lastStatus: 'critical' });
     expect(h.evidence!.observers).toEqual([
