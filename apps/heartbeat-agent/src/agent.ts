@@ -236,7 +236,7 @@ export class Agent implements AgentApi {
     this.orchestratorActing.set(sid, (this.orchestratorActing.get(sid) ?? 0) + 1);
     try {
       await this.confirmEpoch(action, request);
-      return await this.actions.execute({
+      const result = await this.actions.execute({
         action,
         operationId: request.operationId,
         stepId: request.stepId,
@@ -244,6 +244,9 @@ export class Agent implements AgentApi {
         epoch: request.epoch,
         deadline: request.deadline,
       });
+      // A promote makes this node production: arm the watchdog's deadline before answering.
+      this.checkLeases();
+      return result;
     } finally {
       const left = (this.orchestratorActing.get(sid) ?? 1) - 1;
       if (left > 0) this.orchestratorActing.set(sid, left);
@@ -447,6 +450,8 @@ export class Agent implements AgentApi {
       if (this.store.updateScenario(a.scenarioId, { epoch: a.epoch, role })) changed = true;
     }
     if (changed) {
+      // A role that just became production gets its watchdog deadline now, not at the next tick.
+      this.checkLeases();
       this.store
         .save()
         .catch((err: Error) =>
