@@ -116,7 +116,15 @@ async function main(): Promise<void> {
     }
     // A stand-in for the service the node protects: its watchdog kills it when the lease runs out
     // without renewal (agent frozen or killed), which is what makes lease-expiry fencing safe.
-    const service = spawn('/bin/sh', ['-c', 'exec sleep 2147483'], { detached: true, stdio: 'ignore' });
+    // Its command line names its directory, so whatever cleans up the demo's directory finds it too.
+    const service = spawn(
+      process.execPath,
+      ['-e', 'setInterval(() => {}, 1 << 30)', path.join(dir, 'service')],
+      {
+        detached: true,
+        stdio: 'ignore',
+      },
+    );
     service.unref();
     services.push(service);
     const pidFile = path.join(dir, 'service.pid');
