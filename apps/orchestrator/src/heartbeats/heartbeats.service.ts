@@ -6,7 +6,6 @@ import { createLogger } from '../common/logger';
 import { MetricsService } from '../metrics/metrics.service';
 import { TopologyService } from '../topology/topology.service';
 import { HeartbeatStore } from './heartbeat.store';
-import { jsonbSafeDeep } from './jsonb-safe';
 
 const log = createLogger('HeartbeatsService');
 
@@ -49,8 +48,9 @@ export class HeartbeatsService {
   }
 
   private accept(hb: HeartbeatRequest): HeartbeatResponse {
-    // Stored as jsonb: strings PostgreSQL would refuse are repaired on the way in.
-    if (this.store.accept(jsonbSafeDeep(hb))) this.metrics.heartbeats.inc();
+    // Stored as jsonb: the JSON limits hook (bootstrap) has already refused every NUL and lone
+    // surrogate PostgreSQL would refuse, so nothing is left to repair here.
+    if (this.store.accept(hb)) this.metrics.heartbeats.inc();
     return { nodeId: hb.nodeId, serverTime: Date.now(), scenarios: this.assignmentsFor(hb.nodeId) };
   }
 

@@ -1,16 +1,12 @@
 /**
- * Strings that end up in jsonb (heartbeat reports, verdict evidence, events): PostgreSQL refuses
- * NUL characters and lone surrogates, and one such string fails the whole statement — a check
- * script printing a NUL byte would otherwise be enough to stop every later batch flush.
+ * Strings that end up in jsonb without passing the API's JSON limits (agents' answers, probe
+ * output): PostgreSQL refuses NUL characters and lone surrogates, and one such string fails the
+ * whole statement.
  */
-// NUL is exactly what this looks for.
-// eslint-disable-next-line no-control-regex
-const JSONB_UNSAFE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+import { wellFormedText } from '@ha/contracts';
 
-/** Replaces NUL and lone surrogates with U+FFFD. */
-export function jsonbSafe(text: string): string {
-  return text.replace(JSONB_UNSAFE, '\uFFFD');
-}
+/** Replaces NUL and lone surrogates with U+FFFD (the same repair the agent applies to script output). */
+export const jsonbSafe = wellFormedText;
 
 /** jsonbSafe on every string of a parsed JSON value, in place; returns the value. */
 export function jsonbSafeDeep<T>(value: T): T {
