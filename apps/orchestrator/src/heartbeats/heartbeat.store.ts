@@ -89,7 +89,10 @@ export class HeartbeatStore implements OnApplicationBootstrap, OnApplicationShut
     });
     this.dirtyPg.add(hb.nodeId);
     this.noteContact(hb.nodeId, now);
-    this.dirtyWatchdog.set(hb.nodeId, hb.watchdog?.armed === true ? '1' : '0');
+    // Written to Redis when it changes, not with every heartbeat.
+    const armed = hb.watchdog?.armed === true;
+    if (!prev || (prev.report.watchdog?.armed === true) !== armed)
+      this.dirtyWatchdog.set(hb.nodeId, armed ? '1' : '0');
     for (const v of hb.peerViews) {
       const seenAt = v.lastSeenMsAgo === null || v.lastSeenMsAgo === undefined ? null : now - v.lastSeenMsAgo;
       let m = this.peerViews.get(v.nodeId);
