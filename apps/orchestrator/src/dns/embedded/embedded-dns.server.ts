@@ -27,6 +27,16 @@ const MAX_CACHED_ANSWERS = 10_000;
 /** Without EDNS an answer must fit 512 bytes (dns2 truncates larger ones: the slow path does that). */
 const PLAIN_UDP_LIMIT = 512;
 
+/** The response codes a plain query can get (an extended one needs EDNS: never cached). */
+const PLAIN_RCODES: Partial<Record<number, DnsRcodeName>> = {
+  0: 'NOERROR',
+  1: 'FORMERR',
+  2: 'SERVFAIL',
+  3: 'NXDOMAIN',
+  4: 'NOTIMP',
+  5: 'REFUSED',
+};
+
 /** A pre-encoded UDP answer: copied, its id and the question's spelling patched, then sent. */
 interface CachedAnswer {
   bytes: Buffer;
@@ -384,14 +394,13 @@ export class EmbeddedDnsServer {
     } catch {
       return null;
     }
-    const before = { ...this.counters.queries };
     const bytes = this.reply(request);
     if (!bytes || bytes.length > PLAIN_UDP_LIMIT) return null;
-    const counted = Object.keys(this.counters.queries).find((k) => this.counters.queries[k] !== before[k]) as
-      DnsRcodeName | undefined;
     const offsets = ownerNameOffsets(bytes, msg.subarray(12, nameEnd));
-    if (!counted || !offsets) return null;
+    if (!offsets) return null;
     const answer = Packet.parse(bytes);
+    const rcode = PLAIN_RCODES[answer.header.rcode];
+    if (!rcode) return null;
     const records = [...answer.answers, ...answer.authorities, ...answer.additionals] as {
       name: string;
       type: number;
@@ -409,7 +418,7 @@ export class EmbeddedDnsServer {
     return {
       bytes: Buffer.from(bytes),
       nameOffsets: offsets,
-      rcode: counted,
+      rcode,
       type: questionType(request),
       names,
       serialZone,
