@@ -1,7 +1,20 @@
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsIn, IsNotEmpty, IsOptional, IsString, IsUUID, MaxLength } from 'class-validator';
 import { PaginationQuery } from '../../common/dtos/pagination.dto';
 import { OPERATION_STATES, OPERATION_TYPES } from '../operation.entity';
+
+/** force + confirmFenced: the operator vouches the old production is down (failover, active-server recovery). */
+const ConfirmFenced = () =>
+  applyDecorators(
+    ApiPropertyOptional({
+      default: false,
+      description:
+        "With force: the operator confirms the old production is powered off or isolated (like Pacemaker's stonith_admin --confirm), so lease expiry may fence it although its agent reported no armed watchdog. Audited with the reason",
+    }),
+    IsOptional(),
+    IsBoolean(),
+  );
 
 export class FailoverDto {
   @ApiProperty({
@@ -26,13 +39,7 @@ export class FailoverDto {
   @IsBoolean()
   force?: boolean;
 
-  @ApiPropertyOptional({
-    default: false,
-    description:
-      "With force: the operator confirms the old production is powered off or isolated (like Pacemaker's stonith_admin --confirm), so lease expiry may fence it although its agent reported no armed watchdog. Audited with the reason",
-  })
-  @IsOptional()
-  @IsBoolean()
+  @ConfirmFenced()
   confirmFenced?: boolean;
 }
 
@@ -108,12 +115,6 @@ export class ActiveServerRecoveryDto {
   @IsBoolean()
   force?: boolean;
 
-  @ApiPropertyOptional({
-    default: false,
-    description:
-      "With force: the operator confirms the old production is powered off or isolated (like Pacemaker's stonith_admin --confirm), so lease expiry may fence it although its agent reported no armed watchdog. Audited with the reason",
-  })
-  @IsOptional()
-  @IsBoolean()
+  @ConfirmFenced()
   confirmFenced?: boolean;
 }
