@@ -31,6 +31,24 @@ export class AuditService {
     });
   }
 
+  /** Many entries in one INSERT (bulk operations), in the order given. */
+  async recordMany(inputs: AuditInput[], manager?: EntityManager): Promise<void> {
+    if (inputs.length === 0) return;
+    const repo = manager ? manager.getRepository(AuditEntryEntity) : this.repo;
+    const requestId = logContext.getStore()?.requestId ?? null;
+    await repo.insert(
+      inputs.map((input) => ({
+        actor: input.actor,
+        action: input.action,
+        targetType: input.targetType,
+        targetId: input.targetId ?? null,
+        reason: input.reason ?? null,
+        details: (input.details ?? {}) as never,
+        requestId,
+      })),
+    );
+  }
+
   /** Newest first (by id: entries of one transaction share `at`). */
   async list(filter: {
     targetType?: string;

@@ -252,7 +252,7 @@ async function main(argv: string[]): Promise<number> {
         st,
         () =>
           `storm brake ${st.engaged ? `ENGAGED since ${st.engagedAt}` : 'released'}; ` +
-          `${st.recentAutomaticFailovers}/${st.maxFailovers} automatic failovers in the last ${st.windowMs / 1000} s`,
+          `${st.recentIncidents}/${st.maxFailovers} failure incidents (${st.recentAutomaticFailovers} automatic failovers) in the last ${st.windowMs / 1000} s`,
       );
       return 0;
     }

@@ -31,6 +31,13 @@ export class AppConfig {
   @Matches(/^[a-z_][a-z0-9_]{0,62}$/, { message: 'must be a lower-case SQL identifier' })
   DATABASE_SCHEMA = 'public';
 
+  /** PostgreSQL connections this process keeps at most (TypeORM's pg pool). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(2)
+  @Max(200)
+  DATABASE_POOL_SIZE = 10;
+
   @IsString()
   @Matches(/^rediss?:\/\//, { message: 'must be a redis:// URL' })
   REDIS_URL = 'redis://127.0.0.1:6379';
@@ -124,7 +131,7 @@ export class AppConfig {
   @Transform(toInt)
   @IsInt()
   @Min(1)
-  @Max(64)
+  @Max(1024)
   WORKER_CONCURRENCY = 8;
 
   /** Largest accepted request body. */
@@ -155,7 +162,10 @@ export class AppConfig {
   @Max(10 * 1024 * 1024)
   MAX_JSON_STRING_LENGTH = 65_536;
 
-  /** Storm brake: more than this many automatic failovers within STORM_WINDOW_MS pause automatic action. */
+  /**
+   * Storm brake: more than this many failure incidents (failed nodes whose scenarios were failed over
+   * automatically; one host with many scenarios is one) within STORM_WINDOW_MS pause automatic action.
+   */
   @Transform(toInt)
   @IsInt()
   @Min(1)

@@ -9,7 +9,7 @@ import { ENTITIES } from './entities';
 import { MIGRATIONS } from './migrations';
 
 export function dataSourceOptions(
-  config: Pick<AppConfig, 'DATABASE_URL' | 'DATABASE_SCHEMA'>,
+  config: Pick<AppConfig, 'DATABASE_URL' | 'DATABASE_SCHEMA'> & Partial<Pick<AppConfig, 'DATABASE_POOL_SIZE'>>,
 ): DataSourceOptions {
   return {
     type: 'postgres',
@@ -22,7 +22,7 @@ export function dataSourceOptions(
     logging: false,
     extra: {
       options: `-c search_path=${config.DATABASE_SCHEMA}`,
-      max: 10,
+      max: config.DATABASE_POOL_SIZE ?? 10,
       connectionTimeoutMillis: 5000,
     },
   };

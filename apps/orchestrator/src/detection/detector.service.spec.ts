@@ -94,19 +94,24 @@ function setup(
   const nodes = new Map([prod, replica, stranger, ...mateScenarios.map((m) => m.node)].map((n) => [n.id, n]));
   const scenarios = [scenario, strangerScenario, ...mateScenarios];
   const groups = {
-    switchAllGroupsOf: jest.fn(async (id: string) =>
-      mates.length && id === scenario.entity.id
-        ? [
-            {
-              id: 'group-1',
-              name: 'site',
-              scenarioIds: scenarios.filter((x) => x !== strangerScenario).map((x) => x.entity.id),
-            },
-          ]
-        : [],
+    switchAllGroupsOfMany: jest.fn(async (ids: string[]) =>
+      mates.length && ids.includes(scenario.entity.id)
+        ? new Map([
+            [
+              scenario.entity.id,
+              [
+                {
+                  id: 'group-1',
+                  name: 'site',
+                  scenarioIds: scenarios.filter((x) => x !== strangerScenario).map((x) => x.entity.id),
+                },
+              ],
+            ],
+          ])
+        : new Map(),
     ),
   };
-  const stormBrake = { allowAutomatic: jest.fn(async () => true) };
+  const stormBrake = { allowIncidents: jest.fn(async (ids: string[]) => new Set(ids)) };
   const topology = {
     node: (id: string) => nodes.get(id),
     scenario: (id: string) => scenarios.find((x) => x.entity.id === id),
@@ -128,7 +133,18 @@ function setup(
     },
   };
   const store = new HeartbeatStore({} as never, {} as never, {} as never);
-  const operations = { request: jest.fn(async () => ({ id: 'op-1' })) };
+  // requestMany (the detector's own failovers) and request (group mates) share one call log.
+  const requested: Record<string, unknown>[] = [];
+  const operations = {
+    requestMany: jest.fn(async (reqs: Record<string, unknown>[]) => {
+      requested.push(...reqs);
+      return reqs.map(() => ({ operation: { id: 'op-1' } }));
+    }),
+    request: jest.fn(async (req: Record<string, unknown>) => {
+      requested.push(req);
+      return { id: 'op-1' };
+    }),
+  };
   const metrics = { verdictChanges: { inc: () => undefined }, checksRun: { inc: () => undefined } };
   const detector = new DetectorService(
     { roles: new Set(), DETECTOR_TICK_MS: 100 } as never,
@@ -179,6 +195,7 @@ function setup(
     detector,
     store,
     operations,
+    requested,
     stormBrake,
     mateScenarios,
     written,
@@ -212,7 +229,7 @@ describe('DetectorService', () => {
     await s.detector.tick(t0 + 400);
     await s.detector.flushEvents();
     expect(s.written.filter((e) => e.kind === 'alert')).toHaveLength(1);
-    expect(s.operations.request).not.toHaveBeenCalled();
+    expect(s.requested).toEqual([]);
   });
 
   it('the same in auto mode requests a failover', async () => {
@@ -224,9 +241,14 @@ describe('DetectorService', () => {
       await s.detector.tick(at + 10);
     }
     expect(s.verdict(s.prod)).toBe('failed');
-    expect(s.operations.request).toHaveBeenCalledWith(
-      expect.objectContaining({ scenarioId: s.scenario.entity.id, type: 'failover', trigger: 'auto' }),
-    );
+    expect(s.requested).toEqual([
+      expect.objectContaining({
+        scenarioId: s.scenario.entity.id,
+        type: 'failover',
+        trigger: 'auto',
+        params: expect.objectContaining({ failedNodeId: s.prod.id }),
+      }),
+    ]);
   });
 
   it('a self-reported failure stops counting once the heartbeats are lost: then the peers decide', async () => {
@@ -325,8 +347,7 @@ describe('DetectorService', () => {
       await s.detector.tick(at + 10);
     }
     const [billing, search] = s.mateScenarios.map((m) => m.entity.id);
-    const calls = s.operations.request.mock.calls.map((c) => (c as unknown[])[0] as Record<string, unknown>);
-    expect(calls).toEqual([
+    expect(s.requested).toEqual([
       expect.objectContaining({ scenarioId: s.scenario.entity.id, groupId: 'group-1', trigger: 'auto' }),
       expect.objectContaining({
         scenarioId: billing,
@@ -338,7 +359,8 @@ describe('DetectorService', () => {
       }),
       expect.objectContaining({ scenarioId: search, groupId: 'group-1' }),
     ]);
-    expect(s.stormBrake.allowAutomatic).toHaveBeenCalledTimes(1);
+    expect(s.stormBrake.allowIncidents).toHaveBeenCalledTimes(1);
+    expect(s.stormBrake.allowIncidents).toHaveBeenCalledWith([s.prod.id]);
     await s.detector.flushEvents();
     const suppressed = s.written.filter((e) => e.kind === 'failover-suppressed');
     expect(suppressed).toEqual([

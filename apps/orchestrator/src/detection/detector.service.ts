@@ -89,6 +89,14 @@ const DEFAULT_TTL_MS = 3000;
 /** Events kept in memory while PostgreSQL cannot take them; the oldest go first beyond this. */
 const MAX_PENDING_EVENTS = 10_000;
 
+/** A scenario whose active node failed and that may be failed over automatically now. */
+interface Candidate {
+  s: ScenarioEntity;
+  key: string;
+  node: string;
+  ev: NodeEvidence;
+}
+
 interface PendingEvent {
   event?: Pick<EventEntity, 'kind' | 'severity' | 'nodeId' | 'scenarioId' | 'message' | 'details'>;
   /** node_status upsert that goes with a verdict change */
@@ -357,6 +365,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
 
   /** Failed active node of a running scenario → failover (auto) or alert (manual). */
   private async act(now: number): Promise<void> {
+    const candidates: Candidate[] = [];
     for (const t of this.topology.allScenarios()) {
       const s = t.entity;
       this.detectSplitState(t.nodeIds, s);
@@ -424,43 +433,62 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
         );
         continue;
       }
-      this.requestedAt.set(s.id, now);
-      try {
-        if (!(await this.stormBrake.allowAutomatic())) {
-          this.eventOnce(
-            key,
-            'storm-brake',
-            'failover-suppressed',
-            'critical',
-            s.id,
-            s.activeNodeId,
-            `${node} failed but the storm brake is engaged`,
-            ev,
-          );
-          continue;
-        }
-        const groups = await this.switchAllGroupsOf(s);
-        const op = await this.operations.request({
-          scenarioId: s.id,
-          groupId: groups[0]?.id ?? null,
-          type: 'failover',
-          trigger: 'auto',
-          requestedBy: 'detector',
-          reason: `${node} failed: ${ev.reason}`,
-          params: { force: true, detectedAt: ev.since },
-        });
-        log.warn({ scenario: s.name, operationId: op.id, node }, 'automatic failover requested');
-        this.event(
-          'failover-requested',
+      candidates.push({ s, key, node, ev });
+    }
+    if (candidates.length > 0) await this.failOver(candidates, now);
+  }
+
+  /**
+   * Automatic failover of every scenario whose active node failed, decided together: one storm
+   * brake check per failed node (a host carrying many scenarios is one incident), the groups read
+   * in one query, the operations created in bulk (OperationsService.requestMany).
+   */
+  private async failOver(candidates: Candidate[], now: number): Promise<void> {
+    for (const c of candidates) this.requestedAt.set(c.s.id, now);
+    let allowed: Set<string>;
+    try {
+      allowed = await this.stormBrake.allowIncidents([...new Set(candidates.map((c) => c.s.activeNodeId))]);
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'storm brake not readable: no automatic failover this tick');
+      return;
+    }
+    const go: Candidate[] = [];
+    for (const c of candidates) {
+      if (allowed.has(c.s.activeNodeId)) go.push(c);
+      else
+        this.eventOnce(
+          c.key,
+          'storm-brake',
+          'failover-suppressed',
           'critical',
-          s.id,
-          s.activeNodeId,
-          `automatic failover of ${s.name} requested: ${node} failed`,
-          { operationId: op.id, ...(groups.length && { groupId: groups[0].id }) },
+          c.s.id,
+          c.s.activeNodeId,
+          `${c.node} failed but the storm brake is engaged`,
+          c.ev,
         );
-        // The storm brake was checked once above for the whole group action: a group never stops half moved.
-        for (const g of groups) await this.switchGroup(g, s, node, now);
-      } catch (err) {
+    }
+    if (go.length === 0) return;
+    const groupsOf = await this.switchAllGroupsOf(go.map((c) => c.s.id));
+    const results = await this.operations.requestMany(
+      go.map((c) => {
+        const groups = groupsOf.get(c.s.id) ?? [];
+        return {
+          scenarioId: c.s.id,
+          groupId: groups[0]?.id ?? null,
+          type: 'failover' as const,
+          trigger: 'auto' as const,
+          requestedBy: 'detector',
+          reason: `${c.node} failed: ${c.ev.reason}`,
+          params: { force: true, detectedAt: c.ev.since, failedNodeId: c.s.activeNodeId },
+        };
+      }),
+    );
+    let requested = 0;
+    for (const [i, c] of go.entries()) {
+      const { s, key, node, ev } = c;
+      const r = results[i];
+      if ('error' in r) {
+        const err = r.error;
         if (err instanceof ArTestAbortingError) {
           // Retry soon rather than after the usual 5 s: the test only needs rewind + resume.
           this.requestedAt.set(s.id, now - 5000 + AR_ABORT_RETRY_MS);
@@ -477,9 +505,30 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
           continue;
         }
         if (err instanceof OperationInProgressError) continue;
-        const msg = err instanceof DomainError ? err.message : (err as Error).message;
+        const msg = err instanceof DomainError ? err.message : err.message;
         log.warn({ scenario: s.name, err: msg }, 'automatic failover not started');
+        continue;
       }
+      const op = r.operation;
+      const groups = groupsOf.get(s.id) ?? [];
+      requested++;
+      if (go.length <= 20) log.warn({ scenario: s.name, operationId: op.id, node }, 'automatic failover requested');
+      this.event(
+        'failover-requested',
+        'critical',
+        s.id,
+        s.activeNodeId,
+        `automatic failover of ${s.name} requested: ${node} failed`,
+        { operationId: op.id, ...(groups.length && { groupId: groups[0].id }) },
+      );
+      // The storm brake was checked once above for the whole group action: a group never stops half moved.
+      for (const g of groups) await this.switchGroup(g, s, node, now);
+    }
+    if (go.length > 20) {
+      log.warn(
+        { requested, candidates: go.length, nodes: [...new Set(go.map((c) => c.node))] },
+        'automatic failovers requested',
+      );
     }
   }
 
@@ -495,11 +544,11 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     return silent && live?.report.watchdog?.armed !== true;
   }
 
-  private async switchAllGroupsOf(s: ScenarioEntity): Promise<GroupView[]> {
-    if (!this.groups) return [];
-    return this.groups.switchAllGroupsOf(s.id).catch((err: Error) => {
-      log.warn({ scenario: s.name, err: err.message }, 'could not read the groups of a failed scenario');
-      return [];
+  private async switchAllGroupsOf(ids: string[]): Promise<Map<string, GroupView[]>> {
+    if (!this.groups) return new Map();
+    return this.groups.switchAllGroupsOfMany(ids).catch((err: Error) => {
+      log.warn({ scenarios: ids.length, err: err.message }, 'could not read the groups of failed scenarios');
+      return new Map<string, GroupView[]>();
     });
   }
 
@@ -533,7 +582,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
           trigger: 'auto',
           requestedBy: 'detector',
           reason: `switch all if any fails: group ${group.name} member ${failed.name} failed (${failedNode})`,
-          params: { force: true, switchAllOf: failed.id },
+          params: { force: true, switchAllOf: failed.id, failedNodeId: failed.activeNodeId },
           onlyFrom: [...GROUP_SWITCH_STATES],
         });
         log.warn(

@@ -88,20 +88,34 @@ export class GroupsService {
   }
 
   /** Groups with switch-all-if-any-fails that hold this scenario (for the detector; rarely called). */
-  async switchAllGroupsOf(scenarioId: string): Promise<GroupView[]> {
+  /** The switch-all-if-any-fails groups of many scenarios, in two queries: scenario id → its groups (by name). */
+  async switchAllGroupsOfMany(scenarioIds: string[]): Promise<Map<string, GroupView[]>> {
+    const out = new Map<string, GroupView[]>();
+    if (scenarioIds.length === 0) return out;
     const groups = await this.repo
       .createQueryBuilder('g')
       .where('g.switchAllIfAnyFails')
-      .andWhere('g.id IN (SELECT gm."groupId" FROM group_members gm WHERE gm."scenarioId" = :sid)', {
-        sid: scenarioId,
+      .andWhere('g.id IN (SELECT gm."groupId" FROM group_members gm WHERE gm."scenarioId" = ANY(:sids))', {
+        sids: scenarioIds,
       })
       .orderBy('g.name')
       .getMany();
+    if (groups.length === 0) return out;
     const members = await this.membersOf(
       this.dataSource.manager,
       groups.map((g) => g.id),
     );
-    return groups.map((g) => toGroupView(g, members.get(g.id) ?? []));
+    const wanted = new Set(scenarioIds);
+    for (const g of groups) {
+      const view = toGroupView(g, members.get(g.id) ?? []);
+      for (const sid of view.scenarioIds) {
+        if (!wanted.has(sid)) continue;
+        const list = out.get(sid);
+        if (list) list.push(view);
+        else out.set(sid, [view]);
+      }
+    }
+    return out;
   }
 
   async update(id: string, dto: UpdateGroupDto, actor: string): Promise<GroupView> {

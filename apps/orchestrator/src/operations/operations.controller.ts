@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { UuidParamPipe } from '../common/validation';
-import { InvalidInputError } from '../common/errors';
+import { DomainError, InvalidInputError } from '../common/errors';
 import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, MinRole } from '../auth/auth.decorators';
 import { actorOf, Principal } from '../auth/principal';
@@ -10,6 +10,9 @@ import {
   ReasonDto,
   SwitchoverDto,
   ActiveServerRecoveryDto,
+  BulkOperationItem,
+  BulkOperationView,
+  BulkScenarioActionDto,
 } from './dtos/operation.dto';
 import { OperationsService } from './operations.service';
 
@@ -109,6 +112,52 @@ export class OperationsController {
       reason: dto.reason,
       params: { targetNodeId: dto.activeNodeId, force: dto.force === true, ...confirmFencedParam(dto) },
     });
+  }
+
+  @Post('scenarios/bulk/start')
+  @HttpCode(202)
+  @MinRole('operator')
+  @ApiOperation({
+    summary: 'Start many scenarios at once (each as POST /scenarios/{id}/start; one refusal never blocks the others)',
+  })
+  @ApiResponse({ status: 202, type: BulkOperationView })
+  async bulkStart(@Body() dto: BulkScenarioActionDto, @CurrentPrincipal() p: Principal): Promise<BulkOperationView> {
+    return this.bulk(dto, 'start', actorOf(p), { force: dto.force === true });
+  }
+
+  @Post('scenarios/bulk/stop')
+  @HttpCode(202)
+  @MinRole('operator')
+  @ApiOperation({ summary: 'Stop many scenarios at once (each as POST /scenarios/{id}/stop)' })
+  @ApiResponse({ status: 202, type: BulkOperationView })
+  async bulkStop(@Body() dto: BulkScenarioActionDto, @CurrentPrincipal() p: Principal): Promise<BulkOperationView> {
+    return this.bulk(dto, 'stop', actorOf(p), {});
+  }
+
+  private async bulk(
+    dto: BulkScenarioActionDto,
+    type: 'start' | 'stop',
+    actor: string,
+    params: Record<string, unknown>,
+  ): Promise<BulkOperationView> {
+    const results = await this.operations.requestMany(
+      dto.scenarioIds.map((scenarioId) => ({
+        scenarioId,
+        type,
+        trigger: 'manual' as const,
+        requestedBy: actor,
+        reason: dto.reason,
+        params,
+      })),
+    );
+    const items = results.map((r, i): BulkOperationItem => {
+      if ('operation' in r) return { scenarioId: dto.scenarioIds[i], operationId: r.operation.id };
+      const e = r.error;
+      if (!(e instanceof DomainError)) throw e;
+      return { scenarioId: dto.scenarioIds[i], error: { status: e.status, code: e.code, message: e.message } };
+    });
+    const accepted = items.filter((x) => x.operationId).length;
+    return { accepted, refused: items.length - accepted, items };
   }
 
   @Post('scenarios/:id/start')

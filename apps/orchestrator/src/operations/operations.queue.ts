@@ -22,6 +22,16 @@ export interface StepJobData {
 
 export const STEP_ATTEMPTS = 8;
 
+/**
+ * Earlier steps first (BullMQ: lower is sooner). When many operations run at once (a host with
+ * many scenarios died), every operation gets through fence, promote and DNS before any spends the
+ * workers on its trailing steps (verify, post-checks, notify, audit), and the operations move in
+ * waves, so their agent calls meet in the per-agent batches.
+ */
+export function stepPriority(position: number): number {
+  return 1 + position;
+}
+
 @Injectable()
 export class OperationsQueue implements OnApplicationShutdown {
   readonly queue: Queue<StepJobData>;
@@ -45,7 +55,24 @@ export class OperationsQueue implements OnApplicationShutdown {
   }
 
   async enqueueStep(operationId: string, position: number): Promise<void> {
-    await this.queue.add('step', { operationId, position }, { jobId: `${operationId}.${position}` });
+    await this.queue.add(
+      'step',
+      { operationId, position },
+      { jobId: `${operationId}.${position}`, priority: stepPriority(position) },
+    );
+  }
+
+  /** The first step of many operations in one round trip (bulk requests). */
+  async enqueueFirstSteps(operationIds: string[]): Promise<void> {
+    for (let from = 0; from < operationIds.length; from += 500) {
+      await this.queue.addBulk(
+        operationIds.slice(from, from + 500).map((operationId) => ({
+          name: 'step',
+          data: { operationId, position: 0 },
+          opts: { jobId: `${operationId}.0`, priority: stepPriority(0) },
+        })),
+      );
+    }
   }
 
   startWorker(processor: (job: Job<StepJobData>) => Promise<unknown>, redis: RedisService): void {

@@ -4,10 +4,11 @@
  * scenario into its transient state, inserts the operation with all its steps, and writes the
  * audit entry — one transaction. The first step is then queued.
  */
+import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { DataSource, EntityManager, In, QueryFailedError, Repository } from 'typeorm';
-import { AuditService } from '../audit/audit.service';
+import { AuditInput, AuditService } from '../audit/audit.service';
 import { Page } from '../common/dtos/pagination.dto';
 import {
   InvalidInputError,
@@ -49,6 +50,15 @@ export interface OperationRequest {
   groupId?: string | null;
   /** narrows the states this request may start from (the detector must not fail over a failed-over member) */
   onlyFrom?: readonly string[];
+}
+
+export type OperationResult = { operation: OperationView } | { error: Error };
+
+/** Scenarios decided in one transaction by requestMany. */
+const REQUEST_CHUNK = 250;
+
+function isUniqueViolation(err: unknown): boolean {
+  return err instanceof QueryFailedError && (err as unknown as { code?: string }).code === '23505';
 }
 
 export interface OperationView {
@@ -124,51 +134,151 @@ export class OperationsService {
   ) {}
 
   async request(req: OperationRequest): Promise<OperationView> {
-    const plan = planFor(req.type, req.params);
-    if (!plan) throw new InvalidStateError(`${req.type} operations are not available`);
-    // Fail static: without Redis no operation can run, so none is started.
-    await this.redis.client.ping().catch(() => {
-      throw new TransientError('Redis is unreachable: no operation can start until it is back');
+    const [r] = await this.requestMany([req]);
+    if ('error' in r) throw r.error;
+    return r.operation;
+  }
+
+  /**
+   * Creates many operations at once (a host carrying many scenarios died; a bulk API call): the
+   * same rules as one request, decided per scenario, written in a few transactions of up to
+   * REQUEST_CHUNK scenarios (scenario rows locked in id order, operations, steps, state changes and
+   * audit entries inserted in bulk), then one topology reload and one bulk enqueue of first steps.
+   * Each result is the operation or the error that scenario got; one refusal never blocks the others.
+   */
+  async requestMany(reqs: OperationRequest[]): Promise<OperationResult[]> {
+    const results: (OperationResult | { created: string } | undefined)[] = new Array(reqs.length);
+    const planned = reqs.map((req, i) => {
+      const plan = planFor(req.type, req.params);
+      if (!plan) results[i] = { error: new InvalidStateError(`${req.type} operations are not available`) };
+      return plan;
     });
-    let op: OperationEntity | { abortedArTest: string };
-    try {
-      op = await this.dataSource.transaction(async (m) => {
-        const scenario = await m
-          .getRepository(ScenarioEntity)
-          .findOne({ where: { id: req.scenarioId }, lock: { mode: 'pessimistic_write' } });
-        if (!scenario) throw new NotFoundError('scenario', req.scenarioId);
-        const running = await m.getRepository(OperationEntity).findOne({
-          where: { scenarioId: scenario.id, state: In(['pending', 'running']) },
-        });
-        if (
-          running?.type === 'ar-test' &&
-          req.type === 'failover' &&
-          (!req.onlyFrom || req.onlyFrom.includes('ar_testing'))
-        ) {
-          // Production failing must never wait on a test: flag the test; its runner skips straight
-          // to rewind + resume, and the failover (retried by its requester) then finds `running`.
-          if (running.params.abortRequested !== true) {
-            await m.query(`UPDATE operations SET params = params || $2::jsonb WHERE id = $1`, [
-              running.id,
-              JSON.stringify({ abortRequested: true, abortReason: `${req.trigger} failover: ${req.reason}` }),
-            ]);
-            log.warn({ operationId: running.id, scenarioId: scenario.id }, 'AR test aborted for a failover');
+    const todo = reqs.map((_, i) => i).filter((i) => !results[i]);
+    if (todo.length === 0) return results as OperationResult[];
+    // Fail static: without Redis no operation can run, so none is started.
+    const redisUp = await this.redis.client.ping().then(
+      () => true,
+      () => false,
+    );
+    if (!redisUp) {
+      for (const i of todo) {
+        results[i] = { error: new TransientError('Redis is unreachable: no operation can start until it is back') };
+      }
+      return results as OperationResult[];
+    }
+    const created: OperationEntity[] = [];
+    for (let from = 0; from < todo.length; from += REQUEST_CHUNK) {
+      const chunk = todo.slice(from, from + REQUEST_CHUNK);
+      try {
+        created.push(...(await this.createChunk(chunk.map((i) => ({ i, req: reqs[i], plan: planned[i]! })), results)));
+      } catch (err) {
+        if (chunk.length > 1 && isUniqueViolation(err)) {
+          // A concurrent request won one of these scenarios: decide them one by one.
+          for (const i of chunk) {
+            try {
+              created.push(...(await this.createChunk([{ i, req: reqs[i], plan: planned[i]! }], results)));
+            } catch (e) {
+              results[i] = { error: await this.asInProgress(reqs[i], e) };
+            }
           }
-          return { abortedArTest: running.id };
+          continue;
         }
-        if (running) throw new OperationInProgressError(running.id);
-        const allowed = (ALLOWED_FROM[req.type] ?? []).filter(
-          (st) => !req.onlyFrom || req.onlyFrom.includes(st),
-        );
-        if (!allowed.includes(scenario.state)) {
-          throw new InvalidStateError(
-            `cannot ${req.type} a scenario that is ${scenario.state} (allowed from: ${allowed.join(', ')})`,
-            { state: scenario.state },
+        for (const i of chunk) results[i] = { error: await this.asInProgress(reqs[i], err) };
+      }
+    }
+    if (created.length === 0) return results as OperationResult[];
+    for (const op of created) {
+      log.info(
+        { operationId: op.id, type: op.type, scenarioId: op.scenarioId, groupId: op.groupId, trigger: op.trigger },
+        'operation requested',
+      );
+    }
+    await this.topology.changed().catch(() => undefined);
+    await this.queue.enqueueFirstSteps(created.map((op) => op.id)).catch((err: Error) => {
+      // The reconciler queues them as soon as Redis answers again.
+      log.warn({ err: err.message, operations: created.length }, 'could not queue the first steps yet');
+    });
+    const steps = await this.steps.find({ where: { operationId: In(created.map((o) => o.id)) } });
+    const byOp = new Map<string, OperationStepEntity[]>();
+    for (const st of steps) {
+      const list = byOp.get(st.operationId);
+      if (list) list.push(st);
+      else byOp.set(st.operationId, [st]);
+    }
+    const views = new Map(created.map((op) => [op.id, toOperationView(op, byOp.get(op.id) ?? [])]));
+    return results.map((r) => {
+      if (r && 'created' in r) return { operation: views.get(r.created)! };
+      return r!;
+    }) as OperationResult[];
+  }
+
+  /** One transaction: lock the scenarios, decide each request, insert what is allowed. */
+  private async createChunk(
+    items: { i: number; req: OperationRequest; plan: readonly string[] }[],
+    results: (OperationResult | { created: string } | undefined)[],
+  ): Promise<OperationEntity[]> {
+    const aborted: { i: number; id: string }[] = [];
+    const ops = await this.dataSource.transaction(async (m) => {
+      const ids = [...new Set(items.map((x) => x.req.scenarioId))].sort();
+      const scenarios = new Map(
+        (
+          await m
+            .getRepository(ScenarioEntity)
+            .createQueryBuilder('s')
+            .setLock('pessimistic_write')
+            .where('s.id IN (:...ids)', { ids })
+            .orderBy('s.id')
+            .getMany()
+        ).map((sc) => [sc.id, sc]),
+      );
+      const active = new Map(
+        (
+          await m.getRepository(OperationEntity).find({
+            where: { scenarioId: In(ids), state: In(['pending', 'running']) },
+          })
+        ).map((o) => [o.scenarioId!, o]),
+      );
+      const rows: OperationEntity[] = [];
+      const stepRows: Pick<OperationStepEntity, 'operationId' | 'position' | 'name' | 'state'>[] = [];
+      const audits: AuditInput[] = [];
+      const newState = new Map<string, string[]>();
+      for (const { i, req, plan } of items) {
+        try {
+          const scenario = scenarios.get(req.scenarioId);
+          if (!scenario) throw new NotFoundError('scenario', req.scenarioId);
+          const running = active.get(scenario.id);
+          if (
+            running?.type === 'ar-test' &&
+            req.type === 'failover' &&
+            (!req.onlyFrom || req.onlyFrom.includes('ar_testing'))
+          ) {
+            // Production failing must never wait on a test: flag the test; its runner skips straight
+            // to rewind + resume, and the failover (retried by its requester) then finds `running`.
+            if (running.params.abortRequested !== true) {
+              await m.query(`UPDATE operations SET params = params || $2::jsonb WHERE id = $1`, [
+                running.id,
+                JSON.stringify({ abortRequested: true, abortReason: `${req.trigger} failover: ${req.reason}` }),
+              ]);
+              running.params.abortRequested = true;
+              log.warn({ operationId: running.id, scenarioId: scenario.id }, 'AR test aborted for a failover');
+            }
+            aborted.push({ i, id: running.id });
+            continue;
+          }
+          if (running) throw new OperationInProgressError(running.id);
+          const allowed = (ALLOWED_FROM[req.type] ?? []).filter(
+            (st) => !req.onlyFrom || req.onlyFrom.includes(st),
           );
-        }
-        await this.assertTarget(m, scenario, req);
-        const created = await m.getRepository(OperationEntity).save(
-          m.getRepository(OperationEntity).create({
+          if (!allowed.includes(scenario.state)) {
+            throw new InvalidStateError(
+              `cannot ${req.type} a scenario that is ${scenario.state} (allowed from: ${allowed.join(', ')})`,
+              { state: scenario.state },
+            );
+          }
+          await this.assertTarget(m, scenario, req);
+          const id = randomUUID();
+          const op = m.getRepository(OperationEntity).create({
+            id,
             scenarioId: scenario.id,
             groupId: req.groupId ?? null,
             type: req.type,
@@ -186,63 +296,54 @@ export class OperationsService {
             error: null,
             startedAt: null,
             finishedAt: null,
-          }),
-        );
-        await m.getRepository(OperationStepEntity).insert(
-          plan.map((name, position) => ({
-            operationId: created.id,
-            position,
-            name,
-            state: 'pending' as const,
-          })),
-        );
-        await m
-          .getRepository(ScenarioEntity)
-          .update(scenario.id, { state: RUNNING_STATE[req.type] as never });
-        await this.audit.record(
-          {
+          });
+          rows.push(op);
+          // The same scenario twice in one batch: the second finds the first in progress.
+          active.set(scenario.id, op);
+          stepRows.push(...plan.map((name, position) => ({ operationId: id, position, name, state: 'pending' as const })));
+          const state = RUNNING_STATE[req.type]!;
+          const moving = newState.get(state);
+          if (moving) moving.push(scenario.id);
+          else newState.set(state, [scenario.id]);
+          audits.push({
             actor: req.requestedBy,
             action: `operation.${req.type}.requested`,
             targetType: 'scenario',
             targetId: scenario.id,
             reason: req.reason,
             details: {
-              operationId: created.id,
+              operationId: id,
               trigger: req.trigger,
               params: req.params ?? {},
               ...(req.groupId && { groupId: req.groupId }),
             },
-          },
-          m,
-        );
-        return created;
-      });
-    } catch (err) {
-      if (err instanceof QueryFailedError && (err as unknown as { code?: string }).code === '23505') {
-        const running = await this.ops.findOne({
-          where: { scenarioId: req.scenarioId, state: In(['pending', 'running']) },
-        });
-        throw new OperationInProgressError(running?.id ?? 'unknown');
+          });
+          results[i] = { created: id };
+        } catch (err) {
+          results[i] = { error: err as Error };
+        }
       }
-      throw err;
-    }
-    if ('abortedArTest' in op) throw new ArTestAbortingError(op.abortedArTest);
-    log.info(
-      {
-        operationId: op.id,
-        type: op.type,
-        scenarioId: op.scenarioId,
-        groupId: op.groupId,
-        trigger: op.trigger,
-      },
-      'operation requested',
-    );
-    await this.topology.changed().catch(() => undefined);
-    await this.queue.enqueueStep(op.id, 0).catch((err: Error) => {
-      // The reconciler queues it as soon as Redis answers again.
-      log.warn({ err: err.message, operationId: op.id }, 'could not queue the first step yet');
+      if (rows.length === 0) return [];
+      await m.getRepository(OperationEntity).insert(rows as never);
+      await m.getRepository(OperationStepEntity).insert(stepRows as never);
+      for (const [state, scenarioIds] of newState) {
+        await m.getRepository(ScenarioEntity).update({ id: In(scenarioIds) }, { state: state as never });
+      }
+      await this.audit.recordMany(audits, m);
+      return rows;
     });
-    return toOperationView(op, await this.steps.find({ where: { operationId: op.id } }));
+    for (const a of aborted) results[a.i] = { error: new ArTestAbortingError(a.id) };
+    // createdAt is the database's: read the rows back once.
+    return ops.length ? this.ops.find({ where: { id: In(ops.map((o) => o.id)) } }) : [];
+  }
+
+  /** A unique violation on the one-active-operation index: someone else's operation runs. */
+  private async asInProgress(req: OperationRequest, err: unknown): Promise<Error> {
+    if (!isUniqueViolation(err)) return err as Error;
+    const running = await this.ops.findOne({
+      where: { scenarioId: req.scenarioId, state: In(['pending', 'running']) },
+    });
+    return new OperationInProgressError(running?.id ?? 'unknown');
   }
 
   /** A requested target must be a node of the scenario (and, except to keep one in a split state, not the active one). */

@@ -3,7 +3,14 @@ import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagg
 import { CurrentPrincipal, MinRole } from '../auth/auth.decorators';
 import { actorOf, Principal } from '../auth/principal';
 import { UuidParamPipe } from '../common/validation';
-import { CreateScenarioDto, ListScenariosQuery, ScenarioView, UpdateScenarioDto } from './dtos/scenario.dto';
+import {
+  BulkCreateScenariosDto,
+  BulkScenariosView,
+  CreateScenarioDto,
+  ListScenariosQuery,
+  ScenarioView,
+  UpdateScenarioDto,
+} from './dtos/scenario.dto';
 import { ScenariosService, toScenarioView } from './scenarios.service';
 
 @ApiTags('scenarios')
@@ -22,6 +29,17 @@ export class ScenariosController {
   })
   create(@Body() dto: CreateScenarioDto, @CurrentPrincipal() p: Principal): Promise<ScenarioView> {
     return this.scenarios.create(dto, actorOf(p));
+  }
+
+  @Post('bulk')
+  @MinRole('admin')
+  @ApiOperation({
+    summary: 'Create many scenarios in one transaction (all or none; each stopped, start them with POST /scenarios/bulk/start)',
+  })
+  @ApiResponse({ status: 201, type: BulkScenariosView })
+  @ApiResponse({ status: 409, description: 'a name or DNS name taken (or twice in the request); field names the scenario' })
+  async createMany(@Body() dto: BulkCreateScenariosDto, @CurrentPrincipal() p: Principal): Promise<BulkScenariosView> {
+    return { items: await this.scenarios.createMany(dto.scenarios, actorOf(p)) };
   }
 
   @Get()

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { DataSource, EntityManager, In, Repository } from 'typeorm';
@@ -43,6 +43,17 @@ export function toScenarioView(s: ScenarioEntity): ScenarioView {
 
 const lower = (s: string) => s.toLowerCase().replace(/\.$/, '');
 
+/** Runs `fn`; an input error from it names its field under `prefix` (`scenarios[3].dnsRecords[0].name`). */
+function withField<T>(prefix: string, fn: () => T): T {
+  if (!prefix) return fn();
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof InvalidInputError) throw new InvalidInputError(err.message, `${prefix}${err.field ?? ''}`);
+    throw err;
+  }
+}
+
 @Injectable()
 export class ScenariosService {
   constructor(
@@ -53,47 +64,136 @@ export class ScenariosService {
   ) {}
 
   async create(dto: CreateScenarioDto, actor: string): Promise<ScenarioView> {
-    const records = this.normalizeRecords(dto.dnsRecords);
-    const checks = this.normalizeChecks(dto.checks);
-    const policy = mergePolicy(DEFAULT_POLICY, dto.policy);
+    const [view] = await this.insertMany([dto], actor, () => '');
+    return view;
+  }
+
+  /**
+   * Bulk create: every scenario is checked as by create (fields reported as `scenarios[i].…`),
+   * then all are written in one transaction (or none), with one topology reload.
+   */
+  async createMany(dtos: CreateScenarioDto[], actor: string): Promise<ScenarioView[]> {
+    return this.insertMany(dtos, actor, (i) => `scenarios[${i}].`);
+  }
+
+  private async insertMany(
+    dtos: CreateScenarioDto[],
+    actor: string,
+    at: (i: number) => string,
+  ): Promise<ScenarioView[]> {
+    const prepared = dtos.map((dto, i) =>
+      withField(at(i), () => {
+        if (dto.replicaNodeIds.includes(dto.productionNodeId)) {
+          throw new ConflictError('a replica cannot be the production node', {
+            field: `${at(i)}replicaNodeIds`,
+          });
+        }
+        return {
+          dto,
+          records: this.normalizeRecords(dto.dnsRecords),
+          checks: this.normalizeChecks(dto.checks),
+          policy: mergePolicy(DEFAULT_POLICY, dto.policy),
+        };
+      }),
+    );
+    const names = new Map<string, number>();
+    const dnsNames = new Map<string, number>();
+    for (const [i, p] of prepared.entries()) {
+      if (names.has(p.dto.name)) {
+        throw new ConflictError(`scenario name ${p.dto.name} appears twice in the request`, {
+          field: `${at(i)}name`,
+        });
+      }
+      names.set(p.dto.name, i);
+      for (const name of new Set(p.records.map((r) => r.name))) {
+        if (dnsNames.has(name)) {
+          throw new ConflictError(`DNS name ${name} appears in two scenarios of the request`, {
+            field: `${at(i)}dnsRecords`,
+          });
+        }
+        dnsNames.set(name, i);
+      }
+    }
+    const ids = prepared.map(() => randomUUID());
     try {
-      const id = await this.dataSource.transaction(async (m) => {
-        await this.assertNodes(m, dto.productionNodeId, dto.replicaNodeIds, policy.fencingHook?.nodeId);
-        await this.assertRecordsFree(m, records, null);
+      await this.dataSource.transaction(async (m) => {
+        // One writer of DNS names at a time: two requests cannot both take the same name.
+        await m.query(`SELECT pg_advisory_xact_lock(hashtext('scenarios.dns-names'))`);
+        const nodeIds = new Set<string>();
+        for (const p of prepared) {
+          for (const id of [p.dto.productionNodeId, ...p.dto.replicaNodeIds]) nodeIds.add(id);
+          if (p.policy.fencingHook?.nodeId) nodeIds.add(p.policy.fencingHook.nodeId);
+        }
+        const found = new Set(
+          (await m.getRepository(NodeEntity).find({ where: { id: In([...nodeIds]) }, select: ['id'] })).map(
+            (n) => n.id,
+          ),
+        );
+        for (const p of prepared) {
+          for (const id of [p.dto.productionNodeId, ...p.dto.replicaNodeIds, p.policy.fencingHook?.nodeId]) {
+            if (id && !found.has(id)) throw new NotFoundError('node', id);
+          }
+        }
+        const taken: { name: string }[] = await m.query(`SELECT name FROM scenarios WHERE name = ANY($1)`, [
+          [...names.keys()],
+        ]);
+        if (taken.length > 0) {
+          throw new ConflictError(`a scenario named ${taken[0].name} already exists`, {
+            field: `${at(names.get(taken[0].name)!)}name`,
+          });
+        }
+        const clash: { id: string; name: string; dns: string }[] = await m.query(
+          `SELECT s.id, s.name, lower(e->>'name') AS dns
+             FROM scenarios s, jsonb_array_elements(s."dnsRecords") e WHERE lower(e->>'name') = ANY($1) LIMIT 1`,
+          [[...dnsNames.keys()]],
+        );
+        if (clash.length > 0) {
+          throw new ConflictError(`DNS name ${clash[0].dns} already belongs to scenario ${clash[0].name}`, {
+            field: `${at(dnsNames.get(clash[0].dns)!)}dnsRecords`,
+            scenarioId: clash[0].id,
+          });
+        }
         const repo = m.getRepository(ScenarioEntity);
-        const s = await repo.save(
+        const rows = prepared.map((p, i) =>
           repo.create({
-            name: dto.name,
-            productionNodeId: dto.productionNodeId,
-            activeNodeId: dto.productionNodeId,
-            dnsRecords: records,
-            failoverMode: dto.failoverMode ?? 'manual',
-            checks,
-            policy,
+            id: ids[i],
+            name: p.dto.name,
+            productionNodeId: p.dto.productionNodeId,
+            activeNodeId: p.dto.productionNodeId,
+            dnsRecords: p.records,
+            failoverMode: p.dto.failoverMode ?? 'manual',
+            checks: p.checks,
+            policy: p.policy,
             state: 'stopped',
             epoch: 1,
             peerToken: randomBytes(24).toString('base64url'),
             holdUntil: null,
-            arSchedule: dto.arSchedule ?? null,
-            arSnapshot: dto.arSnapshot ?? false,
+            arSchedule: p.dto.arSchedule ?? null,
+            arSnapshot: p.dto.arSnapshot ?? false,
           }),
         );
-        await m
-          .getRepository(ScenarioReplicaEntity)
-          .insert(dto.replicaNodeIds.map((nodeId, position) => ({ scenarioId: s.id, nodeId, position })));
-        await this.audit.record(
-          { actor, action: 'scenario.create', targetType: 'scenario', targetId: s.id },
+        for (let from = 0; from < rows.length; from += 250) {
+          await repo.insert(rows.slice(from, from + 250) as never);
+        }
+        await m.getRepository(ScenarioReplicaEntity).insert(
+          prepared.flatMap((p, i) =>
+            p.dto.replicaNodeIds.map((nodeId, position) => ({ scenarioId: ids[i], nodeId, position })),
+          ),
+        );
+        await this.audit.recordMany(
+          ids.map((id) => ({ actor, action: 'scenario.create', targetType: 'scenario', targetId: id })),
           m,
         );
-        return s.id;
       });
-      await this.topology.changed();
-      return toScenarioView(await this.get(id));
     } catch (err) {
       if (isUniqueViolation(err))
-        throw new ConflictError(`a scenario named ${dto.name} already exists`, { field: 'name' });
+        throw new ConflictError('a scenario with one of these names already exists', { field: `${at(0)}name` });
       throw err;
     }
+    await this.topology.changed();
+    const created = await this.repo.find({ where: { id: In(ids) }, relations: { replicas: true } });
+    const byId = new Map(created.map((c) => [c.id, c]));
+    return ids.map((id) => toScenarioView(byId.get(id)!));
   }
 
   async list(q: ListScenariosQuery): Promise<Page<ScenarioView>> {
@@ -153,6 +253,7 @@ export class ScenariosService {
       }
       if (dto.dnsRecords) {
         s.dnsRecords = this.normalizeRecords(dto.dnsRecords);
+        await m.query(`SELECT pg_advisory_xact_lock(hashtext('scenarios.dns-names'))`);
         await this.assertRecordsFree(m, s.dnsRecords, id);
       }
       if (dto.checks) s.checks = this.normalizeChecks(dto.checks);
@@ -220,7 +321,7 @@ export class ScenariosService {
 
   private normalizeRecords(records: DnsRecordDto[]) {
     const seen = new Set<string>();
-    return records.map((r, i) => {
+    const out = records.map((r, i) => {
       const zone = lower(r.zone);
       const name = lower(r.name);
       if (name !== zone && !name.endsWith(`.${zone}`)) {
@@ -234,6 +335,14 @@ export class ScenariosService {
       seen.add(key);
       return { zone, name, type: r.type, ttl: r.ttl };
     });
+    const types = new Map<string, string[]>();
+    for (const r of out) types.set(r.name, [...(types.get(r.name) ?? []), r.type]);
+    for (const [name, t] of types) {
+      if (t.includes('CNAME') && t.length > 1) {
+        throw new InvalidInputError(`${name}: a CNAME owner cannot have other records`, 'dnsRecords');
+      }
+    }
+    return out;
   }
 
   private async assertNodes(m: EntityManager, production: string, replicas: string[], hookNode?: string) {
@@ -266,13 +375,6 @@ export class ScenariosService {
           field: 'dnsRecords',
           scenarioId: clash[0].id,
         });
-      }
-    }
-    const names = new Map<string, string[]>();
-    for (const r of records) names.set(r.name, [...(names.get(r.name) ?? []), r.type]);
-    for (const [name, types] of names) {
-      if (types.includes('CNAME') && types.length > 1) {
-        throw new InvalidInputError(`${name}: a CNAME owner cannot have other records`, 'dnsRecords');
       }
     }
   }

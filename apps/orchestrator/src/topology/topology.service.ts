@@ -99,7 +99,11 @@ export class TopologyService implements OnApplicationBootstrap, OnApplicationShu
         nodeIds: [s.productionNodeId, ...replicaNodeIds],
       };
       scenarioMap.set(s.id, t);
-      for (const id of t.nodeIds) byNode.set(id, [...(byNode.get(id) ?? []), t]);
+      for (const id of t.nodeIds) {
+        const list = byNode.get(id);
+        if (list) list.push(t);
+        else byNode.set(id, [t]);
+      }
     }
     this.nodes = nodeMap;
     this.scenarios = scenarioMap;

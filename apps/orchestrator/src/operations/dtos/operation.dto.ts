@@ -1,6 +1,18 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsIn, IsNotEmpty, IsOptional, IsString, IsUUID, MaxLength } from 'class-validator';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  ArrayUnique,
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsNotEmpty,
+  IsOptional,
+  IsString,
+  IsUUID,
+  MaxLength,
+} from 'class-validator';
 import { PaginationQuery } from '../../common/dtos/pagination.dto';
 import { OPERATION_STATES, OPERATION_TYPES } from '../operation.entity';
 
@@ -67,6 +79,31 @@ export class ReasonDto {
   @IsOptional()
   @IsBoolean()
   force?: boolean;
+}
+
+export class BulkScenarioActionDto extends ReasonDto {
+  @ApiProperty({ type: [String], description: 'Scenario ids (1 to 1000, no duplicates)' })
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(1000)
+  @ArrayUnique()
+  @IsUUID('all', { each: true })
+  scenarioIds: string[];
+}
+
+export class BulkOperationItem {
+  @ApiProperty() scenarioId: string;
+  @ApiPropertyOptional({ description: 'the operation started for this scenario' })
+  operationId?: string;
+  @ApiPropertyOptional({ description: 'why no operation was started: { status, code, message }' })
+  error?: { status: number; code: string; message: string };
+}
+
+export class BulkOperationView {
+  @ApiProperty({ description: 'operations started' }) accepted: number;
+  @ApiProperty({ description: 'scenarios refused (see each item)' }) refused: number;
+  @ApiProperty({ type: [BulkOperationItem], description: 'one per scenario, in the order of the request' })
+  items: BulkOperationItem[];
 }
 
 export class ListOperationsQuery extends PaginationQuery {

@@ -325,6 +325,22 @@ export class ListScenariosQuery extends PaginationQuery {
   label?: string;
 }
 
+/** Most scenarios one bulk request may create, start or stop. */
+export const MAX_BULK_SCENARIOS = 1000;
+
+export class BulkCreateScenariosDto {
+  @ApiProperty({
+    type: [CreateScenarioDto],
+    description: `1 to ${MAX_BULK_SCENARIOS} scenarios, created together or not at all`,
+  })
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(MAX_BULK_SCENARIOS)
+  @ValidateNested({ each: true })
+  @Type(() => CreateScenarioDto)
+  scenarios: CreateScenarioDto[];
+}
+
 export class ScenarioView {
   @ApiProperty() id: string;
   @ApiProperty() name: string;
@@ -342,4 +358,9 @@ export class ScenarioView {
   @ApiProperty({ nullable: true }) holdUntil: Date | null;
   @ApiProperty() createdAt: Date;
   @ApiProperty() updatedAt: Date;
+}
+
+export class BulkScenariosView {
+  @ApiProperty({ type: [ScenarioView], description: 'in the order of the request' })
+  items: ScenarioView[];
 }
