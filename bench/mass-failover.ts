@@ -35,6 +35,7 @@ const DNS_PORT = 16141;
 const AGENT_PORT = 18142;
 const ZONE = 'mass.test';
 const PROFILE = process.env.BENCH_PROFILE === '1';
+const PER_SCENARIO_SCRIPTS = process.env.BENCH_SCRIPT_PER_SCENARIO === '1';
 
 const env = benchEnv({
   DNS_PORT: String(DNS_PORT),
@@ -154,7 +155,12 @@ async function main(): Promise<void> {
     const n = await api('POST', '/api/v1/nodes', { name, address, agentUrl: `http://${address}:${AGENT_PORT}` });
     const actions: Record<string, unknown> = {};
     for (const a of ['promote', 'demote', 'resync', 'fence']) {
-      actions[a] = { command: writeScript(dir, `${name}-${a}.sh`, '#!/bin/sh\nexit 0\n'), args: [] };
+      // Batch scripts (one run for every scenario asking at once) unless BENCH_SCRIPT_PER_SCENARIO=1.
+      actions[a] = {
+        command: writeScript(dir, `${name}-${a}.sh`, '#!/bin/sh\nexit 0\n'),
+        args: [],
+        ...(!PER_SCENARIO_SCRIPTS && { batch: true }),
+      };
     }
     nodes.push({
       id: n.node.id,
@@ -288,6 +294,7 @@ async function main(): Promise<void> {
   const result = {
     bench: 'mass-failover',
     scenarios: N,
+    actionScripts: PER_SCENARIO_SCRIPTS ? 'one run per scenario' : 'batch (one run for all)',
     heartbeatIntervalMs: INTERVAL,
     heartbeatTtlMs: 4 * INTERVAL,
     setup: { createMs, startMs },

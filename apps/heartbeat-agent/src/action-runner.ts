@@ -9,7 +9,8 @@ import { ActionResponse, AgentAction, AgentRole, isAgentAction } from '@ha/contr
 import { Logger } from 'pino';
 import { AgentConfig } from './config';
 import { ActionNotConfiguredError, DeadlinePassedError, StaleEpochError, StepConflictError } from './errors';
-import { ProcessRunner } from './process-runner';
+import { ProcessRunner, RunResult } from './process-runner';
+import { rm, writeFile } from 'node:fs/promises';
 import { StateStore, StepLogEntry, stepKey } from './state-store';
 
 export const ACTION_OUTPUT_LIMIT = 4096;
@@ -48,6 +49,18 @@ export class ActionRunner {
     { action: AgentAction; operationId: string; result: Promise<ActionResponse> }
   >();
   private readonly scenarioQueues = new Map<string, Promise<unknown>>();
+  private readonly batchGates = new Map<
+    AgentAction,
+    {
+      queued: {
+        invocation: ActionInvocation;
+        resolve: (r: RunResult) => void;
+        reject: (e: unknown) => void;
+      }[];
+      running: boolean;
+    }
+  >();
+  private batchSeq = 0;
 
   constructor(
     private readonly config: AgentConfig,
@@ -114,6 +127,81 @@ export class ActionRunner {
     }
   }
 
+  /**
+   * A `batch` action: every scenario that reaches this point while no run of the action is going
+   * on (the same tick), or while one is (then they wait for the next), shares one run. The command
+   * gets HA_BATCH_FILE, a JSON file {action, node, items: [{scenarioId, stepId, epoch,
+   * operationId}]} removed after the run, and HA_BATCH_SIZE; with one item also the single-scenario
+   * variables. Its exit status is every item's. An item whose deadline passed while it waited is
+   * refused (nothing ran for it).
+   */
+  private runBatched(action: AgentAction, invocation: ActionInvocation): Promise<RunResult> {
+    return new Promise<RunResult>((resolve, reject) => {
+      let gate = this.batchGates.get(action);
+      if (!gate) this.batchGates.set(action, (gate = { queued: [], running: false }));
+      gate.queued.push({ invocation, resolve, reject });
+      if (gate.queued.length === 1 && !gate.running) setImmediate(() => void this.drainBatch(action));
+    });
+  }
+
+  private async drainBatch(action: AgentAction): Promise<void> {
+    const gate = this.batchGates.get(action)!;
+    if (gate.running) return;
+    gate.running = true;
+    try {
+      while (gate.queued.length > 0) {
+        const waiting = gate.queued.splice(0);
+        const batch = waiting.filter((w) => {
+          const late = w.invocation.deadline === undefined ? 0 : this.clock.lateByMs(w.invocation.deadline);
+          if (late > 0) w.reject(new DeadlinePassedError(late));
+          return late <= 0;
+        });
+        if (batch.length === 0) continue;
+        const command = this.config.actions[action]!;
+        const file = `${this.config.stateFile}.batch-${action}-${process.pid}-${++this.batchSeq}.json`;
+        const items = batch.map(({ invocation: i }) => ({
+          scenarioId: i.scenarioId,
+          stepId: i.stepId,
+          epoch: i.epoch,
+          operationId: i.operationId,
+        }));
+        try {
+          await writeFile(file, JSON.stringify({ action, node: this.config.nodeName, items }), { mode: 0o600 });
+          const first = batch[0].invocation;
+          const run = await this.runner.run({
+            command: command.command,
+            args: command.args,
+            timeoutMs: command.timeoutMs,
+            maxOutputBytes: ACTION_OUTPUT_LIMIT,
+            env: {
+              HA_ACTION: action,
+              HA_NODE_NAME: this.config.nodeName,
+              HA_BATCH_FILE: file,
+              HA_BATCH_SIZE: String(batch.length),
+              ...(batch.length === 1 && {
+                HA_EPOCH: String(first.epoch),
+                HA_OPERATION_ID: first.operationId,
+                HA_STEP_ID: first.stepId,
+                HA_SCENARIO_ID: first.scenarioId,
+              }),
+            },
+          });
+          this.logger.info(
+            { event: 'action.batch', action, items: batch.length, exitCode: run.exitCode, durationMs: run.durationMs },
+            `batch ${action} ran once for ${batch.length} scenarios`,
+          );
+          for (const w of batch) w.resolve(run);
+        } catch (err) {
+          for (const w of batch) w.reject(err);
+        } finally {
+          await rm(file, { force: true }).catch(() => undefined);
+        }
+      }
+    } finally {
+      gate.running = false;
+    }
+  }
+
   private enqueue<T>(scenarioId: string, task: () => Promise<T>): Promise<T> {
     const previous = this.scenarioQueues.get(scenarioId) ?? Promise.resolve();
     const next = previous.catch(() => undefined).then(task);
@@ -150,20 +238,23 @@ export class ActionRunner {
       operationId: operationId || undefined,
     });
     log.info({ event: 'action.started' }, `running action ${action}`);
-    const run = await this.runner.run({
-      command: command.command,
-      args: command.args,
-      timeoutMs: command.timeoutMs,
-      maxOutputBytes: ACTION_OUTPUT_LIMIT,
-      env: {
-        HA_ACTION: action,
-        HA_EPOCH: String(epoch),
-        HA_OPERATION_ID: operationId,
-        HA_STEP_ID: stepId,
-        HA_SCENARIO_ID: scenarioId,
-        HA_NODE_NAME: this.config.nodeName,
-      },
-    });
+    const single = {
+      HA_ACTION: action,
+      HA_EPOCH: String(epoch),
+      HA_OPERATION_ID: operationId,
+      HA_STEP_ID: stepId,
+      HA_SCENARIO_ID: scenarioId,
+      HA_NODE_NAME: this.config.nodeName,
+    };
+    const run = command.batch
+      ? await this.runBatched(action, invocation)
+      : await this.runner.run({
+          command: command.command,
+          args: command.args,
+          timeoutMs: command.timeoutMs,
+          maxOutputBytes: ACTION_OUTPUT_LIMIT,
+          env: single,
+        });
 
     const status = run.exitCode === 0 && !run.timedOut && !run.spawnError ? 'ok' : 'failed';
     let output = run.output;

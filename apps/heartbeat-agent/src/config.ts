@@ -8,6 +8,7 @@ import { extname, resolve } from 'node:path';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
+  IsBoolean,
   ArrayMinSize,
   IsArray,
   IsIn,
@@ -80,6 +81,13 @@ export class CommandConfig {
   @Min(1)
   @Max(3_600_000)
   timeoutMs?: number;
+}
+
+/** An action's command; `batch`: one run serves every scenario asking for this action at once. */
+export class ActionCommandConfig extends CommandConfig {
+  @IsOptional()
+  @IsBoolean()
+  batch?: boolean;
 }
 
 export class ReplicaLagConfig extends CommandConfig {
@@ -226,6 +234,14 @@ export interface ResolvedCommand {
   timeoutMs: number;
 }
 
+export interface ResolvedAction extends ResolvedCommand {
+  /**
+   * Run once for all scenarios that ask for this action at the same time (a host carrying many
+   * scenarios fails over): HA_BATCH_FILE names a JSON file listing them; exit 0 = all succeeded.
+   */
+  batch: boolean;
+}
+
 export interface ResolvedCheck extends ResolvedCommand {
   name: string;
   intervalMs: number;
@@ -244,7 +260,7 @@ export interface AgentConfig {
   stateFile: string;
   defaultLeaseMs: number;
   checks: ResolvedCheck[];
-  actions: Partial<Record<AgentAction, ResolvedCommand>>;
+  actions: Partial<Record<AgentAction, ResolvedAction>>;
   replicaLag?: ResolvedCommand & { intervalMs: number };
   logLevel: string;
   watchdog?: ResolvedWatchdog;
@@ -336,15 +352,15 @@ function parseWatchdog(w: WatchdogConfig, stateFile: string): ResolvedWatchdog {
   };
 }
 
-function parseActions(raw: Record<string, unknown>): Partial<Record<AgentAction, ResolvedCommand>> {
-  const actions: Partial<Record<AgentAction, ResolvedCommand>> = {};
+function parseActions(raw: Record<string, unknown>): Partial<Record<AgentAction, ResolvedAction>> {
+  const actions: Partial<Record<AgentAction, ResolvedAction>> = {};
   for (const [name, value] of Object.entries(raw)) {
     if (!isAgentAction(name)) {
       throw new ConfigError(`actions.${name} is not an agent action (one of: ${AGENT_ACTIONS.join(', ')})`);
     }
-    let command: CommandConfig;
+    let command: ActionCommandConfig;
     try {
-      command = validatePlain(CommandConfig, value, { path: `actions.${name}` });
+      command = validatePlain(ActionCommandConfig, value, { path: `actions.${name}` });
     } catch (err) {
       if (err instanceof BodyValidationError) throw new ConfigError(err.message);
       throw err;
@@ -353,6 +369,7 @@ function parseActions(raw: Record<string, unknown>): Partial<Record<AgentAction,
       command: command.command,
       args: command.args ?? [],
       timeoutMs: command.timeoutMs ?? CONFIG_DEFAULTS.actionTimeoutMs,
+      batch: command.batch === true,
     };
   }
   return actions;

@@ -1,6 +1,8 @@
 /**
  * The agent's HTTP API on Node's own http server:
  *   POST /actions/{action}  Bearer actionToken, ActionRequest body → ActionResponse
+ *   POST /actions/{action}/batch  Bearer actionToken, ActionBatchRequest → ActionBatchResponse
+ *                           (each request handled as if alone; its error body in its result)
  *   POST /peer/heartbeat    Bearer scenario peerToken, PeerHeartbeat body → PeerHeartbeat
  *   GET  /status            Bearer actionToken → role/epoch per scenario, contacts, peers, checks
  *   GET  /healthz           no auth, no data: liveness only
@@ -10,7 +12,14 @@ import 'reflect-metadata'; // before @ha/contracts: its decorators read metadata
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { IncomingMessage, Server, ServerResponse, createServer } from 'node:http';
 import { AddressInfo } from 'node:net';
-import { ActionRequest, ActionResponse, AgentErrorBody, PeerHeartbeat } from '@ha/contracts';
+import {
+  ActionBatchRequest,
+  ActionBatchResponse,
+  ActionRequest,
+  ActionResponse,
+  AgentErrorBody,
+  PeerHeartbeat,
+} from '@ha/contracts';
 import { Logger } from 'pino';
 import {
   AgentHttpError,
@@ -25,6 +34,8 @@ import {
 import { validatePlain } from './validation';
 
 export const MAX_BODY_BYTES = 64 * 1024;
+/** A batch of MAX_ACTION_BATCH action requests fits (about 250 bytes each). */
+export const MAX_BATCH_BODY_BYTES = 2 * 1024 * 1024;
 
 /** What the server needs from the agent; keeps the HTTP layer thin. */
 export interface AgentApi {
@@ -116,6 +127,37 @@ export class AgentHttpServer {
         const heartbeat = validatePlain(PeerHeartbeat, await readJsonBody(req));
         return send(res, 200, this.options.api.receivePeerHeartbeat(heartbeat, bearerToken(req)));
       }
+      const batch = /^\/actions\/([^/]+)\/batch$/.exec(pathname);
+      if (batch) {
+        this.requireMethod(req, 'POST');
+        this.requireActionToken(req);
+        const name = decodePathSegment(batch[1]);
+        if (!this.options.api.isActionConfigured(name)) {
+          throw new NotFoundError(`action '${name}' is not configured on this agent`);
+        }
+        const body = validatePlain(ActionBatchRequest, await readJsonBody(req, MAX_BATCH_BODY_BYTES));
+        const results = await Promise.all(
+          body.requests.map(async (request) => {
+            try {
+              if (hasControlCharacters(request.stepId)) {
+                throw new BodyValidationError('stepId', 'stepId must not contain control characters');
+              }
+              return { ok: true as const, ...(await this.options.api.runAction(name, request)) };
+            } catch (err) {
+              const e = toHttpError(err, correlationId);
+              if (e.statusCode >= 500) {
+                this.options.logger.error(
+                  { event: 'http.error', correlationId, action: name, err: (err as Error)?.message },
+                  'batch item failed',
+                );
+              }
+              return { ok: false as const, ...e };
+            }
+          }),
+        );
+        const answer: ActionBatchResponse = { results };
+        return send(res, 200, answer);
+      }
       const action = /^\/actions\/([^/]+)$/.exec(pathname);
       if (action) {
         this.requireMethod(req, 'POST');
@@ -195,26 +237,26 @@ function send(
   res.end(text);
 }
 
-/** Reads a JSON body of at most MAX_BODY_BYTES; 415 for another content type, 413 when larger. */
-export async function readJsonBody(req: IncomingMessage): Promise<unknown> {
+/** Reads a JSON body of at most `limit` bytes; 415 for another content type, 413 when larger. */
+export async function readJsonBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<unknown> {
   const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
   if (type !== 'application/json') {
     throw new UnsupportedMediaTypeError('content-type must be application/json');
   }
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) {
-    throw new PayloadTooLargeError(`body is larger than ${MAX_BODY_BYTES} bytes`);
+  if (Number.isFinite(declared) && declared > limit) {
+    throw new PayloadTooLargeError(`body is larger than ${limit} bytes`);
   }
   const text = await new Promise<string>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     const onData = (chunk: Buffer): void => {
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
+      if (size > limit) {
         // Stop buffering but keep draining, so the client still reads our 413.
         req.off('data', onData);
         req.resume();
-        reject(new PayloadTooLargeError(`body is larger than ${MAX_BODY_BYTES} bytes`));
+        reject(new PayloadTooLargeError(`body is larger than ${limit} bytes`));
         return;
       }
       chunks.push(chunk);

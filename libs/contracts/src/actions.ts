@@ -1,4 +1,16 @@
-import { IsInt, IsString, IsUUID, Max, MaxLength, Min } from 'class-validator';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
+  IsInt,
+  IsString,
+  IsUUID,
+  Max,
+  MaxLength,
+  Min,
+  ValidateNested,
+} from 'class-validator';
 import { AGENT_ACTIONS, AgentAction, MAX_EPOCH } from './roles';
 
 /**
@@ -33,6 +45,27 @@ export class ActionRequest {
   @Min(0)
   @Max(8_640_000_000_000_000)
   deadline: number;
+}
+
+/** Most requests in one batch call (POST /actions/{action}/batch). */
+export const MAX_ACTION_BATCH = 5000;
+
+/**
+ * Many scenarios' requests for the same action in one call (a mass failover): each is handled
+ * exactly as if it came alone (epoch fencing, deadline, idempotent by stepId).
+ */
+export class ActionBatchRequest {
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(MAX_ACTION_BATCH)
+  @ValidateNested({ each: true })
+  @Type(() => ActionRequest)
+  requests: ActionRequest[];
+}
+
+/** One result per request, in order: its ActionResponse, or the error body it would have got alone. */
+export interface ActionBatchResponse {
+  results: (({ ok: true } & ActionResponse) | ({ ok: false } & AgentErrorBody))[];
 }
 
 /** Why an agent refused an action (AgentErrorBody.reason). */

@@ -10,6 +10,8 @@ export interface LogContext {
   requestId?: string;
   operationId?: string;
   actor?: string;
+  /** operations requested together (mass failover, bulk start) */
+  batchId?: string;
 }
 
 export const logContext = new AsyncLocalStorage<LogContext>();

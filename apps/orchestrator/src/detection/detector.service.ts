@@ -482,6 +482,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
           params: { force: true, detectedAt: c.ev.since, failedNodeId: c.s.activeNodeId },
         };
       }),
+      { batch: true },
     );
     let requested = 0;
     for (const [i, c] of go.entries()) {

@@ -83,6 +83,17 @@ export class NodesService {
   }
 
   /** With the action token, for the agent client only. */
+  /** Several nodes with their action tokens, in one query (absent ids are simply missing). */
+  async manyWithSecrets(ids: string[]): Promise<Map<string, NodeEntity>> {
+    if (ids.length === 0) return new Map();
+    const nodes = await this.repo
+      .createQueryBuilder('n')
+      .addSelect('n.actionToken')
+      .where('n.id IN (:...ids)', { ids })
+      .getMany();
+    return new Map(nodes.map((n) => [n.id, n]));
+  }
+
   async getWithSecrets(id: string): Promise<NodeEntity> {
     const node = await this.repo
       .createQueryBuilder('n')

@@ -4,8 +4,16 @@
  * from "agent did not answer" (retry, or fence by other means).
  */
 import { Injectable } from '@nestjs/common';
-import { ActionRequest, ActionResponse, AgentAction } from '@ha/contracts';
-import { DomainError, StaleEpochError, TransientError } from '../common/errors';
+import {
+  ActionBatchResponse,
+  ActionRequest,
+  ActionResponse,
+  AgentAction,
+  MAX_ACTION_BATCH,
+} from '@ha/contracts';
+import { KeyedBatcher, TickLoader } from '../common/coalesce';
+import { DomainError, NotFoundError, StaleEpochError, TransientError } from '../common/errors';
+import { NodeEntity } from '../nodes/node.entity';
 import { jsonbSafeDeep } from '../heartbeats/jsonb-safe';
 import { NodesService } from '../nodes/nodes.service';
 
@@ -39,50 +47,133 @@ export interface AgentStatus {
 
 @Injectable()
 export class AgentClient {
-  constructor(private readonly nodes: NodesService) {}
+  /** Node look-ups of concurrent calls (a batch step) go out as one query. */
+  private readonly nodeLoader: TickLoader<NodeEntity>;
+  /** Concurrent status calls to one agent share one request (never an answer older than the call). */
+  private readonly statusCalls: KeyedBatcher<string, number, AgentStatus>;
+  /** Concurrent action calls per node, action and timeout: one batch request each round. */
+  private readonly actionCalls = new KeyedBatcher<string, ActionRequest, ActionResponse>(
+    (key, bodies) => this.runActions(key, bodies),
+    MAX_ACTION_BATCH,
+  );
+  /** Agents that answered 404 to the batch route, until when they are asked one by one. */
+  private readonly noBatchRoute = new Map<string, number>();
 
-  async action(
+  constructor(private readonly nodes: NodesService) {
+    this.nodeLoader = new TickLoader((ids) => this.nodes.manyWithSecrets(ids));
+    this.statusCalls = new KeyedBatcher(async (nodeId, timeouts) => {
+      const status = await this.statusOnce(nodeId, Math.max(...timeouts));
+      return timeouts.map(() => status);
+    });
+  }
+
+  private async node(id: string): Promise<NodeEntity> {
+    const node = await this.nodeLoader.load(id);
+    if (!node) throw new NotFoundError('node', id);
+    return node;
+  }
+
+  /**
+   * Runs `action` on the node's agent. Concurrent calls for the same node, action and timeout (the
+   * steps of a batch) go out together as one POST /actions/{action}/batch; each request keeps its
+   * own stepId, epoch and deadline and gets its own answer or error, exactly as alone. An agent
+   * without the batch route gets them one by one.
+   */
+  action(
     nodeId: string,
     action: AgentAction,
     req: AgentActionRequest,
     timeoutMs = 30_000,
   ): Promise<ActionResponse> {
-    const node = await this.nodes.getWithSecrets(nodeId);
     // We stop waiting at the deadline, so the agent must not start the action after it either
     // (a paused agent reading this request late would otherwise act on an abandoned decision).
     const body: ActionRequest = { ...req, deadline: Date.now() + timeoutMs };
+    return this.actionCalls.call(`${nodeId} ${action} ${timeoutMs}`, body);
+  }
+
+  private async runActions(key: string, bodies: ActionRequest[]): Promise<(ActionResponse | Error)[]> {
+    const [nodeId, action, timeout] = key.split(' ') as [string, AgentAction, string];
+    const node = await this.node(nodeId);
+    const timeoutMs = Math.max(1, Math.max(...bodies.map((b) => b.deadline)) - Date.now(), Number(timeout));
+    const noBatch = this.noBatchRoute.get(nodeId);
+    if (bodies.length === 1 || (noBatch !== undefined && noBatch > Date.now())) {
+      return Promise.all(
+        bodies.map((b) => this.actionOnce(node, action, b, Number(timeout)).catch((e: Error) => e)),
+      );
+    }
     const res = await this.send(
       node.name,
-      `${node.agentUrl}/actions/${action}`,
+      `${node.agentUrl}/actions/${action}/batch`,
       node.actionToken,
       timeoutMs,
-      body,
+      { requests: bodies },
     );
+    const answer = res.body as Partial<ActionBatchResponse> & Record<string, unknown>;
+    if (res.status === 200 && Array.isArray(answer?.results) && answer.results.length === bodies.length) {
+      return answer.results.map((r, i) => {
+        if (r && r.ok === true) {
+          const { ok: _ok, ...response } = r;
+          return response as ActionResponse;
+        }
+        const e = (r ?? {}) as unknown as Record<string, unknown>;
+        return this.refusal(node.name, action, bodies[i].epoch, Number(e.statusCode ?? 502), e);
+      });
+    }
+    if (res.status === 404 && /no route/.test(String(answer?.message ?? ''))) {
+      // An agent from before batches: one by one, and do not ask it again for a while.
+      this.noBatchRoute.set(nodeId, Date.now() + 60_000);
+      return Promise.all(
+        bodies.map((b) => this.actionOnce(node, action, b, Number(timeout)).catch((e: Error) => e)),
+      );
+    }
+    const err = this.refusal(node.name, action, bodies[0].epoch, res.status, answer ?? {});
+    return bodies.map(() => err);
+  }
+
+  private async actionOnce(
+    node: NodeEntity,
+    action: AgentAction,
+    body: ActionRequest,
+    timeoutMs: number,
+  ): Promise<ActionResponse> {
+    const res = await this.send(node.name, `${node.agentUrl}/actions/${action}`, node.actionToken, timeoutMs, body);
     const answer = res.body as Record<string, unknown>;
     if (res.status === 200) return answer as unknown as ActionResponse;
+    throw this.refusal(node.name, action, body.epoch, res.status, answer ?? {});
+  }
+
+  /** The typed error for an agent's refusal of one request (status and error body). */
+  private refusal(
+    nodeName: string,
+    action: AgentAction,
+    epoch: number,
+    status: number,
+    answer: Record<string, unknown>,
+  ): Error {
     const reason = typeof answer?.reason === 'string' ? answer.reason : undefined;
-    if (
-      res.status === 409 &&
-      (reason === 'stale_epoch' || (reason === undefined && 'currentEpoch' in (answer ?? {})))
-    ) {
-      throw new StaleEpochError(Number(answer?.currentEpoch ?? NaN), req.epoch, `${action} on ${node.name}`);
+    if (status === 409 && (reason === 'stale_epoch' || (reason === undefined && 'currentEpoch' in answer))) {
+      return new StaleEpochError(Number(answer?.currentEpoch ?? NaN), epoch, `${action} on ${nodeName}`);
     }
     if (reason === 'epoch_not_issued') {
       // The agent could not confirm our epoch with an orchestrator yet (or read an older one from a
       // lagging instance): nothing ran; try again.
-      throw new AgentEpochUnconfirmedError(`agent of ${node.name} has not confirmed epoch ${req.epoch} yet`, {
-        node: node.name,
+      return new AgentEpochUnconfirmedError(`agent of ${nodeName} has not confirmed epoch ${epoch} yet`, {
+        node: nodeName,
         reason,
       });
     }
-    throw new AgentRefusedError(
-      `agent of ${node.name} answered ${res.status} to ${action}: ${String(answer?.message ?? '')}`,
-      { node: node.name, status: res.status, reason: reason ?? null },
+    return new AgentRefusedError(
+      `agent of ${nodeName} answered ${status} to ${action}: ${String(answer?.message ?? '')}`,
+      { node: nodeName, status, reason: reason ?? null },
     );
   }
 
-  async status(nodeId: string, timeoutMs = 2000): Promise<AgentStatus> {
-    const node = await this.nodes.getWithSecrets(nodeId);
+  status(nodeId: string, timeoutMs = 2000): Promise<AgentStatus> {
+    return this.statusCalls.call(nodeId, timeoutMs);
+  }
+
+  private async statusOnce(nodeId: string, timeoutMs: number): Promise<AgentStatus> {
+    const node = await this.node(nodeId);
     const res = await this.send(node.name, `${node.agentUrl}/status`, node.actionToken, timeoutMs);
     if (res.status !== 200) {
       throw new AgentRefusedError(`agent of ${node.name} answered ${res.status} to status`, {

@@ -23,9 +23,20 @@ export type StepState = (typeof STEP_STATES)[number];
   unique: true,
   where: `"state" IN ('pending','running')`,
 })
+@Index('IDX_operations_batch_active', ['batchId'], {
+  where: `"batchId" IS NOT NULL AND state IN ('pending', 'running')`,
+})
 export class OperationEntity {
   @PrimaryGeneratedColumn('uuid')
   id: string;
+
+  /**
+   * Operations requested together share a batch: their steps run as one job per step (a host with
+   * many scenarios died, a bulk start). An operation whose step must be retried leaves the batch
+   * (null) and goes on alone with its own step jobs.
+   */
+  @Column({ type: 'uuid', nullable: true })
+  batchId: string | null;
 
   @Column({ type: 'uuid', nullable: true })
   scenarioId: string | null;

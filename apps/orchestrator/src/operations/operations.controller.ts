@@ -149,6 +149,7 @@ export class OperationsController {
         reason: dto.reason,
         params,
       })),
+      { batch: true },
     );
     const items = results.map((r, i): BulkOperationItem => {
       if ('operation' in r) return { scenarioId: dto.scenarioIds[i], operationId: r.operation.id };

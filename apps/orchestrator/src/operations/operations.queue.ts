@@ -15,10 +15,10 @@ import { RedisService } from '../redis/redis.service';
 const log = createLogger('OperationsQueue');
 export const OPERATIONS_QUEUE = 'operations';
 
-export interface StepJobData {
-  operationId: string;
-  position: number;
-}
+/** One operation's step, or (batchId) that step of every operation of a batch still at it. */
+export type StepJobData = { operationId: string; position: number } | { batchId: string; position: number };
+
+export const batchJobId = (batchId: string, position: number) => `batch.${batchId}.${position}`;
 
 export const STEP_ATTEMPTS = 8;
 
@@ -54,11 +54,24 @@ export class OperationsQueue implements OnApplicationShutdown {
     this.queue.on('error', (err) => log.debug({ err: err.message }, 'queue connection error'));
   }
 
-  async enqueueStep(operationId: string, position: number): Promise<void> {
+  async enqueueStep(operationId: string, position: number, delayMs = 0): Promise<void> {
     await this.queue.add(
       'step',
       { operationId, position },
-      { jobId: `${operationId}.${position}`, priority: stepPriority(position) },
+      {
+        jobId: `${operationId}.${position}`,
+        priority: stepPriority(position),
+        ...(delayMs > 0 && { delay: delayMs }),
+      },
+    );
+  }
+
+  /** The step at `position` of every operation of the batch (jobId dedupes, like enqueueStep). */
+  async enqueueBatchStep(batchId: string, position: number): Promise<void> {
+    await this.queue.add(
+      'batch-step',
+      { batchId, position },
+      { jobId: batchJobId(batchId, position), priority: stepPriority(position) },
     );
   }
 

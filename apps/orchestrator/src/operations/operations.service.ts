@@ -65,6 +65,8 @@ export interface OperationView {
   id: string;
   scenarioId: string | null;
   groupId: string | null;
+  /** shared by operations requested together; null once an operation goes on alone */
+  batchId: string | null;
   type: OperationType;
   state: string;
   trigger: string;
@@ -94,6 +96,7 @@ export function toOperationView(op: OperationEntity, steps?: OperationStepEntity
     id: op.id,
     scenarioId: op.scenarioId,
     groupId: op.groupId,
+    batchId: op.batchId,
     type: op.type,
     state: op.state,
     trigger: op.trigger,
@@ -146,7 +149,9 @@ export class OperationsService {
    * audit entries inserted in bulk), then one topology reload and one bulk enqueue of first steps.
    * Each result is the operation or the error that scenario got; one refusal never blocks the others.
    */
-  async requestMany(reqs: OperationRequest[]): Promise<OperationResult[]> {
+  async requestMany(reqs: OperationRequest[], opts: { batch?: boolean } = {}): Promise<OperationResult[]> {
+    // Batched operations run each step as one job for all of them (StepRunner.processBatch).
+    const batchId = opts.batch && reqs.length > 1 ? randomUUID() : null;
     const results: (OperationResult | { created: string } | undefined)[] = new Array(reqs.length);
     const planned = reqs.map((req, i) => {
       const plan = planFor(req.type, req.params);
@@ -170,13 +175,19 @@ export class OperationsService {
     for (let from = 0; from < todo.length; from += REQUEST_CHUNK) {
       const chunk = todo.slice(from, from + REQUEST_CHUNK);
       try {
-        created.push(...(await this.createChunk(chunk.map((i) => ({ i, req: reqs[i], plan: planned[i]! })), results)));
+        created.push(
+          ...(await this.createChunk(
+            chunk.map((i) => ({ i, req: reqs[i], plan: planned[i]! })),
+            results,
+            batchId,
+          )),
+        );
       } catch (err) {
         if (chunk.length > 1 && isUniqueViolation(err)) {
           // A concurrent request won one of these scenarios: decide them one by one.
           for (const i of chunk) {
             try {
-              created.push(...(await this.createChunk([{ i, req: reqs[i], plan: planned[i]! }], results)));
+              created.push(...(await this.createChunk([{ i, req: reqs[i], plan: planned[i]! }], results, batchId)));
             } catch (e) {
               results[i] = { error: await this.asInProgress(reqs[i], e) };
             }
@@ -194,7 +205,12 @@ export class OperationsService {
       );
     }
     await this.topology.changed().catch(() => undefined);
-    await this.queue.enqueueFirstSteps(created.map((op) => op.id)).catch((err: Error) => {
+    const alone = created.filter((op) => !op.batchId);
+    const batches = [...new Set(created.map((op) => op.batchId).filter((b): b is string => !!b))];
+    await Promise.all([
+      this.queue.enqueueFirstSteps(alone.map((op) => op.id)),
+      ...batches.map((b) => this.queue.enqueueBatchStep(b, 0)),
+    ]).catch((err: Error) => {
       // The reconciler queues them as soon as Redis answers again.
       log.warn({ err: err.message, operations: created.length }, 'could not queue the first steps yet');
     });
@@ -216,6 +232,7 @@ export class OperationsService {
   private async createChunk(
     items: { i: number; req: OperationRequest; plan: readonly string[] }[],
     results: (OperationResult | { created: string } | undefined)[],
+    batchId: string | null,
   ): Promise<OperationEntity[]> {
     const aborted: { i: number; id: string }[] = [];
     const ops = await this.dataSource.transaction(async (m) => {
@@ -279,6 +296,8 @@ export class OperationsService {
           const id = randomUUID();
           const op = m.getRepository(OperationEntity).create({
             id,
+            // AR tests never share a batch: their plans differ and their cleanup must run alone.
+            batchId: req.type === 'ar-test' ? null : batchId,
             scenarioId: scenario.id,
             groupId: req.groupId ?? null,
             type: req.type,

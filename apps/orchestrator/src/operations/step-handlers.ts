@@ -5,7 +5,8 @@
  */
 import { Injectable } from '@nestjs/common';
 import { AgentAction } from '@ha/contracts';
-import { DataSource, EntityManager } from 'typeorm';
+import { DataSource, EntityManager, In } from 'typeorm';
+import { KeyedBatcher, TickLoader } from '../common/coalesce';
 import { AuditService } from '../audit/audit.service';
 import {
   DomainError,
@@ -84,6 +85,18 @@ export class StepHandlers {
     'ar-resume': (c) => this.arResume(c),
   };
 
+  /** Node look-ups of concurrent handlers (a batch step) go out as one query. */
+  private readonly nodeLoader = new TickLoader<NodeEntity>(async (ids) => {
+    const nodes = await this.dataSource.getRepository(NodeEntity).find({ where: { id: In(ids) } });
+    return new Map(nodes.map((n) => [n.id, n]));
+  });
+  /** The nodes whose verdict is `failed`, read once for all handlers asking at the same time. */
+  private readonly failedNodes = new KeyedBatcher<'all', null, Set<string>>(async (_k, calls) => {
+    const statuses = await this.dataSource.getRepository(NodeStatusEntity).find({ select: ['nodeId', 'verdict'] });
+    const failed = new Set(statuses.filter((st) => st.verdict === 'failed').map((st) => st.nodeId));
+    return calls.map(() => failed);
+  });
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly agents: AgentClient,
@@ -120,7 +133,7 @@ export class StepHandlers {
   }
 
   private async node(id: string): Promise<NodeEntity> {
-    const n = await this.dataSource.getRepository(NodeEntity).findOne({ where: { id } });
+    const n = await this.nodeLoader.load(id);
     if (!n) throw new InvalidStateError(`node ${id} no longer exists`);
     return n;
   }
@@ -154,8 +167,7 @@ export class StepHandlers {
         }
         target = requested;
       } else {
-        const statuses = await this.dataSource.getRepository(NodeStatusEntity).find();
-        const failed = new Set(statuses.filter((s) => s.verdict === 'failed').map((s) => s.nodeId));
+        const failed = await this.failedNodes.call('all', null);
         const pick = candidates.find((id) => !failed.has(id));
         if (!pick) throw new PreCheckFailedError('no replica is available (all failed)');
         target = pick;

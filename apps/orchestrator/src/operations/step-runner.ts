@@ -9,7 +9,7 @@ import { Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nest
 import { Job, UnrecoverableError } from 'bullmq';
 import { DataSource, EntityManager, In } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
-import { DomainError, PreCheckFailedError, StaleEpochError } from '../common/errors';
+import { PreCheckFailedError, StaleEpochError } from '../common/errors';
 import { createLogger, logContext } from '../common/logger';
 import { AppConfig } from '../config/app-config';
 import { EventEntity } from '../detection/event.entity';
@@ -20,7 +20,9 @@ import { ScenarioEntity } from '../scenarios/scenario.entity';
 import { TopologyService } from '../topology/topology.service';
 import { OperationEntity, OperationStepEntity } from './operation.entity';
 import { CLEANUP_STEPS, SIDE_EFFECT_STEPS } from './operation-plans';
-import { OperationsQueue, STEP_ATTEMPTS, StepJobData } from './operations.queue';
+import { batchJobId, OperationsQueue, STEP_ATTEMPTS, StepJobData } from './operations.queue';
+import { BatchRunner } from './batch-runner';
+import { isRetryable } from './step-retry';
 import { StepContext, StepHandlers } from './step-handlers';
 
 const log = createLogger('StepRunner');
@@ -30,14 +32,12 @@ function arNothingRan(step: string, err: unknown): boolean {
   return step === 'ar-suspend' && (err instanceof PreCheckFailedError || err instanceof StaleEpochError);
 }
 
-export function isRetryable(err: unknown): boolean {
-  if (err instanceof DomainError) return err.retryable;
-  return true; // unexpected (database hiccup, network): retry with backoff
-}
+export { isRetryable, retryDelayMs } from './step-retry';
 
 @Injectable()
 export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown {
   private reconciler: NodeJS.Timeout | null = null;
+  private readonly batches: BatchRunner;
 
   constructor(
     private readonly config: AppConfig,
@@ -49,7 +49,9 @@ export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown
     private readonly metrics: MetricsService,
     private readonly topology: TopologyService,
     private readonly notifications: NotificationsService,
-  ) {}
+  ) {
+    this.batches = new BatchRunner(this, dataSource, queue, handlers, metrics, topology);
+  }
 
   onApplicationBootstrap(): void {
     if (!this.config.roles.has('worker')) return;
@@ -62,18 +64,33 @@ export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown
     if (this.reconciler) clearInterval(this.reconciler);
   }
 
-  /** Re-queue the first unfinished step of every active operation (duplicates are no-ops). */
+  /**
+   * Re-queue the first unfinished step of every active operation (duplicates are no-ops); for a
+   * batch, its step job at the earliest position its operations are at. A batch job that failed
+   * (its own plumbing could not reach PostgreSQL or Redis) is replaced: a batch never stops.
+   */
   async reconcile(): Promise<void> {
     try {
-      const rows: { operationId: string; position: number }[] = await this.dataSource.query(
-        `SELECT DISTINCT ON (s."operationId") s."operationId", s.position
+      const rows: { operationId: string; position: number; batchId: string | null }[] = await this.dataSource.query(
+        `SELECT DISTINCT ON (s."operationId") s."operationId", s.position, o."batchId"
            FROM operation_steps s JOIN operations o ON o.id = s."operationId"
           WHERE o.state IN ('pending','running') AND s.state NOT IN ('done','skipped','failed')
           ORDER BY s."operationId", s.position`,
       );
+      const batches = new Map<string, number>();
       for (const r of rows) {
+        if (r.batchId) {
+          batches.set(r.batchId, Math.min(batches.get(r.batchId) ?? Infinity, r.position));
+          continue;
+        }
         const job = await this.queue.queue.getJob(`${r.operationId}.${r.position}`);
         if (!job) await this.queue.enqueueStep(r.operationId, r.position);
+      }
+      for (const [batchId, position] of batches) {
+        const job = await this.queue.queue.getJob(batchJobId(batchId, position));
+        if (job && (await job.isFailed())) await job.remove();
+        else if (job) continue;
+        await this.queue.enqueueBatchStep(batchId, position);
       }
     } catch (err) {
       log.debug({ err: (err as Error).message }, 'reconcile skipped');
@@ -81,10 +98,18 @@ export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown
   }
 
   process(job: Job<StepJobData>): Promise<string> {
-    return logContext.run({ operationId: job.data.operationId }, () => this.processStep(job));
+    const data = job.data;
+    if ('batchId' in data) {
+      return logContext.run({ batchId: data.batchId }, () =>
+        this.batches.run(data.batchId, data.position, job.attemptsMade + 1 >= STEP_ATTEMPTS),
+      );
+    }
+    return logContext.run({ operationId: data.operationId }, () =>
+      this.processStep(job as Job<{ operationId: string; position: number }>),
+    );
   }
 
-  private async processStep(job: Job<StepJobData>): Promise<string> {
+  private async processStep(job: Job<{ operationId: string; position: number }>): Promise<string> {
     const { operationId, position } = job.data;
     const opRepo = this.dataSource.getRepository(OperationEntity);
     const stepRepo = this.dataSource.getRepository(OperationStepEntity);
@@ -94,6 +119,11 @@ export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown
     // A `failed` step inside a running operation is an AR step whose cleanup steps still run.
     const step = steps.find((s) => s.state !== 'done' && s.state !== 'skipped' && s.state !== 'failed');
     if (!step) return 'nothing to do';
+    if (op.batchId) {
+      // Its batch's job runs this step (a stale job, or the reconciler raced a batch leaving).
+      await this.queue.enqueueBatchStep(op.batchId, step.position);
+      return `runs in batch ${op.batchId}`;
+    }
     if (step.position !== position) {
       // Stale or early job: make sure the real next step is queued.
       await this.queue.enqueueStep(operationId, step.position);
@@ -175,7 +205,7 @@ export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown
     return 'done';
   }
 
-  private async succeed(m: EntityManager, op: OperationEntity): Promise<void> {
+  async succeed(m: EntityManager, op: OperationEntity): Promise<void> {
     // An AR test whose cleanup ran to the end still failed as an operation when one of its steps
     // broke or it was aborted (the test result itself is params.arResult, not the state).
     const fresh = await m.getRepository(OperationEntity).findOne({ where: { id: op.id } });
@@ -235,7 +265,7 @@ export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown
     return `skipped to ${cleanup.name}`;
   }
 
-  private async fail(
+  async fail(
     op: OperationEntity,
     step: OperationStepEntity,
     steps: OperationStepEntity[],

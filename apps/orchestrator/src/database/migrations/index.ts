@@ -1,6 +1,11 @@
 import { Initial1795613083121 } from './1795613083121-Initial';
 import { AssuredRecoverySchedule1795700000000 } from './1795700000000-AssuredRecoverySchedule';
+import { OperationBatches1795800000000 } from './1795800000000-OperationBatches';
 
 /** Every migration, in order. A new migration is added here as well as in its own file. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
-export const MIGRATIONS: Function[] = [Initial1795613083121, AssuredRecoverySchedule1795700000000];
+export const MIGRATIONS: Function[] = [
+  Initial1795613083121,
+  AssuredRecoverySchedule1795700000000,
+  OperationBatches1795800000000,
+];
