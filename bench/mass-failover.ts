@@ -110,7 +110,8 @@ function pidsOf(comm: string): number[] {
 function cpuWindow(groups: Record<string, () => number[]>) {
   const t0 = Date.now();
   const before = new Map<string, Map<number, number>>();
-  for (const [name, pids] of Object.entries(groups)) before.set(name, new Map(pids().map((p) => [p, cpuTicks(p)])));
+  for (const [name, pids] of Object.entries(groups))
+    before.set(name, new Map(pids().map((p) => [p, cpuTicks(p)])));
   return () => {
     const secs = (Date.now() - t0) / 1000;
     const out: Record<string, number> = {};
@@ -152,7 +153,11 @@ async function main(): Promise<void> {
   const nodes: { id: string; address: string; config: Record<string, unknown>; agent?: AgentProcess }[] = [];
   for (const [i, name] of ['massprod', 'massreplica'].entries()) {
     const address = `127.0.0.${141 + i}`;
-    const n = await api('POST', '/api/v1/nodes', { name, address, agentUrl: `http://${address}:${AGENT_PORT}` });
+    const n = await api('POST', '/api/v1/nodes', {
+      name,
+      address,
+      agentUrl: `http://${address}:${AGENT_PORT}`,
+    });
     const actions: Record<string, unknown> = {};
     for (const a of ['promote', 'demote', 'resync', 'fence']) {
       // Batch scripts (one run for every scenario asking at once) unless BENCH_SCRIPT_PER_SCENARIO=1.
@@ -177,7 +182,8 @@ async function main(): Promise<void> {
       }),
     });
   }
-  for (const [i, n] of nodes.entries()) n.agent = await fleet.spawn({ dir, name: `agent${i}`, config: n.config });
+  for (const [i, n] of nodes.entries())
+    n.agent = await fleet.spawn({ dir, name: `agent${i}`, config: n.config });
 
   const createStart = Date.now();
   const ids: string[] = [];
@@ -201,13 +207,16 @@ async function main(): Promise<void> {
   await sleep(3 * INTERVAL);
   const startStart = Date.now();
   for (let from = 0; from < N; from += 500) {
-    await api('POST', '/api/v1/scenarios/bulk/start', { scenarioIds: ids.slice(from, from + 500), reason: 'bench' });
+    await api('POST', '/api/v1/scenarios/bulk/start', {
+      scenarioIds: ids.slice(from, from + 500),
+      reason: 'bench',
+    });
   }
   const names = Array.from({ length: N }, (_, i) => recordOf(i));
   await until(
     'every scenario running',
     async () => (await api('GET', '/api/v1/scenarios?state=running&limit=1')).total === N,
-    600_000,
+    Number(process.env.BENCH_SETUP_TIMEOUT_MS ?? 600_000),
     250,
   );
   await until(
@@ -265,7 +274,8 @@ async function main(): Promise<void> {
 
   const verdicts = await api('GET', `/api/v1/events?nodeId=${nodes[0].id}&kind=verdict-changed&limit=10`);
   const failed = verdicts.items.find(
-    (e: { message: string; at: string }) => e.message.includes('→ failed') && new Date(e.at).getTime() >= killedAt,
+    (e: { message: string; at: string }) =>
+      e.message.includes('→ failed') && new Date(e.at).getTime() >= killedAt,
   );
   const failedAt = failed ? new Date(failed.at).getTime() : NaN;
   const created: number[] = [];
@@ -317,19 +327,25 @@ async function main(): Promise<void> {
       rowsWritten: pg1.written - pg0.written,
     },
     redisCommands: redis1 - redis0,
-    orchestratorCpu: { wallMs: Math.round(wallMs), cpuMs: Math.round(cpuMs), cores: +(cpuMs / wallMs).toFixed(2) },
+    orchestratorCpu: {
+      wallMs: Math.round(wallMs),
+      cpuMs: Math.round(cpuMs),
+      cores: +(cpuMs / wallMs).toFixed(2),
+    },
     coresUsedDuringFailover: coresUsed,
     agentsAtRest: agentFootprint,
     ...(PROFILE && { profile: summariseProfile(profileFile, 25) }),
   };
   await pg.end();
   redis.disconnect();
-  // BENCH_LOG=file: the orchestrator's log lines (at info) for a closer look.
-  if (process.env.BENCH_LOG) writeFileSync(process.env.BENCH_LOG, o.lines.join('\n'));
+
   console.log(JSON.stringify(result, null, 2));
 }
 
 runBench(main, async () => {
+  // BENCH_LOG=file: the orchestrator's log lines (at info) for a closer look, also after a failure.
+  if (process.env.BENCH_LOG && orchestrator)
+    writeFileSync(process.env.BENCH_LOG, orchestrator.lines.join('\n'));
   await fleet.stopAll().catch(() => undefined);
   await orchestrator?.stop().catch(() => undefined);
   rmSync(dir, { recursive: true, force: true });

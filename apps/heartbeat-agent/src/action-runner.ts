@@ -166,7 +166,9 @@ export class ActionRunner {
           operationId: i.operationId,
         }));
         try {
-          await writeFile(file, JSON.stringify({ action, node: this.config.nodeName, items }), { mode: 0o600 });
+          await writeFile(file, JSON.stringify({ action, node: this.config.nodeName, items }), {
+            mode: 0o600,
+          });
           const first = batch[0].invocation;
           const run = await this.runner.run({
             command: command.command,
@@ -187,7 +189,13 @@ export class ActionRunner {
             },
           });
           this.logger.info(
-            { event: 'action.batch', action, items: batch.length, exitCode: run.exitCode, durationMs: run.durationMs },
+            {
+              event: 'action.batch',
+              action,
+              items: batch.length,
+              exitCode: run.exitCode,
+              durationMs: run.durationMs,
+            },
             `batch ${action} ran once for ${batch.length} scenarios`,
           );
           for (const w of batch) w.resolve(run);

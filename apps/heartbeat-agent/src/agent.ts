@@ -66,6 +66,9 @@ export class Agent implements AgentApi {
   private readonly startedAt = monotonicNow();
   private readonly startedAtWall = Date.now();
   private seq = 0;
+  private leaseCheckSoon: Promise<void> | null = null;
+  /** assignmentVersion of the last full heartbeat answer applied (the next heartbeat sends it back). */
+  private assignmentVersion: string | undefined;
   private readonly processes = new ProcessRunner();
   private readonly checks: CheckRunner;
   private readonly actions: ActionRunner;
@@ -217,7 +220,8 @@ export class Agent implements AgentApi {
   async runAction(action: string, request: ActionRequest): Promise<ActionResponse> {
     if (!this.actions.isConfigured(action)) throw new ActionNotConfiguredError(action);
     // After a pause, the lease comes first: a self-fence is queued before this action can run.
-    this.checkLeases();
+    // (One check serves every request that arrived in the same turn: a batch of 1,000 is one.)
+    await this.checkLeasesSoon();
     const late = this.lateByMs(request.deadline);
     if (late > 0 && !this.store.findStep(`${request.scenarioId}/${request.stepId}`)) {
       this.logger.warn(
@@ -245,7 +249,7 @@ export class Agent implements AgentApi {
         deadline: request.deadline,
       });
       // A promote makes this node production: arm the watchdog's deadline before answering.
-      this.checkLeases();
+      await this.checkLeasesSoon();
       return result;
     } finally {
       const left = (this.orchestratorActing.get(sid) ?? 1) - 1;
@@ -411,6 +415,7 @@ export class Agent implements AgentApi {
       checks: this.checks.latest(),
       peerViews: this.peers.views(this.allPeerIds()),
       watchdog: this.watchdog.report(this.isProduction()),
+      ...(this.assignmentVersion !== undefined && { assignmentVersion: this.assignmentVersion }),
     };
     const lag = this.freshReplicaLag();
     if (lag !== undefined) request.replicaLagSeconds = lag;
@@ -427,8 +432,24 @@ export class Agent implements AgentApi {
       );
       return;
     }
-    const merged = mergeAssignments(this.store.assignments(), response.scenarios.map(toPlainAssignment));
-    let changed = this.store.setAssignments(merged);
+    let merged: ScenarioAssignment[];
+    let changed = false;
+    if (response.scenarios === undefined) {
+      // Left out: the orchestrator's answer is the one we applied last (same digest).
+      if (response.assignmentVersion === undefined || response.assignmentVersion !== this.assignmentVersion) {
+        this.logger.warn(
+          { event: 'orchestrator.no_assignments', orchestrator, version: response.assignmentVersion ?? null },
+          'heartbeat answer without assignments for a version we do not hold; asking for them again',
+        );
+        this.assignmentVersion = undefined;
+        return;
+      }
+      merged = this.store.assignments();
+    } else {
+      merged = mergeAssignments(this.store.assignments(), response.scenarios.map(toPlainAssignment));
+      changed = this.store.setAssignments(merged);
+      this.assignmentVersion = response.assignmentVersion;
+    }
     const now = monotonicNow();
     for (const a of merged) {
       const local = this.store.scenario(a.scenarioId);
@@ -506,6 +527,24 @@ export class Agent implements AgentApi {
    * acts before the lease is checked): self-fences a production cut off for its lease, and kicks
    * the watchdog with the earliest lease expiry of the scenarios this node is production in.
    */
+  /**
+   * checkLeases after the current turn of the event loop, once for every caller of that turn;
+   * resolves when it has run (so a caller's change, made before it asked, is covered).
+   */
+  private checkLeasesSoon(): Promise<void> {
+    this.leaseCheckSoon ??= new Promise<void>((resolve) =>
+      setImmediate(() => {
+        this.leaseCheckSoon = null;
+        try {
+          this.checkLeases();
+        } finally {
+          resolve();
+        }
+      }),
+    );
+    return this.leaseCheckSoon;
+  }
+
   private checkLeases(): void {
     if (this.stopping) return;
     const now = monotonicNow();
@@ -657,6 +696,9 @@ export class Agent implements AgentApi {
   }
 
   private allPeerIds(): string[] {
-    return this.store.assignments().flatMap((a) => this.peerIds(a));
+    const ids = new Set<string>();
+    for (const a of this.store.assignments())
+      for (const p of a.peers) if (p.nodeId !== this.config.nodeId) ids.add(p.nodeId);
+    return [...ids];
   }
 }

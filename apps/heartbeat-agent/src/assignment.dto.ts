@@ -10,6 +10,7 @@ import {
   IsArray,
   IsIn,
   IsInt,
+  IsOptional,
   IsString,
   IsUrl,
   IsUUID,
@@ -87,11 +88,18 @@ export class HeartbeatResponseDto implements HeartbeatResponse {
   @Min(0)
   serverTime: number;
 
+  /** Absent when unchanged since the assignmentVersion the heartbeat sent. */
+  @IsOptional()
   @IsArray()
   @ArrayMaxSize(MAX_SCENARIOS_PER_NODE)
   @ValidateNested({ each: true })
   @Type(() => ScenarioAssignmentDto)
-  scenarios: ScenarioAssignmentDto[];
+  scenarios?: ScenarioAssignmentDto[];
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(64)
+  assignmentVersion?: string;
 }
 
 /** Plain copy (drops class prototypes so JSON comparison and persistence stay simple). */

@@ -1,7 +1,8 @@
 /**
- * Peer heartbeats between the agents of a scenario: sends ours to every peer each interval and
- * remembers when each peer node was last heard (its heartbeat to us, or its answer to ours).
- * Liveness is per node: hearing a node in one scenario proves we are not cut off from it.
+ * Peer heartbeats between the agents of a scenario: sends ours to every peer node each interval
+ * and remembers when each peer node was last heard (its heartbeat to us, or its answer to ours).
+ * Liveness is per node: hearing a node in one scenario proves we are not cut off from it, so one
+ * heartbeat per peer node and interval is enough however many scenarios the two nodes share.
  */
 import 'reflect-metadata'; // before @ha/contracts: its decorators read metadata at load time
 import { PeerHeartbeat, PeerView, ScenarioAssignment } from '@ha/contracts';
@@ -18,7 +19,10 @@ export interface PeerReport {
 export class PeerTracker {
   private readonly lastHeard = new Map<string, number>();
   private readonly lastReport = new Map<string, PeerReport>();
+  /** peer node id → in flight */
   private readonly inFlight = new Set<string>();
+  /** peer node id → how many heartbeats were sent to it (picks the scenario of the next one) */
+  private readonly rotation = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -80,20 +84,51 @@ export class PeerTracker {
     this.timer = undefined;
   }
 
+  /**
+   * One heartbeat per peer node and interval, not one per shared scenario: liveness is per node,
+   * so a node carrying 1,000 scenarios with one peer sends one request, not 1,000. Each round uses
+   * the next scenario shared with that peer (its token authenticates the exchange), so every
+   * shared scenario's token is exercised over time; a refusal (the peer no longer has that
+   * scenario) moves on to the next one at once.
+   */
   private sendAll(): void {
+    const shared = new Map<string, { agentUrl: string; assignments: ScenarioAssignment[] }>();
     for (const assignment of this.options.assignments()) {
       for (const peer of assignment.peers) {
         if (peer.nodeId === this.options.nodeId) continue;
-        const key = `${assignment.scenarioId}/${peer.nodeId}`;
-        // Never stack requests to a slow peer.
-        if (this.inFlight.has(key)) continue;
-        this.inFlight.add(key);
-        void this.sendOne(assignment, peer.nodeId, peer.agentUrl).finally(() => this.inFlight.delete(key));
+        let entry = shared.get(peer.nodeId);
+        if (!entry) shared.set(peer.nodeId, (entry = { agentUrl: peer.agentUrl, assignments: [] }));
+        entry.assignments.push(assignment);
       }
+    }
+    for (const [peerNodeId, { agentUrl, assignments }] of shared) {
+      // Never stack requests to a slow peer.
+      if (this.inFlight.has(peerNodeId)) continue;
+      this.inFlight.add(peerNodeId);
+      void this.sendToPeer(peerNodeId, agentUrl, assignments).finally(() => this.inFlight.delete(peerNodeId));
+    }
+    for (const id of [...this.rotation.keys()]) if (!shared.has(id)) this.rotation.delete(id);
+  }
+
+  private async sendToPeer(
+    peerNodeId: string,
+    agentUrl: string,
+    assignments: ScenarioAssignment[],
+  ): Promise<void> {
+    const tries = Math.min(3, assignments.length);
+    for (let i = 0; i < tries; i++) {
+      const n = this.rotation.get(peerNodeId) ?? 0;
+      this.rotation.set(peerNodeId, n + 1);
+      const outcome = await this.sendOne(assignments[n % assignments.length], peerNodeId, agentUrl);
+      if (outcome !== 'refused') return;
     }
   }
 
-  private async sendOne(assignment: ScenarioAssignment, peerNodeId: string, agentUrl: string): Promise<void> {
+  private async sendOne(
+    assignment: ScenarioAssignment,
+    peerNodeId: string,
+    agentUrl: string,
+  ): Promise<'heard' | 'refused' | 'unreachable'> {
     const own = this.options.ownRole(assignment.scenarioId);
     const body: PeerHeartbeat = {
       fromNodeId: this.options.nodeId,
@@ -114,10 +149,10 @@ export class PeerTracker {
       const text = await res.text();
       if (!res.ok) {
         this.options.logger.debug(
-          { event: 'peer.rejected', peerNodeId, statusCode: res.status },
+          { event: 'peer.rejected', peerNodeId, statusCode: res.status, scenarioId: assignment.scenarioId },
           'peer refused our heartbeat',
         );
-        return;
+        return res.status === 401 || res.status === 403 ? 'refused' : 'unreachable';
       }
       const answer = validatePlain(PeerHeartbeat, JSON.parse(text), { forbidUnknown: false });
       if (answer.fromNodeId !== peerNodeId) {
@@ -125,7 +160,7 @@ export class PeerTracker {
           { event: 'peer.wrong_node', peerNodeId, answeredBy: answer.fromNodeId, agentUrl },
           'peer URL is answered by another node',
         );
-        return;
+        return 'unreachable';
       }
       this.heard(peerNodeId, sentAt, {
         scenarioId: answer.scenarioId,
@@ -133,11 +168,13 @@ export class PeerTracker {
         epoch: answer.epoch,
         receivedAt: Date.now(),
       });
+      return 'heard';
     } catch (err) {
       this.options.logger.debug(
         { event: 'peer.unreachable', peerNodeId, err: (err as Error).message },
         'peer unreachable',
       );
+      return 'unreachable';
     }
   }
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ActionResponse } from '@ha/contracts';
 import { StateFileError } from './errors';
-import { STEP_LOG_LIMIT, StateStore, StepLogEntry, appendBounded, stepKey } from './state-store';
+import { STEP_LOG_LIMIT, STEPS_PER_SCENARIO, StateStore, StepLogEntry, stepKey } from './state-store';
 
 const NODE = '0d5c9a2e-1b3f-4c6d-8e7f-9a0b1c2d3e4f';
 const SCENARIO = '7e8f9a0b-1c2d-4e3f-8a4b-5c6d7e8f9a0b';
@@ -25,21 +25,6 @@ function entry(i: number): StepLogEntry {
   };
   return { key: stepKey(SCENARIO, `step-${i}`), operationId: '', response };
 }
-
-describe('appendBounded (step log)', () => {
-  it('keeps only the newest entries', () => {
-    let steps: StepLogEntry[] = [];
-    for (let i = 0; i < 12; i++) steps = appendBounded(steps, entry(i), 10);
-    expect(steps).toHaveLength(10);
-    expect(steps[0].response.stepId).toBe('step-2');
-    expect(steps[9].response.stepId).toBe('step-11');
-  });
-
-  it('replaces an entry with the same key instead of duplicating it', () => {
-    const steps = appendBounded([entry(1), entry(2)], entry(1), 10);
-    expect(steps.map((s) => s.response.stepId)).toEqual(['step-2', 'step-1']);
-  });
-});
 
 describe('StateStore', () => {
   let dir: string;
@@ -82,6 +67,42 @@ describe('StateStore', () => {
     expect(store.findStep(stepKey(SCENARIO, 'step-0'))).toBeUndefined();
     expect(store.findStep(stepKey(SCENARIO, 'step-7'))).toBeDefined();
     expect(STEP_LOG_LIMIT).toBe(1000);
+  });
+
+  it('the step log keeps the newest entries, replaces a re-recorded key, and grows with the scenarios carried', async () => {
+    const file = join(dir, 'state.json');
+    const store = StateStore.load(file, NODE, 10);
+    for (let i = 0; i < 12; i++) store.recordStep(entry(i));
+    store.recordStep(entry(5));
+    await store.save();
+    const saved = JSON.parse(await readFile(file, 'utf8'));
+    expect(saved.steps.map((s: StepLogEntry) => s.response.stepId)).toEqual([
+      'step-2',
+      'step-3',
+      'step-4',
+      'step-6',
+      'step-7',
+      'step-8',
+      'step-9',
+      'step-10',
+      'step-11',
+      'step-5',
+    ]);
+    // A node carrying 3 scenarios keeps STEPS_PER_SCENARIO each when that is more than the limit.
+    const assignment = (n: number) => ({
+      scenarioId: `7e8f9a0b-1c2d-4e3f-8a4b-5c6d7e8f9a0${n}`,
+      name: `s${n}`,
+      epoch: 1,
+      role: 'replica' as const,
+      productionNodeId: NODE,
+      activeNodeId: NODE,
+      leaseMs: 3000,
+      peers: [],
+      peerToken: 'x'.repeat(16),
+    });
+    store.setAssignments([assignment(1), assignment(2), assignment(3)]);
+    for (let i = 100; i < 140; i++) store.recordStep(entry(i));
+    expect(store.recentSteps(1000)).toHaveLength(3 * STEPS_PER_SCENARIO);
   });
 
   it('serializes concurrent saves and keeps the last change', async () => {

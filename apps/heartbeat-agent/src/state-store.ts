@@ -12,7 +12,13 @@ import { AGENT_ROLES, ActionResponse, MAX_EPOCH, AgentRole, ScenarioAssignment }
 import { StateFileError } from './errors';
 
 export const STATE_FILE_VERSION = 1;
+/**
+ * Steps remembered (for idempotent replays) at least; a node carrying many scenarios keeps
+ * STEPS_PER_SCENARIO per assigned scenario, so one mass failover (several steps per scenario)
+ * never pushes its own first steps out before a retry could ask for them.
+ */
 export const STEP_LOG_LIMIT = 1000;
+export const STEPS_PER_SCENARIO = 8;
 
 export interface ScenarioState {
   epoch: number;
@@ -38,13 +44,6 @@ export interface AgentStateData {
 
 export function stepKey(scenarioId: string, stepId: string): string {
   return `${scenarioId}/${stepId}`;
-}
-
-/** Appends an entry (replacing one with the same key) and keeps only the newest `limit` entries. */
-export function appendBounded(steps: StepLogEntry[], entry: StepLogEntry, limit: number): StepLogEntry[] {
-  const next = steps.filter((s) => s.key !== entry.key);
-  next.push(entry);
-  return next.length > limit ? next.slice(next.length - limit) : next;
 }
 
 function isNonNegativeInt(value: unknown): value is number {
@@ -78,6 +77,8 @@ export class StateStore {
   /** scenarioId → assignment: a node may carry thousands, looked up on every heartbeat. */
   private byScenario = new Map<string, ScenarioAssignment>();
   private writing: Promise<void> | null = null;
+  /** `steps` (the map) has entries data.steps (what is written) does not have yet. */
+  private stepsChanged = false;
   private queued: Promise<void> | null = null;
 
   private constructor(
@@ -163,13 +164,17 @@ export class StateStore {
   }
 
   recentSteps(limit: number): StepLogEntry[] {
-    return this.data.steps.slice(-limit);
+    const all = [...this.steps.values()];
+    return all.slice(-limit);
   }
 
   recordStep(entry: StepLogEntry): void {
-    this.data.steps = appendBounded(this.data.steps, entry, this.stepLimit);
-    this.steps.clear();
-    for (const s of this.data.steps) this.steps.set(s.key, s);
+    // The map keeps insertion order: re-inserting moves a key to the end; the oldest go first.
+    this.steps.delete(entry.key);
+    this.steps.set(entry.key, entry);
+    const limit = Math.max(this.stepLimit, STEPS_PER_SCENARIO * this.data.assignments.length);
+    while (this.steps.size > limit) this.steps.delete(this.steps.keys().next().value!);
+    this.stepsChanged = true;
   }
 
   /**
@@ -201,6 +206,10 @@ export class StateStore {
   }
 
   private async writeSnapshot(): Promise<void> {
+    if (this.stepsChanged) {
+      this.data.steps = [...this.steps.values()];
+      this.stepsChanged = false;
+    }
     const text = `${JSON.stringify(this.data, null, 2)}\n`;
     const tmp = `${this.file}.${process.pid}.tmp`;
     const handle = await open(tmp, 'w', 0o600);

@@ -79,6 +79,7 @@ export const HEARTBEAT_REQUEST_SCHEMA = {
       },
     },
     confirmEpochs: { type: 'array', maxItems: MAX_SCENARIOS_PER_NODE, items: UUID },
+    assignmentVersion: { type: 'string', maxLength: 64 },
   },
 } as const;
 

@@ -152,6 +152,16 @@ export class HeartbeatRequest {
   @ArrayMaxSize(MAX_SCENARIOS_PER_NODE)
   @IsUUID('all', { each: true })
   confirmEpochs?: string[];
+
+  /**
+   * The assignmentVersion of the last full answer the agent applied: when the orchestrator's
+   * answer would be the same, it leaves `scenarios` out (a node with 1,000 scenarios then parses
+   * and checks a few bytes per heartbeat instead of its whole assignment).
+   */
+  @IsOptional()
+  @IsString()
+  @MaxLength(64)
+  assignmentVersion?: string;
 }
 
 /** One peer the agent must exchange peer heartbeats with. */
@@ -181,7 +191,10 @@ export interface ScenarioAssignment {
 export interface HeartbeatResponse {
   nodeId: string;
   serverTime: number;
-  scenarios: ScenarioAssignment[];
+  /** Left out when it equals what the request's assignmentVersion names (unchanged). */
+  scenarios?: ScenarioAssignment[];
+  /** Digest of `scenarios` (whether sent or not); the agent sends it back in its next heartbeat. */
+  assignmentVersion?: string;
 }
 
 /** POST /peer/heartbeat body between agents of one scenario (Bearer = scenario peerToken). */

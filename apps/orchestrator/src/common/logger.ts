@@ -39,7 +39,8 @@ export const rootLogger = pino({
     censor: '[redacted]',
   },
   mixin() {
-    return logContext.getStore() ?? {};
+    // A copy: pino merges each line's fields into what mixin returns (it would write them into the store).
+    return { ...logContext.getStore() };
   },
 });
 

@@ -486,7 +486,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     );
     let requested = 0;
     for (const [i, c] of go.entries()) {
-      const { s, key, node, ev } = c;
+      const { s, key, node } = c;
       const r = results[i];
       if ('error' in r) {
         const err = r.error;

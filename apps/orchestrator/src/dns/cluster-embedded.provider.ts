@@ -32,6 +32,26 @@ export class ClusterEmbeddedDnsProvider implements DnsProvider {
     await this.redis.publish(DNS_CHANNEL, JSON.stringify(write));
   }
 
+  /** Many writes: applied here, then one message (a JSON array) for every other instance. */
+  async applyMany(writes: DnsRecordWrite[]): Promise<void> {
+    if (this.localServer) {
+      for (const write of writes) {
+        const zone = write.zone.toLowerCase().replace(/\.$/, '');
+        if (!this.localServer.zones.includes(zone))
+          this.localServer.setZones([...this.localServer.zones, zone]);
+        try {
+          this.localServer.upsert(write);
+        } catch {
+          // A newer epoch is already served here (a race with another operation): the server keeps
+          // it, and the caller's verify step reports the record that does not answer its value.
+        }
+      }
+    }
+    for (let from = 0; from < writes.length; from += 1000) {
+      await this.redis.publish(DNS_CHANNEL, JSON.stringify(writes.slice(from, from + 1000)));
+    }
+  }
+
   async query(spec: DnsRecordSpec): Promise<string[]> {
     const port = this.localServer?.listening ? this.localServer.port : this.config.DNS_PORT;
     const host = this.config.DNS_HOST === '0.0.0.0' ? '127.0.0.1' : this.config.DNS_HOST;

@@ -29,6 +29,8 @@ export interface DnsProvider {
   readonly kind: 'embedded' | 'rfc2136';
   /** Make the record answer `write.value`. Idempotent; throws StaleEpochError on an older epoch. */
   apply(write: DnsRecordWrite): Promise<void>;
+  /** The same for many records at once, where the provider can do better than one by one. */
+  applyMany?(writes: DnsRecordWrite[]): Promise<void>;
   /** Ask the authoritative server what it answers now for the record (values only). */
   query(spec: DnsRecordSpec): Promise<string[]>;
 }

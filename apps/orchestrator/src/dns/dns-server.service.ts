@@ -58,9 +58,12 @@ export class DnsServerService implements OnApplicationBootstrap, OnApplicationSh
 
   private onMessage(message: string): void {
     try {
-      const write = JSON.parse(message) as DnsRecordWrite;
-      this.ensureZone(write.zone);
-      this.server.upsert(write);
+      // One write, or a batch of them (applyMany).
+      const parsed = JSON.parse(message) as DnsRecordWrite | DnsRecordWrite[];
+      for (const write of Array.isArray(parsed) ? parsed : [parsed]) {
+        this.ensureZone(write.zone);
+        this.server.upsert(write);
+      }
     } catch (err) {
       log.debug({ err: (err as Error).message }, 'DNS message not applied');
     }

@@ -60,6 +60,59 @@ export class DnsService {
     }
   }
 
+  /**
+   * persist for many records in one statement (a batch of operations): returns the writes refused
+   * because the stored epoch is newer (with that epoch); the others are stored. Names must be
+   * distinct.
+   */
+  async persistMany(
+    m: EntityManager,
+    writes: DnsRecordWrite[],
+  ): Promise<{ write: DnsRecordWrite; current: number }[]> {
+    if (writes.length === 0) return [];
+    const stored: { name: string; type: string }[] = await m.query(
+      `INSERT INTO dns_records ("scenarioId", zone, name, type, ttl, value, epoch)
+       SELECT * FROM unnest($1::uuid[], $2::varchar[], $3::varchar[], $4::varchar[], $5::int[], $6::varchar[], $7::int[])
+       ON CONFLICT (name, type) DO UPDATE SET
+         value = EXCLUDED.value, epoch = EXCLUDED.epoch, ttl = EXCLUDED.ttl, zone = EXCLUDED.zone,
+         "scenarioId" = EXCLUDED."scenarioId", "updatedAt" = now()
+       WHERE dns_records.epoch <= EXCLUDED.epoch
+       RETURNING name, type`,
+      [
+        writes.map((w) => w.scenarioId),
+        writes.map((w) => w.zone),
+        writes.map((w) => w.name),
+        writes.map((w) => w.type),
+        writes.map((w) => w.ttl),
+        writes.map((w) => w.value),
+        writes.map((w) => w.epoch),
+      ],
+    );
+    const ok = new Set(stored.map((r) => `${r.name}/${r.type}`));
+    const stale = writes.filter((w) => !ok.has(`${w.name}/${w.type}`));
+    if (stale.length === 0) return [];
+    const current: { name: string; type: string; epoch: number }[] = await m.query(
+      `SELECT name, type, epoch FROM dns_records WHERE name = ANY($1)`,
+      [stale.map((w) => w.name)],
+    );
+    const epochOf = new Map(current.map((r) => [`${r.name}/${r.type}`, Number(r.epoch)]));
+    return stale.map((write) => ({ write, current: epochOf.get(`${write.name}/${write.type}`) ?? NaN }));
+  }
+
+  /** apply for many records: one provider call when it takes batches (the embedded one does). */
+  async applyMany(writes: DnsRecordWrite[]): Promise<void> {
+    if (!this.provider.applyMany) return this.apply(writes);
+    try {
+      await this.provider.applyMany(writes);
+    } catch (err) {
+      if (err instanceof StaleEpochError) throw err;
+      log.warn(
+        { err: (err as Error).message, records: writes.length },
+        'DNS apply failed; verify will retry',
+      );
+    }
+  }
+
   /** Push to the provider; failures are left to verify(), which re-applies from PostgreSQL. */
   async apply(writes: DnsRecordWrite[]): Promise<void> {
     for (const w of writes) {

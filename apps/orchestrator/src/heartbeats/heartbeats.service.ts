@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { HeartbeatRequest, HeartbeatResponse, ScenarioAssignment } from '@ha/contracts';
 import { DataSource } from 'typeorm';
@@ -9,8 +10,16 @@ import { HeartbeatStore } from './heartbeat.store';
 
 const log = createLogger('HeartbeatsService');
 
+/** Digest of an assignment list: equal digests, equal lists. */
+export function assignmentVersion(scenarios: ScenarioAssignment[]): string {
+  return createHash('sha256').update(JSON.stringify(scenarios)).digest('base64url').slice(0, 32);
+}
+
 @Injectable()
 export class HeartbeatsService {
+  private readonly cache = new Map<string, { scenarios: ScenarioAssignment[]; version: string }>();
+  private cacheAt = -1;
+
   constructor(
     private readonly store: HeartbeatStore,
     private readonly topology: TopologyService,
@@ -25,8 +34,8 @@ export class HeartbeatsService {
    */
   receive(hb: HeartbeatRequest): HeartbeatResponse | Promise<HeartbeatResponse> {
     const suspicious = this.suspiciousReports(hb);
-    if (suspicious.length === 0 && !hb.confirmEpochs?.length) return this.accept(hb);
-    return this.receiveChecked(hb, suspicious);
+    if (suspicious.length === 0 && !hb.confirmEpochs?.length) return this.unchangedLeftOut(hb, this.accept(hb));
+    return this.receiveChecked(hb, suspicious).then((answer) => this.unchangedLeftOut(hb, answer));
   }
 
   assignmentsFor(nodeId: string): ScenarioAssignment[] {
@@ -47,11 +56,36 @@ export class HeartbeatsService {
     }));
   }
 
-  private accept(hb: HeartbeatRequest): HeartbeatResponse {
+  /**
+   * The node's assignments and their digest, computed once per topology reload (not per
+   * heartbeat). Callers that change an assignment must copy it (the cache is shared).
+   */
+  private cachedAssignments(nodeId: string): { scenarios: ScenarioAssignment[]; version: string } {
+    if (this.cacheAt !== this.topology.generation) {
+      this.cache.clear();
+      this.cacheAt = this.topology.generation;
+    }
+    let entry = this.cache.get(nodeId);
+    if (!entry) {
+      const scenarios = this.assignmentsFor(nodeId);
+      entry = { scenarios, version: assignmentVersion(scenarios) };
+      this.cache.set(nodeId, entry);
+    }
+    return entry;
+  }
+
+  private accept(hb: HeartbeatRequest): HeartbeatResponse & { scenarios: ScenarioAssignment[] } {
     // Stored as jsonb: the JSON limits hook (bootstrap) has already refused every NUL and lone
     // surrogate PostgreSQL would refuse, so nothing is left to repair here.
     if (this.store.accept(hb)) this.metrics.heartbeats.inc();
-    return { nodeId: hb.nodeId, serverTime: Date.now(), scenarios: this.assignmentsFor(hb.nodeId) };
+    const { scenarios, version } = this.cachedAssignments(hb.nodeId);
+    return { nodeId: hb.nodeId, serverTime: Date.now(), scenarios, assignmentVersion: version };
+  }
+
+  /** Leaves the assignments out of an answer the agent already holds (same digest). */
+  private unchangedLeftOut(hb: HeartbeatRequest, answer: HeartbeatResponse): HeartbeatResponse {
+    if (hb.assignmentVersion === undefined || hb.assignmentVersion !== answer.assignmentVersion) return answer;
+    return { nodeId: answer.nodeId, serverTime: answer.serverTime, assignmentVersion: answer.assignmentVersion };
   }
 
   /** Indexes of role reports the cached topology cannot vouch for. */
@@ -106,10 +140,14 @@ export class HeartbeatsService {
       notMember.size ? { ...hb, scenarios: hb.scenarios.filter((_, i) => !notMember.has(i)) } : hb,
     );
     // Epochs asked for are read from PostgreSQL: the cache may lag a promotion by up to a second.
-    for (const a of response.scenarios) {
+    let newer = false;
+    const scenarios = response.scenarios.map((a) => {
       const row = byId.get(a.scenarioId);
-      if (row && row.epoch > a.epoch) a.epoch = row.epoch;
-    }
-    return response;
+      if (!row || row.epoch <= a.epoch) return a;
+      newer = true;
+      return { ...a, epoch: row.epoch };
+    });
+    if (!newer) return response;
+    return { ...response, scenarios, assignmentVersion: assignmentVersion(scenarios) };
   }
 }

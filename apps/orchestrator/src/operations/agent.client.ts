@@ -136,7 +136,13 @@ export class AgentClient {
     body: ActionRequest,
     timeoutMs: number,
   ): Promise<ActionResponse> {
-    const res = await this.send(node.name, `${node.agentUrl}/actions/${action}`, node.actionToken, timeoutMs, body);
+    const res = await this.send(
+      node.name,
+      `${node.agentUrl}/actions/${action}`,
+      node.actionToken,
+      timeoutMs,
+      body,
+    );
     const answer = res.body as Record<string, unknown>;
     if (res.status === 200) return answer as unknown as ActionResponse;
     throw this.refusal(node.name, action, body.epoch, res.status, answer ?? {});

@@ -57,7 +57,8 @@ interface Commit {
   reject: (e: unknown) => void;
 }
 
-const unfinished = (s: OperationStepEntity) => s.state !== 'done' && s.state !== 'skipped' && s.state !== 'failed';
+const unfinished = (s: OperationStepEntity) =>
+  s.state !== 'done' && s.state !== 'skipped' && s.state !== 'failed';
 
 export class BatchRunner {
   constructor(
@@ -105,9 +106,11 @@ export class BatchRunner {
     log.info({ step: stepName, position, operations: members.length }, 'batch step started');
 
     const commits = new CommitGroup(this.dataSource, this.host);
-    const results = await mapLimit(members, BATCH_STEP_CONCURRENCY, (m) =>
-      logContext.run({ operationId: m.op.id, batchId }, () => this.runOne(m, commits)),
-    );
+    const results = this.handlers.hasMany(stepName)
+      ? await this.runMany(stepName, members, commits)
+      : await mapLimit(members, BATCH_STEP_CONCURRENCY, (m) =>
+          logContext.run({ operationId: m.op.id, batchId }, () => this.runOne(m, commits)),
+        );
     const advance: Member[] = [];
     const finished: Member[] = [];
     const retry: { m: Member; err: Error }[] = [];
@@ -138,11 +141,16 @@ export class BatchRunner {
     for (const { m, err } of failed) {
       await this.host
         .fail(m.op, m.step, m.steps, err)
-        .catch((fe: Error) => log.error({ err: fe.message, operationId: m.op.id }, 'could not record failure'));
+        .catch((fe: Error) =>
+          log.error({ err: fe.message, operationId: m.op.id }, 'could not record failure'),
+        );
     }
     for (const m of finished) {
       this.metrics.operations.inc({ type: m.op.type, trigger: m.op.trigger, state: 'succeeded' });
-      this.metrics.operationDuration.observe({ type: m.op.type }, (Date.now() - m.op.createdAt.getTime()) / 1000);
+      this.metrics.operationDuration.observe(
+        { type: m.op.type },
+        (Date.now() - m.op.createdAt.getTime()) / 1000,
+      );
     }
     if (advance.length > 0) await this.queue.enqueueBatchStep(batchId, position + 1);
     if (finished.length > 0 || failed.length > 0) await this.topology.changed().catch(() => undefined);
@@ -159,6 +167,47 @@ export class BatchRunner {
       finished.length > 0 ? `batch finished: ${finished.length} operations succeeded` : 'batch step done',
     );
     return 'done';
+  }
+
+  /** A step with a many-at-once form: one call for all members, committed in one transaction. */
+  private async runMany(
+    name: string,
+    members: Member[],
+    commits: CommitGroup,
+  ): Promise<PromiseSettledResult<unknown>[]> {
+    const byCtx = new Map<StepContext, Member>();
+    const ctxs = members.map((m) => {
+      const ctx = this.context(m, commits);
+      byCtx.set(ctx, m);
+      return ctx;
+    });
+    return this.handlers.runMany(name, ctxs, async (items, mutate) => {
+      await this.dataSource.transaction(async (tx) => {
+        const excluded = await mutate(tx);
+        const done = items
+          .filter((_, k) => !excluded.has(k))
+          .map((x) => ({ m: byCtx.get(x.ctx)!, output: x.output }));
+        if (done.length === 0) return;
+        await markDone(
+          tx,
+          done.map((d) => d.m.step.id),
+          done.map((d) => d.output),
+        );
+        for (const d of done)
+          if (d.m.step.position === d.m.steps.length - 1) await this.host.succeed(tx, d.m.op);
+      });
+    });
+  }
+
+  private context(m: Member, commits: CommitGroup): StepContext {
+    const isLast = m.step.position === m.steps.length - 1;
+    return {
+      op: m.op,
+      step: m.step,
+      scenario: m.scenario,
+      attempt: m.step.attempts,
+      finish: (output, mutate) => commits.add(m, output, mutate, isLast),
+    };
   }
 
   private async runOne(m: Member, commits: CommitGroup): Promise<void> {
@@ -185,7 +234,9 @@ export class BatchRunner {
       .find({ where: { batchId, state: In(['pending', 'running']) } });
     if (ops.length === 0) return [];
     const ids = ops.map((o) => o.id);
-    const steps = await this.dataSource.getRepository(OperationStepEntity).find({ where: { operationId: In(ids) } });
+    const steps = await this.dataSource
+      .getRepository(OperationStepEntity)
+      .find({ where: { operationId: In(ids) } });
     const byOp = new Map<string, OperationStepEntity[]>();
     for (const st of steps) {
       const list = byOp.get(st.operationId);
@@ -222,7 +273,9 @@ export class BatchRunner {
   /** These operations go on alone (their own step jobs); `errors` records why on their steps. */
   private async leave(members: Member[], errors: string[] | null): Promise<void> {
     await this.dataSource.transaction(async (m) => {
-      await m.query(`UPDATE operations SET "batchId" = NULL WHERE id = ANY($1)`, [members.map((x) => x.op.id)]);
+      await m.query(`UPDATE operations SET "batchId" = NULL WHERE id = ANY($1)`, [
+        members.map((x) => x.op.id),
+      ]);
       if (errors) {
         await m.query(
           `UPDATE operation_steps AS s SET error = v.error
@@ -243,6 +296,19 @@ export class BatchRunner {
     log.warn({ batchId, operations: rows.length }, 'batch dissolved: its operations go on alone');
     // The reconciler queues each one's first unfinished step.
   }
+}
+
+/** These steps are done, with their outputs (one statement). */
+async function markDone(
+  m: EntityManager,
+  stepIds: string[],
+  outputs: Record<string, unknown>[],
+): Promise<void> {
+  await m.query(
+    `UPDATE operation_steps AS s SET state = 'done', output = v.output::jsonb, "finishedAt" = now(), error = NULL
+       FROM (SELECT unnest($1::uuid[]) AS id, unnest($2::text[]) AS output) v WHERE s.id = v.id`,
+    [stepIds, outputs.map((o) => JSON.stringify(o))],
+  );
 }
 
 /**
@@ -296,10 +362,10 @@ class CommitGroup {
   private async write(group: Commit[]): Promise<void> {
     await this.dataSource.transaction(async (m) => {
       for (const c of group) if (c.mutate) await c.mutate(m);
-      await m.query(
-        `UPDATE operation_steps AS s SET state = 'done', output = v.output::jsonb, "finishedAt" = now(), error = NULL
-           FROM (SELECT unnest($1::uuid[]) AS id, unnest($2::text[]) AS output) v WHERE s.id = v.id`,
-        [group.map((c) => c.member.step.id), group.map((c) => JSON.stringify(c.output))],
+      await markDone(
+        m,
+        group.map((c) => c.member.step.id),
+        group.map((c) => c.output),
       );
       for (const c of group) if (c.isLast) await this.host.succeed(m, c.member.op);
     });

@@ -118,10 +118,14 @@ export class OperationsController {
   @HttpCode(202)
   @MinRole('operator')
   @ApiOperation({
-    summary: 'Start many scenarios at once (each as POST /scenarios/{id}/start; one refusal never blocks the others)',
+    summary:
+      'Start many scenarios at once (each as POST /scenarios/{id}/start; one refusal never blocks the others)',
   })
   @ApiResponse({ status: 202, type: BulkOperationView })
-  async bulkStart(@Body() dto: BulkScenarioActionDto, @CurrentPrincipal() p: Principal): Promise<BulkOperationView> {
+  async bulkStart(
+    @Body() dto: BulkScenarioActionDto,
+    @CurrentPrincipal() p: Principal,
+  ): Promise<BulkOperationView> {
     return this.bulk(dto, 'start', actorOf(p), { force: dto.force === true });
   }
 
@@ -130,7 +134,10 @@ export class OperationsController {
   @MinRole('operator')
   @ApiOperation({ summary: 'Stop many scenarios at once (each as POST /scenarios/{id}/stop)' })
   @ApiResponse({ status: 202, type: BulkOperationView })
-  async bulkStop(@Body() dto: BulkScenarioActionDto, @CurrentPrincipal() p: Principal): Promise<BulkOperationView> {
+  async bulkStop(
+    @Body() dto: BulkScenarioActionDto,
+    @CurrentPrincipal() p: Principal,
+  ): Promise<BulkOperationView> {
     return this.bulk(dto, 'stop', actorOf(p), {});
   }
 
@@ -155,7 +162,10 @@ export class OperationsController {
       if ('operation' in r) return { scenarioId: dto.scenarioIds[i], operationId: r.operation.id };
       const e = r.error;
       if (!(e instanceof DomainError)) throw e;
-      return { scenarioId: dto.scenarioIds[i], error: { status: e.status, code: e.code, message: e.message } };
+      return {
+        scenarioId: dto.scenarioIds[i],
+        error: { status: e.status, code: e.code, message: e.message },
+      };
     });
     const accepted = items.filter((x) => x.operationId).length;
     return { accepted, refused: items.length - accepted, items };

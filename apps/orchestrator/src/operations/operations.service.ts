@@ -167,7 +167,9 @@ export class OperationsService {
     );
     if (!redisUp) {
       for (const i of todo) {
-        results[i] = { error: new TransientError('Redis is unreachable: no operation can start until it is back') };
+        results[i] = {
+          error: new TransientError('Redis is unreachable: no operation can start until it is back'),
+        };
       }
       return results as OperationResult[];
     }
@@ -187,7 +189,9 @@ export class OperationsService {
           // A concurrent request won one of these scenarios: decide them one by one.
           for (const i of chunk) {
             try {
-              created.push(...(await this.createChunk([{ i, req: reqs[i], plan: planned[i]! }], results, batchId)));
+              created.push(
+                ...(await this.createChunk([{ i, req: reqs[i], plan: planned[i]! }], results, batchId)),
+              );
             } catch (e) {
               results[i] = { error: await this.asInProgress(reqs[i], e) };
             }
@@ -200,7 +204,13 @@ export class OperationsService {
     if (created.length === 0) return results as OperationResult[];
     for (const op of created) {
       log.info(
-        { operationId: op.id, type: op.type, scenarioId: op.scenarioId, groupId: op.groupId, trigger: op.trigger },
+        {
+          operationId: op.id,
+          type: op.type,
+          scenarioId: op.scenarioId,
+          groupId: op.groupId,
+          trigger: op.trigger,
+        },
         'operation requested',
       );
     }
@@ -274,10 +284,16 @@ export class OperationsService {
             if (running.params.abortRequested !== true) {
               await m.query(`UPDATE operations SET params = params || $2::jsonb WHERE id = $1`, [
                 running.id,
-                JSON.stringify({ abortRequested: true, abortReason: `${req.trigger} failover: ${req.reason}` }),
+                JSON.stringify({
+                  abortRequested: true,
+                  abortReason: `${req.trigger} failover: ${req.reason}`,
+                }),
               ]);
               running.params.abortRequested = true;
-              log.warn({ operationId: running.id, scenarioId: scenario.id }, 'AR test aborted for a failover');
+              log.warn(
+                { operationId: running.id, scenarioId: scenario.id },
+                'AR test aborted for a failover',
+              );
             }
             aborted.push({ i, id: running.id });
             continue;
@@ -319,7 +335,9 @@ export class OperationsService {
           rows.push(op);
           // The same scenario twice in one batch: the second finds the first in progress.
           active.set(scenario.id, op);
-          stepRows.push(...plan.map((name, position) => ({ operationId: id, position, name, state: 'pending' as const })));
+          stepRows.push(
+            ...plan.map((name, position) => ({ operationId: id, position, name, state: 'pending' as const })),
+          );
           const state = RUNNING_STATE[req.type]!;
           const moving = newState.get(state);
           if (moving) moving.push(scenario.id);

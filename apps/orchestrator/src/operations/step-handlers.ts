@@ -21,6 +21,7 @@ import {
 import { createLogger } from '../common/logger';
 import { EventEntity } from '../detection/event.entity';
 import { NodeStatusEntity } from '../detection/node-status.entity';
+import { DnsRecordWrite } from '../dns/dns-provider.interface';
 import { DnsService } from '../dns/dns.service';
 import { readLastContact, readWatchdogArmed } from '../heartbeats/heartbeat.store';
 import { NodeEntity } from '../nodes/node.entity';
@@ -50,6 +51,18 @@ export interface StepContext {
 }
 
 type Handler = (ctx: StepContext) => Promise<Record<string, unknown> | void>;
+
+/**
+ * Commits "step done" for several operations in one transaction, with `mutate` (the state change
+ * of all of them); `mutate` returns the indexes it refused (they are not marked done).
+ */
+export type FinishMany = (
+  items: { ctx: StepContext; output: Record<string, unknown> }[],
+  mutate: (m: EntityManager) => Promise<Set<number>>,
+) => Promise<void>;
+
+/** A step done for many operations at once: one settled result per context, in order. */
+type ManyHandler = (ctxs: StepContext[], finishMany: FinishMany) => Promise<PromiseSettledResult<unknown>[]>;
 
 const FINAL_STATE: Record<string, string> = {
   failover: 'failed_over',
@@ -92,7 +105,9 @@ export class StepHandlers {
   });
   /** The nodes whose verdict is `failed`, read once for all handlers asking at the same time. */
   private readonly failedNodes = new KeyedBatcher<'all', null, Set<string>>(async (_k, calls) => {
-    const statuses = await this.dataSource.getRepository(NodeStatusEntity).find({ select: ['nodeId', 'verdict'] });
+    const statuses = await this.dataSource
+      .getRepository(NodeStatusEntity)
+      .find({ select: ['nodeId', 'verdict'] });
     const failed = new Set(statuses.filter((st) => st.verdict === 'failed').map((st) => st.nodeId));
     return calls.map(() => failed);
   });
@@ -105,6 +120,26 @@ export class StepHandlers {
     private readonly audit: AuditService,
     private readonly notifications: NotificationsService,
   ) {}
+
+  /** Steps with a many-at-once form (batch jobs): a few statements instead of a few per operation. */
+  private readonly manyHandlers: Record<string, ManyHandler> = {
+    'lock-epoch': (c, f) => this.lockEpochMany(c, f),
+    'redirect-dns': (c, f) => this.redirectDnsMany(c, f),
+  };
+
+  hasMany(name: string): boolean {
+    return name in this.manyHandlers;
+  }
+
+  runMany(
+    name: string,
+    ctxs: StepContext[],
+    finishMany: FinishMany,
+  ): Promise<PromiseSettledResult<unknown>[]> {
+    const h = this.manyHandlers[name];
+    if (!h) throw new InvalidStateError(`step ${name} has no many-at-once form`);
+    return h(ctxs, finishMany);
+  }
 
   run(name: string, ctx: StepContext): Promise<Record<string, unknown> | void> {
     const h = this.handlers[name];
@@ -138,41 +173,44 @@ export class StepHandlers {
     return n;
   }
 
+  /** The node this operation moves users to (failback: production; else requested or first not failed). */
+  private async chooseTarget(ctx: StepContext): Promise<{ target: string; oldActive: string }> {
+    const { op, scenario } = ctx;
+    const replicas = [...(scenario.replicas ?? [])]
+      .sort((a, b) => a.position - b.position)
+      .map((r) => r.nodeId);
+    const oldActive = scenario.activeNodeId;
+    if (op.type === 'failback') {
+      if (oldActive === scenario.productionNodeId)
+        throw new InvalidStateError('production is already active');
+      return { target: scenario.productionNodeId, oldActive };
+    }
+    const requested = op.params.targetNodeId as string | undefined;
+    // Active-server recovery may keep the current active node (and fence the others).
+    const candidates = [scenario.productionNodeId, ...replicas].filter(
+      (id) => op.type === 'active-server-recovery' || id !== oldActive,
+    );
+    if (requested) {
+      if (!candidates.includes(requested)) {
+        throw new PreCheckFailedError(
+          `node ${requested} is not a replica of this scenario or is already active`,
+        );
+      }
+      return { target: requested, oldActive };
+    }
+    const failed = await this.failedNodes.call('all', null);
+    const pick = candidates.find((id) => !failed.has(id));
+    if (!pick) throw new PreCheckFailedError('no replica is available (all failed)');
+    return { target: pick, oldActive };
+  }
+
   /** Choose the target and bump the scenario epoch, once per operation. */
   private async lockEpoch(ctx: StepContext) {
     const { op, scenario } = ctx;
     if (op.epoch !== null && op.params.targetNodeId) {
       return { epoch: op.epoch, targetNodeId: op.params.targetNodeId, resumed: true };
     }
-    const replicas = [...(scenario.replicas ?? [])]
-      .sort((a, b) => a.position - b.position)
-      .map((r) => r.nodeId);
-    const oldActive = scenario.activeNodeId;
-    let target: string;
-    if (op.type === 'failback') {
-      if (oldActive === scenario.productionNodeId)
-        throw new InvalidStateError('production is already active');
-      target = scenario.productionNodeId;
-    } else {
-      const requested = op.params.targetNodeId as string | undefined;
-      // Active-server recovery may keep the current active node (and fence the others).
-      const candidates = [scenario.productionNodeId, ...replicas].filter(
-        (id) => op.type === 'active-server-recovery' || id !== oldActive,
-      );
-      if (requested) {
-        if (!candidates.includes(requested)) {
-          throw new PreCheckFailedError(
-            `node ${requested} is not a replica of this scenario or is already active`,
-          );
-        }
-        target = requested;
-      } else {
-        const failed = await this.failedNodes.call('all', null);
-        const pick = candidates.find((id) => !failed.has(id));
-        if (!pick) throw new PreCheckFailedError('no replica is available (all failed)');
-        target = pick;
-      }
-    }
+    const { target, oldActive } = await this.chooseTarget(ctx);
     let epoch = 0;
     await ctx.finish({ targetNodeId: target, oldActiveNodeId: oldActive }, async (m) => {
       // Claim the bump on the operation row first: if a second worker runs this step at the same
@@ -203,8 +241,99 @@ export class StepHandlers {
       ]);
     });
     ctx.op.epoch = epoch;
+    ctx.op.params = { ...ctx.op.params, targetNodeId: target, oldActiveNodeId: oldActive };
     log.info({ epoch, target, oldActive }, 'epoch bumped');
     return { epoch, targetNodeId: target, oldActiveNodeId: oldActive };
+  }
+
+  /**
+   * lock-epoch for a batch: the same claim (operation row first, then the scenario's epoch) for
+   * every operation in one statement; an operation whose epoch is already set keeps it.
+   */
+  private async lockEpochMany(
+    ctxs: StepContext[],
+    finishMany: FinishMany,
+  ): Promise<PromiseSettledResult<unknown>[]> {
+    const out: PromiseSettledResult<unknown>[] = new Array(ctxs.length);
+    const todo: { i: number; ctx: StepContext; target: string; oldActive: string }[] = [];
+    await Promise.all(
+      ctxs.map(async (ctx, i) => {
+        try {
+          if (ctx.op.epoch !== null && ctx.op.params.targetNodeId) {
+            // Resumed: done already except for the step's own commit.
+            todo.push({
+              i,
+              ctx,
+              target: String(ctx.op.params.targetNodeId),
+              oldActive: this.oldActive(ctx),
+            });
+            return;
+          }
+          const { target, oldActive } = await this.chooseTarget(ctx);
+          todo.push({ i, ctx, target, oldActive });
+        } catch (reason) {
+          out[i] = { status: 'rejected', reason };
+        }
+      }),
+    );
+    if (todo.length === 0) return out;
+    const epochs = new Map<string, number>();
+    try {
+      await finishMany(
+        todo.map((t) => ({ ctx: t.ctx, output: { targetNodeId: t.target, oldActiveNodeId: t.oldActive } })),
+        async (m) => {
+          const params = todo.map((t) =>
+            JSON.stringify({ ...t.ctx.op.params, targetNodeId: t.target, oldActiveNodeId: t.oldActive }),
+          );
+          // Operation rows first (locked in id order by the UPDATE), then their scenarios.
+          const rows: { id: string; epoch: number }[] = await m.query(
+            `WITH input AS (
+               SELECT unnest($1::uuid[]) AS op, unnest($2::uuid[]) AS sc, unnest($3::text[]) AS params
+             ), claimed AS (
+               UPDATE operations o SET epoch = s.epoch + 1, params = i.params::jsonb
+                 FROM input i JOIN scenarios s ON s.id = i.sc
+                WHERE o.id = i.op AND o.epoch IS NULL
+               RETURNING o.id, o.epoch, i.sc
+             ), bumped AS (
+               UPDATE scenarios s SET epoch = c.epoch, "updatedAt" = now() FROM claimed c WHERE s.id = c.sc
+               RETURNING s.id
+             )
+             SELECT id, epoch FROM claimed
+             UNION ALL
+             SELECT o.id, o.epoch FROM operations o JOIN input i ON i.op = o.id
+              WHERE o.id NOT IN (SELECT id FROM claimed)`,
+            [todo.map((t) => t.ctx.op.id), todo.map((t) => t.ctx.scenario.id), params],
+          );
+          // A concurrent run of this step that claimed first is invisible to this statement's
+          // snapshot (null here): that operation goes on alone and finds its epoch then.
+          for (const r of rows) if (r.epoch !== null) epochs.set(r.id, Number(r.epoch));
+          return new Set<number>();
+        },
+      );
+    } catch (reason) {
+      for (const t of todo) out[t.i] = { status: 'rejected', reason };
+      return out;
+    }
+    for (const t of todo) {
+      const epoch = epochs.get(t.ctx.op.id);
+      if (epoch === undefined || !Number.isInteger(epoch) || epoch < 1) {
+        out[t.i] = {
+          status: 'rejected',
+          reason: new TransientError(
+            `operation ${t.ctx.op.id}: its epoch was claimed concurrently; retrying`,
+          ),
+        };
+        continue;
+      }
+      t.ctx.op.epoch = epoch;
+      t.ctx.op.params = { ...t.ctx.op.params, targetNodeId: t.target, oldActiveNodeId: t.oldActive };
+      out[t.i] = {
+        status: 'fulfilled',
+        value: { epoch, targetNodeId: t.target, oldActiveNodeId: t.oldActive },
+      };
+    }
+    log.info({ operations: todo.length }, 'epochs bumped');
+    return out;
   }
 
   private async preChecks(ctx: StepContext) {
@@ -377,6 +506,91 @@ export class StepHandlers {
       await m.getRepository(ScenarioEntity).update(ctx.scenario.id, { activeNodeId: nodeId });
     });
     await this.dns.apply(writes);
+  }
+
+  /**
+   * redirect-dns for a batch: every record stored in one statement (a stale epoch refuses that
+   * operation's step only), the scenarios' active nodes in another, then one provider call.
+   */
+  private async redirectDnsMany(
+    ctxs: StepContext[],
+    finishMany: FinishMany,
+  ): Promise<PromiseSettledResult<unknown>[]> {
+    const out: PromiseSettledResult<unknown>[] = new Array(ctxs.length);
+    const todo: {
+      i: number;
+      ctx: StepContext;
+      nodeId: string;
+      writes: DnsRecordWrite[];
+      output: Record<string, unknown>;
+    }[] = [];
+    await Promise.all(
+      ctxs.map(async (ctx, i) => {
+        try {
+          const { nodeId, epoch } = this.dnsTarget(ctx);
+          const node = await this.node(nodeId);
+          const writes = this.dns.writesFor(ctx.scenario.id, ctx.scenario.dnsRecords, node.address, epoch);
+          todo.push({
+            i,
+            ctx,
+            nodeId,
+            writes,
+            output: { address: node.address, epoch, records: writes.map((w) => w.name) },
+          });
+        } catch (reason) {
+          out[i] = { status: 'rejected', reason };
+        }
+      }),
+    );
+    if (todo.length === 0) return out;
+    const refused = new Map<number, { write: DnsRecordWrite; current: number }>();
+    try {
+      await finishMany(
+        todo.map((t) => ({ ctx: t.ctx, output: t.output })),
+        async (m) => {
+          const stale = await this.dns.persistMany(
+            m,
+            todo.flatMap((t) => t.writes),
+          );
+          const staleScenarios = new Map(stale.map((x) => [x.write.scenarioId, x]));
+          const excluded = new Set<number>();
+          todo.forEach((t, k) => {
+            const w = staleScenarios.get(t.ctx.scenario.id);
+            if (w) {
+              excluded.add(k);
+              refused.set(k, w);
+            }
+          });
+          const moving = todo.filter((_, k) => !excluded.has(k));
+          if (moving.length > 0) {
+            await m.query(
+              `UPDATE scenarios AS s SET "activeNodeId" = v.node, "updatedAt" = now()
+                 FROM (SELECT unnest($1::uuid[]) AS id, unnest($2::uuid[]) AS node) v WHERE s.id = v.id`,
+              [moving.map((t) => t.ctx.scenario.id), moving.map((t) => t.nodeId)],
+            );
+          }
+          return excluded;
+        },
+      );
+    } catch (reason) {
+      for (const t of todo) out[t.i] = { status: 'rejected', reason };
+      return out;
+    }
+    const applied: DnsRecordWrite[] = [];
+    for (const [k, t] of todo.entries()) {
+      const stale = refused.get(k);
+      if (stale) {
+        out[t.i] = {
+          status: 'rejected',
+          reason: new StaleEpochError(stale.current, stale.write.epoch, `DNS write of ${stale.write.name}`),
+        };
+        continue;
+      }
+      applied.push(...t.writes);
+      out[t.i] = { status: 'fulfilled', value: t.output };
+    }
+    await this.dns.applyMany(applied);
+    return out;
   }
 
   private async verifyDns(ctx: StepContext) {

@@ -71,12 +71,13 @@ export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown
    */
   async reconcile(): Promise<void> {
     try {
-      const rows: { operationId: string; position: number; batchId: string | null }[] = await this.dataSource.query(
-        `SELECT DISTINCT ON (s."operationId") s."operationId", s.position, o."batchId"
+      const rows: { operationId: string; position: number; batchId: string | null }[] =
+        await this.dataSource.query(
+          `SELECT DISTINCT ON (s."operationId") s."operationId", s.position, o."batchId"
            FROM operation_steps s JOIN operations o ON o.id = s."operationId"
           WHERE o.state IN ('pending','running') AND s.state NOT IN ('done','skipped','failed')
           ORDER BY s."operationId", s.position`,
-      );
+        );
       const batches = new Map<string, number>();
       for (const r of rows) {
         if (r.batchId) {

@@ -36,6 +36,8 @@ export class TopologyService implements OnApplicationBootstrap, OnApplicationShu
   private timer: NodeJS.Timeout | null = null;
   private loading: Promise<void> | null = null;
   loadedAt = 0;
+  /** Incremented by every reload: caches derived from the topology compare it. */
+  generation = 0;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -109,6 +111,7 @@ export class TopologyService implements OnApplicationBootstrap, OnApplicationShu
     this.scenarios = scenarioMap;
     this.byNode = byNode;
     this.loadedAt = Date.now();
+    this.generation++;
   }
 
   node(id: string): TopologyNode | undefined {
