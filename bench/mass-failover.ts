@@ -239,7 +239,7 @@ async function main(): Promise<void> {
   const pg0 = await pgCounters(pg, db);
   const redis0 = await redisCommands(redis);
   const profileFile = join(dir, 'mass-failover.cpuprofile');
-  if (PROFILE) await o.probe({ op: 'profile-start', intervalUs: 500 });
+  if (PROFILE) await o.probe({ op: 'profile-start', intervalUs: 2000 });
   const cpu0 = await o.probe({ op: 'stats' });
 
   const prodPid = nodes[0].agent!.pid;

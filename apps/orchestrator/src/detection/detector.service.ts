@@ -445,6 +445,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
    */
   private async failOver(candidates: Candidate[], now: number): Promise<void> {
     for (const c of candidates) this.requestedAt.set(c.s.id, now);
+    const t0 = Date.now();
     let allowed: Set<string>;
     try {
       allowed = await this.stormBrake.allowIncidents([...new Set(candidates.map((c) => c.s.activeNodeId))]);
@@ -468,7 +469,9 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
         );
     }
     if (go.length === 0) return;
+    const tBrake = Date.now();
     const groupsOf = await this.switchAllGroupsOf(go.map((c) => c.s.id));
+    const tGroups = Date.now();
     const results = await this.operations.requestMany(
       go.map((c) => {
         const groups = groupsOf.get(c.s.id) ?? [];
@@ -527,7 +530,12 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     }
     if (go.length > 20) {
       log.warn(
-        { requested, candidates: go.length, nodes: [...new Set(go.map((c) => c.node))] },
+        {
+          requested,
+          candidates: go.length,
+          nodes: [...new Set(go.map((c) => c.node))],
+          ms: { stormBrake: tBrake - t0, groups: tGroups - tBrake, request: Date.now() - tGroups },
+        },
         'automatic failovers requested',
       );
     }

@@ -253,16 +253,21 @@ export class BatchRunner {
     );
     const members: Member[] = [];
     const strays: Member[] = [];
+    const elsewhere = new Set<number>();
     for (const op of ops) {
       const list = (byOp.get(op.id) ?? []).sort((a, b) => a.position - b.position);
       const step = list.find(unfinished);
       const scenario = scenarios.get(op.scenarioId!);
       if (!step) continue;
       const m = { op, steps: list, step, scenario: scenario! };
-      // Elsewhere in its plan, or without its scenario: the single-operation path decides.
-      if (step.position !== position || !scenario || op.type === 'ar-test') strays.push(m);
-      else members.push(m);
+      // Without its scenario (or an AR test): the single-operation path decides.
+      if (!scenario || op.type === 'ar-test') strays.push(m);
+      else if (step.position === position) members.push(m);
+      // Ahead or behind this job (a re-run, or the reconciler raced the batch): their own
+      // position's job serves them; make sure it is queued.
+      else elsewhere.add(step.position);
     }
+    for (const p of elsewhere) await this.queue.enqueueBatchStep(batchId, p);
     if (strays.length > 0) {
       await this.leave(strays, null);
       await Promise.all(strays.map((m) => this.queue.enqueueStep(m.op.id, m.step.position)));

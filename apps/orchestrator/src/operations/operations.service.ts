@@ -152,6 +152,7 @@ export class OperationsService {
   async requestMany(reqs: OperationRequest[], opts: { batch?: boolean } = {}): Promise<OperationResult[]> {
     // Batched operations run each step as one job for all of them (StepRunner.processBatch).
     const batchId = opts.batch && reqs.length > 1 ? randomUUID() : null;
+    const t0 = Date.now();
     const results: (OperationResult | { created: string } | undefined)[] = new Array(reqs.length);
     const planned = reqs.map((req, i) => {
       const plan = planFor(req.type, req.params);
@@ -174,8 +175,10 @@ export class OperationsService {
       return results as OperationResult[];
     }
     const created: OperationEntity[] = [];
-    for (let from = 0; from < todo.length; from += REQUEST_CHUNK) {
-      const chunk = todo.slice(from, from + REQUEST_CHUNK);
+    // A batch is created in one transaction: its step job must never see half of it.
+    const chunkSize = batchId ? todo.length : REQUEST_CHUNK;
+    for (let from = 0; from < todo.length; from += chunkSize) {
+      const chunk = todo.slice(from, from + chunkSize);
       try {
         created.push(
           ...(await this.createChunk(
@@ -202,6 +205,7 @@ export class OperationsService {
       }
     }
     if (created.length === 0) return results as OperationResult[];
+    const tCreated = Date.now();
     for (const op of created) {
       log.info(
         {
@@ -224,14 +228,25 @@ export class OperationsService {
       // The reconciler queues them as soon as Redis answers again.
       log.warn({ err: err.message, operations: created.length }, 'could not queue the first steps yet');
     });
-    const steps = await this.steps.find({ where: { operationId: In(created.map((o) => o.id)) } });
+    const tQueued = Date.now();
+    if (created.length > 20) {
+      log.info(
+        { operations: created.length, batchId, ms: { create: tCreated - t0, topologyAndQueue: tQueued - tCreated } },
+        'operations requested in bulk',
+      );
+    }
+    // Bulk callers take ids and states; the steps (ten rows an operation) come with small requests only.
+    const steps =
+      created.length <= 50 ? await this.steps.find({ where: { operationId: In(created.map((o) => o.id)) } }) : [];
     const byOp = new Map<string, OperationStepEntity[]>();
     for (const st of steps) {
       const list = byOp.get(st.operationId);
       if (list) list.push(st);
       else byOp.set(st.operationId, [st]);
     }
-    const views = new Map(created.map((op) => [op.id, toOperationView(op, byOp.get(op.id) ?? [])]));
+    const views = new Map(
+      created.map((op) => [op.id, toOperationView(op, created.length <= 50 ? (byOp.get(op.id) ?? []) : undefined)]),
+    );
     return results.map((r) => {
       if (r && 'created' in r) return { operation: views.get(r.created)! };
       return r!;
@@ -361,8 +376,37 @@ export class OperationsService {
         }
       }
       if (rows.length === 0) return [];
-      await m.getRepository(OperationEntity).insert(rows as never);
-      await m.getRepository(OperationStepEntity).insert(stepRows as never);
+      const inserted: { id: string; createdAt: Date }[] = await m.query(
+        `INSERT INTO operations (id, "batchId", "scenarioId", "groupId", type, state, trigger, "requestedBy", reason, params, epoch)
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::varchar[], $6::varchar[],
+                              $7::varchar[], $8::varchar[], $9::varchar[], $10::jsonb[], $11::int[])
+         RETURNING id, "createdAt"`,
+        [
+          rows.map((o) => o.id),
+          rows.map((o) => o.batchId),
+          rows.map((o) => o.scenarioId),
+          rows.map((o) => o.groupId),
+          rows.map((o) => o.type),
+          rows.map((o) => o.state),
+          rows.map((o) => o.trigger),
+          rows.map((o) => o.requestedBy),
+          rows.map((o) => o.reason),
+          rows.map((o) => JSON.stringify(o.params)),
+          rows.map((o) => o.epoch),
+        ],
+      );
+      const createdAt = new Map(inserted.map((r) => [r.id, new Date(r.createdAt)]));
+      for (const o of rows) o.createdAt = createdAt.get(o.id)!;
+      await m.query(
+        `INSERT INTO operation_steps ("operationId", position, name, state)
+         SELECT * FROM unnest($1::uuid[], $2::int[], $3::varchar[], $4::varchar[])`,
+        [
+          stepRows.map((r) => r.operationId),
+          stepRows.map((r) => r.position),
+          stepRows.map((r) => r.name),
+          stepRows.map((r) => r.state),
+        ],
+      );
       for (const [state, scenarioIds] of newState) {
         await m.getRepository(ScenarioEntity).update({ id: In(scenarioIds) }, { state: state as never });
       }
@@ -370,8 +414,7 @@ export class OperationsService {
       return rows;
     });
     for (const a of aborted) results[a.i] = { error: new ArTestAbortingError(a.id) };
-    // createdAt is the database's: read the rows back once.
-    return ops.length ? this.ops.find({ where: { id: In(ops.map((o) => o.id)) } }) : [];
+    return ops;
   }
 
   /** A unique violation on the one-active-operation index: someone else's operation runs. */

@@ -167,7 +167,8 @@ export class RecordStore {
       return 'unchanged';
     }
     this.records.set(recordKey, record);
-    this.reindex();
+    // A changed value keeps the set of existing names; only a new record adds (never removes) names.
+    if (!existing) this.addNames(record.name);
     this.bumpSerialFor(record.name);
     return 'applied';
   }
@@ -354,12 +355,14 @@ export class RecordStore {
   }
 
   private reindex(): void {
-    const names = new Set<string>();
-    for (const record of this.records.values()) {
-      const labels = record.name.split('.');
-      for (let i = 0; i < labels.length; i++) names.add(labels.slice(i).join('.'));
-    }
-    this.existingNames = names;
+    this.existingNames = new Set<string>();
+    for (const record of this.records.values()) this.addNames(record.name);
+  }
+
+  /** The name and every name above it exist (they answer NODATA, not NXDOMAIN). */
+  private addNames(name: string): void {
+    const labels = name.split('.');
+    for (let i = 0; i < labels.length; i++) this.existingNames.add(labels.slice(i).join('.'));
   }
 
   private bumpSerialFor(name: string): void {
