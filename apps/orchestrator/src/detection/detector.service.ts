@@ -188,17 +188,42 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     }
   }
 
+  /** Per tick: each node's heartbeat TTL and interval (the tightest of its scenarios' checks). */
+  private ttls = new Map<string, { ttl: number; interval: number }>();
+  private ttlsGeneration = -1;
+
   private heartbeatTtl(nodeId: string): { ttl: number; interval: number } {
-    let ttl = Infinity;
-    let interval = Infinity;
-    for (const t of this.topology.scenariosOfNode(nodeId)) {
-      for (const c of t.entity.checks) {
-        if (c.kind !== 'heartbeat') continue;
-        ttl = Math.min(ttl, c.ttlMs ?? 3 * c.intervalMs);
-        interval = Math.min(interval, c.intervalMs);
+    if (this.ttlsGeneration !== this.topology.generation) {
+      // One pass over every scenario when the topology changes, not one per node and question.
+      const ttls = new Map<string, { ttl: number; interval: number }>();
+      for (const t of this.topology.allScenarios()) {
+        for (const c of t.entity.checks) {
+          if (c.kind !== 'heartbeat') continue;
+          for (const id of t.nodeIds) {
+            const prev = ttls.get(id) ?? { ttl: Infinity, interval: Infinity };
+            ttls.set(id, {
+              ttl: Math.min(prev.ttl, c.ttlMs ?? 3 * c.intervalMs),
+              interval: Math.min(prev.interval, c.intervalMs),
+            });
+          }
+        }
       }
+      this.ttls = ttls;
+      this.ttlsGeneration = this.topology.generation;
     }
-    return { ttl, interval };
+    return this.ttls.get(nodeId) ?? { ttl: Infinity, interval: Infinity };
+  }
+
+  /** A node's reported role per scenario, indexed once per heartbeat report (not searched per scenario). */
+  private readonly reportIndex = new WeakMap<object, Map<string, { role: string; epoch: number }>>();
+
+  private reportedRole(report: { scenarios: { scenarioId: string; role: string; epoch: number }[] }, id: string) {
+    let index = this.reportIndex.get(report);
+    if (!index) {
+      index = new Map(report.scenarios.map((r) => [r.scenarioId, r]));
+      this.reportIndex.set(report, index);
+    }
+    return index.get(id);
   }
 
   /** The tracker of one (node, scenario, check); rebuilt when the check's thresholds change. */
@@ -632,7 +657,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       const live = this.store.get(id);
       const ttl = this.heartbeatTtl(id).ttl;
       if (!live || Date.now() - live.lastSeenAt > (ttl === Infinity ? 3000 : ttl)) continue;
-      const report = live.report.scenarios.find((r) => r.scenarioId === s.id);
+      const report = this.reportedRole(live.report, s.id);
       const staleKey = `${s.id}/${id}`;
       if (report?.role !== 'production') {
         this.staleProductionSince.delete(staleKey);

@@ -35,6 +35,12 @@ function describe(error: ErrorObject): { field: string; message: string } {
   return { field, message: `${field} ${error.message ?? 'is invalid'}` };
 }
 
+/**
+ * A heartbeat of a node carrying MAX_SCENARIOS_PER_NODE scenarios (about 80 bytes a scenario
+ * report, plus as many confirmEpochs) fits; BODY_LIMIT_BYTES is for everything else.
+ */
+export const HEARTBEAT_BODY_LIMIT = 4 * 1024 * 1024;
+
 /** Registers the route when the app initialises (with Nest's own routes, before Fastify is ready). */
 @Injectable()
 export class HeartbeatRoute implements OnModuleInit {
@@ -46,7 +52,7 @@ export class HeartbeatRoute implements OnModuleInit {
 
   onModuleInit(): void {
     const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
-    fastify.post(HEARTBEAT_PATH, async (req) => {
+    fastify.post(HEARTBEAT_PATH, { bodyLimit: HEARTBEAT_BODY_LIMIT }, async (req) => {
       const header = req.headers.authorization;
       const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
       if (!match) throw new UnauthorizedException('missing bearer token');
