@@ -85,9 +85,11 @@ describe('switch-all-if-any-fails (real agents, PostgreSQL, Redis, DNS)', () => 
       }),
     ]);
     // Two automatic failovers from one brake check: the brake engages only at the next check.
+    // …and both count as one incident: the group mate's failover names the failed node.
     expect((await c.api('GET', '/api/v1/storm-brake')).body).toMatchObject({
       engaged: false,
       recentAutomaticFailovers: 2,
+      recentIncidents: 1,
     });
   });
 });

@@ -84,11 +84,14 @@ describe('mass failover: a host with many scenarios dies (bulk API, batches, rea
     await waitFor(
       'agents know the new scenarios',
       async () => {
-        for (const n of [prod, replica1, replica2]) {
-          const st = JSON.stringify((await c.agentStatus(n)) ?? {});
-          if (!st.includes(lonely) || (n !== replica2 && !st.includes(ids[MASS - 1]))) return false;
-        }
-        return true;
+        const knows = async (n: typeof prod, id: string) =>
+          JSON.stringify((await c.agentStatus(n)) ?? {}).includes(id);
+        return (
+          (await knows(prod, lonely)) &&
+          (await knows(prod, ids[MASS - 1])) &&
+          (await knows(replica1, ids[MASS - 1])) &&
+          (await knows(replica2, lonely))
+        );
       },
       20000,
     );

@@ -41,12 +41,27 @@ describe('parseConfig', () => {
     expect(config.defaultLeaseMs).toBe(CONFIG_DEFAULTS.defaultLeaseMs);
     expect(config.stateFile).toMatch(/\/db-1\.agent-state\.json$/);
     expect(config.orchestrators).toEqual(['http://127.0.0.1:8080', 'https://orch.example.com']);
-    expect(config.actions.promote).toEqual({ command: '/opt/ha/promote.sh', args: [], timeoutMs: 30_000 });
+    expect(config.actions.promote).toEqual({
+      command: '/opt/ha/promote.sh',
+      args: [],
+      timeoutMs: 30_000,
+      batch: false,
+    });
     expect(config.actions.demote).toEqual({
       command: '/opt/ha/demote.sh',
       args: ['--now'],
       timeoutMs: 10_000,
+      batch: false,
     });
+    // `batch: true` makes one run serve every scenario asking at once; anything but a boolean is refused.
+    const batched = parseConfig({
+      ...valid(),
+      actions: { promote: { command: '/opt/ha/promote-all.sh', batch: true } },
+    });
+    expect(batched.actions.promote).toMatchObject({ batch: true });
+    expect(() =>
+      parseConfig({ ...valid(), actions: { promote: { command: '/opt/ha/p.sh', batch: 'yes' } } }),
+    ).toThrow(/batch must be a boolean/);
     expect(config.checks[0]).toMatchObject({ name: 'disk', timeoutMs: 2000, intervalMs: 5000 });
   });
 

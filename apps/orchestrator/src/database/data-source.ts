@@ -9,7 +9,8 @@ import { ENTITIES } from './entities';
 import { MIGRATIONS } from './migrations';
 
 export function dataSourceOptions(
-  config: Pick<AppConfig, 'DATABASE_URL' | 'DATABASE_SCHEMA'> & Partial<Pick<AppConfig, 'DATABASE_POOL_SIZE'>>,
+  config: Pick<AppConfig, 'DATABASE_URL' | 'DATABASE_SCHEMA'> &
+    Partial<Pick<AppConfig, 'DATABASE_POOL_SIZE'>>,
 ): DataSourceOptions {
   return {
     type: 'postgres',

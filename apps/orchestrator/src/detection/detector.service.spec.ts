@@ -111,7 +111,9 @@ function setup(
         : new Map(),
     ),
   };
-  const stormBrake = { allowIncidents: jest.fn(async (ids: string[]) => new Set(ids)) };
+  const stormBrake = {
+    allowIncidents: jest.fn(async (cs: { scenarioId: string }[]) => new Set(cs.map((c) => c.scenarioId))),
+  };
   const topology = {
     node: (id: string) => nodes.get(id),
     scenario: (id: string) => scenarios.find((x) => x.entity.id === id),
@@ -360,7 +362,14 @@ describe('DetectorService', () => {
       expect.objectContaining({ scenarioId: search, groupId: 'group-1' }),
     ]);
     expect(s.stormBrake.allowIncidents).toHaveBeenCalledTimes(1);
-    expect(s.stormBrake.allowIncidents).toHaveBeenCalledWith([s.prod.id]);
+    // One incident: the failed node and the start of its failure (the mates' requests carry it too).
+    const since = s.detector.evidenceOf(s.prod.id)!.since;
+    expect(s.stormBrake.allowIncidents).toHaveBeenCalledWith([
+      { key: `${s.prod.id}@${since}`, scenarioId: s.scenario.entity.id },
+    ]);
+    expect(s.requested.map((r) => r.params)).toEqual(
+      s.requested.map(() => expect.objectContaining({ failedNodeId: s.prod.id, detectedAt: since })),
+    );
     await s.detector.flushEvents();
     const suppressed = s.written.filter((e) => e.kind === 'failover-suppressed');
     expect(suppressed).toEqual([

@@ -28,7 +28,7 @@ import { ScenarioEntity } from '../scenarios/scenario.entity';
 import { EventEntity } from './event.entity';
 import { runProbe } from './probes';
 import { LeaderElection } from './leader-election';
-import { StormBrakeService } from './storm-brake.service';
+import { incidentKey, StormBrakeService } from './storm-brake.service';
 import { OrchestratorView, PeerVote, rawVerdict, VerdictDamper } from './verdict';
 
 const log = createLogger('Detector');
@@ -217,7 +217,10 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
   /** A node's reported role per scenario, indexed once per heartbeat report (not searched per scenario). */
   private readonly reportIndex = new WeakMap<object, Map<string, { role: string; epoch: number }>>();
 
-  private reportedRole(report: { scenarios: { scenarioId: string; role: string; epoch: number }[] }, id: string) {
+  private reportedRole(
+    report: { scenarios: { scenarioId: string; role: string; epoch: number }[] },
+    id: string,
+  ) {
     let index = this.reportIndex.get(report);
     if (!index) {
       index = new Map(report.scenarios.map((r) => [r.scenarioId, r]));
@@ -473,14 +476,16 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     const t0 = Date.now();
     let allowed: Set<string>;
     try {
-      allowed = await this.stormBrake.allowIncidents([...new Set(candidates.map((c) => c.s.activeNodeId))]);
+      allowed = await this.stormBrake.allowIncidents(
+        candidates.map((c) => ({ key: incidentKey(c.s.activeNodeId, c.ev.since), scenarioId: c.s.id })),
+      );
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'storm brake not readable: no automatic failover this tick');
       return;
     }
     const go: Candidate[] = [];
     for (const c of candidates) {
-      if (allowed.has(c.s.activeNodeId)) go.push(c);
+      if (allowed.has(c.s.id)) go.push(c);
       else
         this.eventOnce(
           c.key,
@@ -541,7 +546,8 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       const op = r.operation;
       const groups = groupsOf.get(s.id) ?? [];
       requested++;
-      if (go.length <= 20) log.warn({ scenario: s.name, operationId: op.id, node }, 'automatic failover requested');
+      if (go.length <= 20)
+        log.warn({ scenario: s.name, operationId: op.id, node }, 'automatic failover requested');
       this.event(
         'failover-requested',
         'critical',
@@ -551,7 +557,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
         { operationId: op.id, ...(groups.length && { groupId: groups[0].id }) },
       );
       // The storm brake was checked once above for the whole group action: a group never stops half moved.
-      for (const g of groups) await this.switchGroup(g, s, node, now);
+      for (const g of groups) await this.switchGroup(g, s, node, now, c.ev.since);
     }
     if (go.length > 20) {
       log.warn(
@@ -590,7 +596,13 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
    * switch-all-if-any-fails: fail over every other member of the group that is running or degraded
    * (each still subject to its own hold-down and to the one-operation-per-scenario rule).
    */
-  private async switchGroup(group: GroupView, failed: ScenarioEntity, failedNode: string, now: number) {
+  private async switchGroup(
+    group: GroupView,
+    failed: ScenarioEntity,
+    failedNode: string,
+    now: number,
+    detectedAt: number,
+  ) {
     for (const id of group.scenarioIds) {
       const mate = this.topology.scenario(id)?.entity;
       if (id === failed.id || !mate || !GROUP_SWITCH_STATES.has(mate.state)) continue;
@@ -616,7 +628,8 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
           trigger: 'auto',
           requestedBy: 'detector',
           reason: `switch all if any fails: group ${group.name} member ${failed.name} failed (${failedNode})`,
-          params: { force: true, switchAllOf: failed.id, failedNodeId: failed.activeNodeId },
+          // The failed member's incident: the brake counts the group's move once.
+          params: { force: true, switchAllOf: failed.id, failedNodeId: failed.activeNodeId, detectedAt },
           onlyFrom: [...GROUP_SWITCH_STATES],
         });
         log.warn(

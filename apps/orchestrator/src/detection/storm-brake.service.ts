@@ -3,10 +3,11 @@
  * were failed over automatically within STORM_WINDOW_MS, automatic action stops everywhere until an
  * admin acknowledges. Manual operations stay possible. The switch lives in PostgreSQL so every
  * instance obeys it.
- * An incident is one failed node: a host carrying 1,000 scenarios that dies is one incident (its
- * scenarios fail over together, not 3 of them and then a brake), and the failovers of one node's
- * scenarios belong to the same incident while less than INCIDENT_GAP_MS separate them. The same node
- * failing again later (after a failback) is a new incident; so is each node of a storm.
+ * An incident is one failure of one node (the detector's `failed` verdict, from its start): a host
+ * carrying 1,000 scenarios that dies is one incident (its scenarios fail over together, not 3 of
+ * them and then a brake). A scenario failing over a second time within the same failure (users
+ * were moved back meanwhile), or the node failing again later, is a new incident: a flapping node
+ * spends the budget like a storm of nodes does.
  */
 import { Injectable, Optional } from '@nestjs/common';
 import { DataSource } from 'typeorm';
@@ -18,8 +19,10 @@ import { NotificationsService } from '../notify/notifications.service';
 import { EventEntity } from './event.entity';
 
 const KEY = 'storm-brake';
-/** Automatic failovers of the same failed node this close together are one incident. */
-export const INCIDENT_GAP_MS = 60_000;
+/** The incident an automatic failover belongs to: the failed node and when its failure began. */
+export function incidentKey(failedNodeId: string, detectedAt: number): string {
+  return `${failedNodeId}@${detectedAt}`;
+}
 
 export interface StormBrakeState {
   engaged: boolean;
@@ -31,6 +34,32 @@ export interface StormBrakeState {
   windowMs: number;
   acknowledgedBy: string | null;
   acknowledgedAt: string | null;
+}
+
+/** Automatic failovers in the window, per incident key: how often each scenario moved. */
+export type IncidentLedger = Map<string, Map<string, number>>;
+
+export function ledgerOf(failovers: { key: string; scenarioId: string }[]): IncidentLedger {
+  const ledger: IncidentLedger = new Map();
+  for (const f of failovers) {
+    let moves = ledger.get(f.key);
+    if (!moves) ledger.set(f.key, (moves = new Map()));
+    moves.set(f.scenarioId, (moves.get(f.scenarioId) ?? 0) + 1);
+  }
+  return ledger;
+}
+
+/** Incidents of one key: the most times one scenario moved within it (each repeat is a flap). */
+function incidentsOf(moves: Map<string, number> | undefined): number {
+  let n = 0;
+  for (const m of moves?.values() ?? []) n = Math.max(n, m);
+  return n;
+}
+
+export function countIncidents(ledger: IncidentLedger): number {
+  let total = 0;
+  for (const moves of ledger.values()) total += incidentsOf(moves);
+  return total;
 }
 
 @Injectable()
@@ -47,25 +76,18 @@ export class StormBrakeService {
 
   /** Automatic failovers in the window (after the last acknowledgement), as incidents per failed node. */
   private async recent(since: Date | null, now = Date.now()) {
+    // (the window bounds which failovers count; incidents are told apart by their keys)
     const from = new Date(Math.max(now - this.config.STORM_WINDOW_MS, since?.getTime() ?? 0));
-    const rows: { node: string | null; at: Date }[] = await this.dataSource.query(
-      `SELECT COALESCE(params->>'failedNodeId', params->>'previousActiveNodeId') AS node, "createdAt" AS at
-         FROM operations WHERE type = 'failover' AND trigger = 'auto' AND "createdAt" > $1
-        ORDER BY "createdAt"`,
+    // An operation from before incidents were recorded counts as an incident of its own.
+    const rows: { key: string; scenarioId: string }[] = await this.dataSource.query(
+      `SELECT CASE WHEN params ? 'failedNodeId' AND params ? 'detectedAt'
+                   THEN (params->>'failedNodeId') || '@' || (params->>'detectedAt') ELSE id::text END AS key,
+              "scenarioId"
+         FROM operations WHERE type = 'failover' AND trigger = 'auto' AND "createdAt" > $1`,
       [from],
     );
-    const last = new Map<string, number>();
-    let incidents = 0;
-    for (const r of rows) {
-      const node = r.node ?? 'unknown';
-      const at = new Date(r.at).getTime();
-      const prev = last.get(node);
-      if (prev === undefined || at - prev > INCIDENT_GAP_MS) incidents++;
-      last.set(node, at);
-    }
-    // Nodes whose incident is still going on: more of their scenarios may follow without a new count.
-    const ongoing = new Set([...last].filter(([, at]) => now - at <= INCIDENT_GAP_MS).map(([n]) => n));
-    return { failovers: rows.length, incidents, ongoing };
+    const ledger = ledgerOf(rows.map((r) => ({ key: r.key, scenarioId: String(r.scenarioId) })));
+    return { failovers: rows.length, incidents: countIncidents(ledger), ledger };
   }
 
   private async setting() {
@@ -90,11 +112,13 @@ export class StormBrakeService {
   }
 
   /**
-   * Of these failed nodes, the ones whose scenarios may fail over automatically now: none while the
-   * brake is engaged; a node whose incident is going on; a new one while the budget lasts. Engages
-   * the brake when a new incident finds the budget spent.
+   * Of these candidates (a scenario and the incident it would fail over for), the scenarios that may
+   * fail over automatically now: none while the brake is engaged; those of an incident under way
+   * that have not moved in it yet; those starting a new incident (a new failure, or a scenario
+   * moving again within one) while the budget lasts. Engages the brake when a new incident finds
+   * the budget spent.
    */
-  async allowIncidents(failedNodeIds: string[]): Promise<Set<string>> {
+  async allowIncidents(candidates: { key: string; scenarioId: string }[]): Promise<Set<string>> {
     const allowed = new Set<string>();
     const { v, ackAt } = await this.setting();
     if (v.engaged === true) {
@@ -104,12 +128,22 @@ export class StormBrakeService {
     const r = await this.recent(ackAt);
     let incidents = r.incidents;
     let refused: string | null = null;
-    for (const id of failedNodeIds) {
-      if (r.ongoing.has(id)) allowed.add(id);
-      else if (incidents < this.config.STORM_MAX_FAILOVERS) {
-        allowed.add(id);
+    const byKey = new Map<string, string[]>();
+    for (const c of candidates) {
+      const list = byKey.get(c.key);
+      if (list) list.push(c.scenarioId);
+      else byKey.set(c.key, [c.scenarioId]);
+    }
+    for (const [key, scenarioIds] of byKey) {
+      const moves = r.ledger.get(key);
+      const under = incidentsOf(moves);
+      const fresh = scenarioIds.filter((id) => (moves?.get(id) ?? 0) >= under);
+      for (const id of scenarioIds) if ((moves?.get(id) ?? 0) < under) allowed.add(id);
+      if (fresh.length === 0) continue;
+      if (incidents < this.config.STORM_MAX_FAILOVERS) {
+        for (const id of fresh) allowed.add(id);
         incidents++;
-      } else refused ??= id;
+      } else refused ??= key;
     }
     if (refused === null) {
       this.metrics.stormBrake.set(0);
@@ -132,7 +166,7 @@ export class StormBrakeService {
         kind: 'storm-brake',
         severity: 'critical',
         message,
-        details: { incidents, failovers: r.failovers, refusedNodeId: refused } as never,
+        details: { incidents, failovers: r.failovers, refusedIncident: refused } as never,
         nodeId: null,
         scenarioId: null,
       });
@@ -141,7 +175,7 @@ export class StormBrakeService {
       ?.publish(`storm-brake.${Date.now()}`, { kind: 'storm-brake', severity: 'critical', message })
       .catch(() => undefined);
     this.metrics.stormBrake.set(1);
-    // Nodes of incidents already under way in this same decision still move (never half an incident).
+    // Scenarios of incidents already under way still move (never half an incident).
     return allowed;
   }
 

@@ -34,7 +34,8 @@ export class HeartbeatsService {
    */
   receive(hb: HeartbeatRequest): HeartbeatResponse | Promise<HeartbeatResponse> {
     const suspicious = this.suspiciousReports(hb);
-    if (suspicious.length === 0 && !hb.confirmEpochs?.length) return this.unchangedLeftOut(hb, this.accept(hb));
+    if (suspicious.length === 0 && !hb.confirmEpochs?.length)
+      return this.unchangedLeftOut(hb, this.accept(hb));
     return this.receiveChecked(hb, suspicious).then((answer) => this.unchangedLeftOut(hb, answer));
   }
 
@@ -84,8 +85,13 @@ export class HeartbeatsService {
 
   /** Leaves the assignments out of an answer the agent already holds (same digest). */
   private unchangedLeftOut(hb: HeartbeatRequest, answer: HeartbeatResponse): HeartbeatResponse {
-    if (hb.assignmentVersion === undefined || hb.assignmentVersion !== answer.assignmentVersion) return answer;
-    return { nodeId: answer.nodeId, serverTime: answer.serverTime, assignmentVersion: answer.assignmentVersion };
+    if (hb.assignmentVersion === undefined || hb.assignmentVersion !== answer.assignmentVersion)
+      return answer;
+    return {
+      nodeId: answer.nodeId,
+      serverTime: answer.serverTime,
+      assignmentVersion: answer.assignmentVersion,
+    };
   }
 
   /** Indexes of role reports the cached topology cannot vouch for. */

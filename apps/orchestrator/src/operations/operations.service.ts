@@ -231,13 +231,19 @@ export class OperationsService {
     const tQueued = Date.now();
     if (created.length > 20) {
       log.info(
-        { operations: created.length, batchId, ms: { create: tCreated - t0, topologyAndQueue: tQueued - tCreated } },
+        {
+          operations: created.length,
+          batchId,
+          ms: { create: tCreated - t0, topologyAndQueue: tQueued - tCreated },
+        },
         'operations requested in bulk',
       );
     }
     // Bulk callers take ids and states; the steps (ten rows an operation) come with small requests only.
     const steps =
-      created.length <= 50 ? await this.steps.find({ where: { operationId: In(created.map((o) => o.id)) } }) : [];
+      created.length <= 50
+        ? await this.steps.find({ where: { operationId: In(created.map((o) => o.id)) } })
+        : [];
     const byOp = new Map<string, OperationStepEntity[]>();
     for (const st of steps) {
       const list = byOp.get(st.operationId);
@@ -245,7 +251,10 @@ export class OperationsService {
       else byOp.set(st.operationId, [st]);
     }
     const views = new Map(
-      created.map((op) => [op.id, toOperationView(op, created.length <= 50 ? (byOp.get(op.id) ?? []) : undefined)]),
+      created.map((op) => [
+        op.id,
+        toOperationView(op, created.length <= 50 ? (byOp.get(op.id) ?? []) : undefined),
+      ]),
     );
     return results.map((r) => {
       if (r && 'created' in r) return { operation: views.get(r.created)! };

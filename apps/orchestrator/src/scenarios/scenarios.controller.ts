@@ -34,11 +34,18 @@ export class ScenariosController {
   @Post('bulk')
   @MinRole('admin')
   @ApiOperation({
-    summary: 'Create many scenarios in one transaction (all or none; each stopped, start them with POST /scenarios/bulk/start)',
+    summary:
+      'Create many scenarios in one transaction (all or none; each stopped, start them with POST /scenarios/bulk/start)',
   })
   @ApiResponse({ status: 201, type: BulkScenariosView })
-  @ApiResponse({ status: 409, description: 'a name or DNS name taken (or twice in the request); field names the scenario' })
-  async createMany(@Body() dto: BulkCreateScenariosDto, @CurrentPrincipal() p: Principal): Promise<BulkScenariosView> {
+  @ApiResponse({
+    status: 409,
+    description: 'a name or DNS name taken (or twice in the request); field names the scenario',
+  })
+  async createMany(
+    @Body() dto: BulkCreateScenariosDto,
+    @CurrentPrincipal() p: Principal,
+  ): Promise<BulkScenariosView> {
     return { items: await this.scenarios.createMany(dto.scenarios, actorOf(p)) };
   }
 

@@ -49,7 +49,8 @@ function withField<T>(prefix: string, fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (err instanceof InvalidInputError) throw new InvalidInputError(err.message, `${prefix}${err.field ?? ''}`);
+    if (err instanceof InvalidInputError)
+      throw new InvalidInputError(err.message, `${prefix}${err.field ?? ''}`);
     throw err;
   }
 }
@@ -175,11 +176,13 @@ export class ScenariosService {
         for (let from = 0; from < rows.length; from += 250) {
           await repo.insert(rows.slice(from, from + 250) as never);
         }
-        await m.getRepository(ScenarioReplicaEntity).insert(
-          prepared.flatMap((p, i) =>
-            p.dto.replicaNodeIds.map((nodeId, position) => ({ scenarioId: ids[i], nodeId, position })),
-          ),
-        );
+        await m
+          .getRepository(ScenarioReplicaEntity)
+          .insert(
+            prepared.flatMap((p, i) =>
+              p.dto.replicaNodeIds.map((nodeId, position) => ({ scenarioId: ids[i], nodeId, position })),
+            ),
+          );
         await this.audit.recordMany(
           ids.map((id) => ({ actor, action: 'scenario.create', targetType: 'scenario', targetId: id })),
           m,
@@ -187,7 +190,9 @@ export class ScenariosService {
       });
     } catch (err) {
       if (isUniqueViolation(err))
-        throw new ConflictError('a scenario with one of these names already exists', { field: `${at(0)}name` });
+        throw new ConflictError('a scenario with one of these names already exists', {
+          field: `${at(0)}name`,
+        });
       throw err;
     }
     await this.topology.changed();

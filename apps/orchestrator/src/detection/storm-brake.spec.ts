@@ -1,0 +1,96 @@
+/**
+ * The storm brake's budget counts incidents (one failure of one node; a scenario moving again
+ * within it is a flap, a new incident), not failovers: the ports (PostgreSQL, audit, metrics) faked,
+ * the counting and engaging logic real.
+ */
+import { incidentKey, StormBrakeService } from './storm-brake.service';
+
+function brake(opts: { max: number; moved: { key: string; scenarioId: string }[]; engaged?: boolean }) {
+  const saved: unknown[] = [];
+  const events: unknown[] = [];
+  let setting: Record<string, unknown> | null = opts.engaged ? { engaged: true } : null;
+  const dataSource = {
+    query: jest.fn(async () => opts.moved),
+    getRepository: () => ({ findOne: async () => (setting ? { value: setting } : null) }),
+    transaction: async (fn: (m: unknown) => Promise<void>) =>
+      fn({
+        getRepository: () => ({
+          save: async (row: { value: Record<string, unknown> }) => {
+            saved.push(row);
+            setting = row.value;
+          },
+          insert: async (e: unknown) => void events.push(e),
+        }),
+      }),
+  };
+  const metrics = { stormBrake: { set: jest.fn() } };
+  const service = new StormBrakeService(
+    dataSource as never,
+    { STORM_MAX_FAILOVERS: opts.max, STORM_WINDOW_MS: 600_000 } as never,
+    {} as never,
+    metrics as never,
+  );
+  return { service, saved, events, metrics };
+}
+
+const scenarios = (n: number, prefix = 's') => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+
+describe('storm brake: incidents', () => {
+  const hostA = incidentKey('node-a', 1000);
+  const hostB = incidentKey('node-b', 2000);
+
+  it('a host whose 1,000 scenarios fail over is one incident: all of them go on a budget of one', async () => {
+    const ids = scenarios(1000);
+    const b = brake({ max: 1, moved: [] });
+    const allowed = await b.service.allowIncidents(ids.map((scenarioId) => ({ key: hostA, scenarioId })));
+    expect(allowed.size).toBe(1000);
+    expect(b.saved).toEqual([]);
+    // Half of them moved; the other half (a later tick) still go; a new failure does not.
+    const moved = ids.slice(0, 500).map((scenarioId) => ({ key: hostA, scenarioId }));
+    const after = brake({ max: 1, moved });
+    const rest = ids.slice(500).map((scenarioId) => ({ key: hostA, scenarioId }));
+    const next = await after.service.allowIncidents([...rest, { key: hostB, scenarioId: 'other' }]);
+    expect(next.size).toBe(500);
+    expect(next.has('other')).toBe(false);
+    expect(after.saved).toHaveLength(1);
+    expect(after.events).toEqual([
+      expect.objectContaining({
+        kind: 'storm-brake',
+        details: expect.objectContaining({ incidents: 1, failovers: 500, refusedIncident: hostB }),
+      }),
+    ]);
+    expect((await after.service.state()).recentIncidents).toBe(1);
+  });
+
+  it('a scenario moving again within the same failure (users moved back meanwhile) is a flap: a new incident', async () => {
+    const b = brake({ max: 1, moved: [{ key: hostA, scenarioId: 's0' }] });
+    expect(await b.service.allowIncidents([{ key: hostA, scenarioId: 's0' }])).toEqual(new Set());
+    expect(b.saved).toEqual([expect.objectContaining({ value: expect.objectContaining({ engaged: true }) })]);
+    // With budget for it, it goes, and the ledger then shows two incidents.
+    const roomy = brake({ max: 2, moved: [{ key: hostA, scenarioId: 's0' }] });
+    expect(await roomy.service.allowIncidents([{ key: hostA, scenarioId: 's0' }])).toEqual(new Set(['s0']));
+    const twice = brake({
+      max: 5,
+      moved: [
+        { key: hostA, scenarioId: 's0' },
+        { key: hostA, scenarioId: 's0' },
+        { key: hostA, scenarioId: 's1' },
+      ],
+    });
+    expect((await twice.service.state()).recentIncidents).toBe(2);
+  });
+
+  it('new incidents go while the budget lasts; once engaged nothing goes until an acknowledgement', async () => {
+    const c = incidentKey('node-c', 3000);
+    const b = brake({ max: 2, moved: [{ key: hostA, scenarioId: 's0' }] });
+    expect(
+      await b.service.allowIncidents([
+        { key: hostB, scenarioId: 'b0' },
+        { key: c, scenarioId: 'c0' },
+      ]),
+    ).toEqual(new Set(['b0']));
+    const engaged = brake({ max: 100, moved: [], engaged: true });
+    expect(await engaged.service.allowIncidents([{ key: hostA, scenarioId: 's0' }])).toEqual(new Set());
+    expect(engaged.metrics.stormBrake.set).toHaveBeenCalledWith(1);
+  });
+});
