@@ -289,4 +289,65 @@ describe('heartbeat input: validation and authorization', () => {
     await waitFor('node_status flushed', async () => (await row())?.lastSeq === String(lastGoodSeq));
     await expectUnchanged();
   });
+
+  it('assignments are left out of the answer while they equal the version the agent sends back', async () => {
+    const created = await http(o.url, 'POST', '/api/v1/scenarios', {
+      token: o.adminToken,
+      body: {
+        name: 'hbin-versioned',
+        productionNodeId: a.id,
+        replicaNodeIds: [b.id],
+        dnsRecords: [{ zone: 'hbin.test', name: 'v.hbin.test', type: 'A', ttl: 5 }],
+      },
+    });
+    expect(created.status).toBe(201);
+    const full = await post(heartbeat(++lastGoodSeq));
+    expect(full.status).toBe(200);
+    // (with the scenario of the epoch tests above)
+    expect(full.body.scenarios.map((x: { scenarioId: string }) => x.scenarioId)).toContain(created.body.id);
+    const version = full.body.assignmentVersion;
+    expect(version).toMatch(/^[A-Za-z0-9_-]{16,64}$/);
+
+    const same = await post(heartbeat(++lastGoodSeq, { assignmentVersion: version }));
+    expect(same.status).toBe(200);
+    expect(same.body).toEqual({ nodeId: a.id, serverTime: expect.any(Number), assignmentVersion: version });
+    // A version the orchestrator did not give (or an old one) gets the whole list.
+    const other = await post(heartbeat(++lastGoodSeq, { assignmentVersion: 'not-this-one' }));
+    expect(other.body).toMatchObject({ assignmentVersion: version, scenarios: full.body.scenarios });
+    expect((await post(heartbeat(++lastGoodSeq, { assignmentVersion: 'x'.repeat(65) }))).status).toBe(400);
+    lastGoodSeq--; // that one was refused
+
+    // The assignment changes (a new lease): the same version now gets the new list and version.
+    const patched = await http(o.url, 'PATCH', `/api/v1/scenarios/${created.body.id}`, {
+      token: o.adminToken,
+      body: { policy: { leaseMs: 7000 } },
+    });
+    expect(patched.status).toBe(200);
+    const changed = await post(heartbeat(++lastGoodSeq, { assignmentVersion: version }));
+    expect(changed.body.assignmentVersion).not.toBe(version);
+    expect(changed.body.scenarios).toContainEqual(
+      expect.objectContaining({ scenarioId: created.body.id, leaseMs: 7000 }),
+    );
+  });
+
+  it('a node with thousands of scenarios fits (over the API body limit); a heartbeat over 4 MiB is a 413', async () => {
+    // Reports of scenarios the node is not assigned are dropped, not refused: the rest is taken.
+    const reports = Array.from({ length: 4000 }, () => ({
+      scenarioId: randomUUID(),
+      role: 'replica',
+      epoch: 1,
+    }));
+    const body = heartbeat(++lastGoodSeq, { scenarios: reports });
+    expect(JSON.stringify(body).length).toBeGreaterThan(256 * 1024);
+    const big = await post(body);
+    expect(big.status).toBe(200);
+    expect((await live()).heartbeat).toMatchObject({ seq: lastGoodSeq });
+    const huge = await post(
+      undefined,
+      a.agentToken,
+      JSON.stringify(heartbeat(lastGoodSeq + 1, { pad: 'x'.repeat(5 * 1024 * 1024) })),
+    );
+    expect(huge.status).toBe(413);
+    await expectUnchanged();
+  });
 });

@@ -1,0 +1,98 @@
+/**
+ * Peer heartbeats go once per peer node and interval, however many scenarios the two nodes share
+ * (a node carrying 1,000 scenarios with one peer sends one request, not 1,000), rotating through
+ * the shared scenarios' tokens and moving on at once when the peer refuses one. Real HTTP on
+ * loopback; the peer is a small server.
+ */
+import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import { createServer, Server } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { ScenarioAssignment } from '@ha/contracts';
+import pino from 'pino';
+import { PeerTracker } from './peer-tracker';
+
+describe('PeerTracker', () => {
+  const me = randomUUID();
+  const peer = randomUUID();
+  const scenarios = Array.from({ length: 5 }, () => randomUUID());
+  const received: { scenarioId: string; token: string }[] = [];
+  let server: Server;
+  let url: string;
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      let raw = '';
+      req.on('data', (d) => (raw += d));
+      req.on('end', () => {
+        const body = JSON.parse(raw);
+        const token = (req.headers.authorization ?? '').replace('Bearer ', '');
+        received.push({ scenarioId: body.scenarioId, token });
+        // The peer no longer has the first scenario: it refuses that token.
+        if (body.scenarioId === scenarios[0]) {
+          res.writeHead(401).end('{}');
+          return;
+        }
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(
+            JSON.stringify({
+              fromNodeId: peer,
+              scenarioId: body.scenarioId,
+              role: 'replica',
+              epoch: 1,
+              sentAt: Date.now(),
+            }),
+          );
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await new Promise((r) => server.close(r));
+  });
+
+  it('one request per peer node and round, rotating scenarios, skipping a refused one at once', async () => {
+    const assignments: ScenarioAssignment[] = scenarios.map((scenarioId, i) => ({
+      scenarioId,
+      name: `s${i}`,
+      epoch: 1,
+      role: 'production',
+      productionNodeId: me,
+      activeNodeId: me,
+      leaseMs: 10_000,
+      peers: [
+        { nodeId: me, name: 'me', agentUrl: 'http://127.0.0.1:1' },
+        { nodeId: peer, name: 'peer', agentUrl: url },
+      ],
+      peerToken: `token-${i}`,
+    }));
+    const tracker = new PeerTracker({
+      nodeId: me,
+      intervalMs: 200,
+      peerTimeoutMs: 600,
+      now: () => performance.now(),
+      assignments: () => assignments,
+      ownRole: () => ({ role: 'production', epoch: 1 }),
+      logger: pino({ level: 'silent' }),
+    });
+    tracker.start();
+    await new Promise((r) => setTimeout(r, 1100));
+    tracker.stop();
+    await new Promise((r) => setTimeout(r, 100));
+    // About 6 rounds: one request each, plus one more in the round that hit the refused scenario.
+    // (One per shared scenario would be 30.)
+    expect(received.length).toBeGreaterThanOrEqual(4);
+    expect(received.length).toBeLessThanOrEqual(9);
+    expect(new Set(received.map((r) => r.scenarioId)).size).toBeGreaterThanOrEqual(4);
+    // Each request carries the token of the scenario it names.
+    for (const r of received) expect(r.token).toBe(`token-${scenarios.indexOf(r.scenarioId)}`);
+    // The refused scenario was followed at once by the next one in the same round.
+    const i = received.findIndex((r) => r.scenarioId === scenarios[0]);
+    expect(i).toBeGreaterThanOrEqual(0);
+    expect(received[i + 1]?.scenarioId).toBe(scenarios[1]);
+    expect(tracker.lastContact([peer])).toBeDefined();
+    expect(tracker.views([peer])[0]).toMatchObject({ nodeId: peer, reachable: true });
+  });
+});
