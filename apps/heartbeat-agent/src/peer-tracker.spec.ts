@@ -15,7 +15,7 @@ import { PeerTracker } from './peer-tracker';
 describe('PeerTracker', () => {
   const me = randomUUID();
   const peer = randomUUID();
-  const scenarios = Array.from({ length: 5 }, () => randomUUID());
+  const scenarios: string[] = Array.from({ length: 5 }, () => randomUUID());
   const received: { scenarioId: string; token: string }[] = [];
   let server: Server;
   let url: string;

@@ -10,16 +10,14 @@ interface Waiter<I, O> {
 }
 
 /**
- * Calls for the same key share runs: calls made in the same turn of the event loop go out in one
- * run; calls made while a run for that key is in flight wait for the next one, which starts when
- * the current one ends and carries all of them. At most one run per key is in flight, and a run
- * always starts after the calls it answers were made (never an older answer). `run` returns one
- * result per input, in order; a result that is an Error rejects that call only; a thrown error
- * rejects every call of the run.
+ * Calls for the same key made in the same turn of the event loop go out as one run (`run` gets
+ * all their inputs). A run always starts after the calls it answers were made, so it never hands
+ * out an older answer; runs of one key may overlap (a slow run never holds up the next calls).
+ * `run` returns one result per input, in order; a result that is an Error rejects that call only;
+ * a thrown error rejects every call of the run.
  */
 export class KeyedBatcher<K, I, O> {
-  private readonly queued = new Map<K, Waiter<I, O>[]>();
-  private readonly running = new Set<K>();
+  private readonly collecting = new Map<K, Waiter<I, O>[]>();
 
   constructor(
     private readonly run: (key: K, inputs: I[]) => Promise<(O | Error)[]>,
@@ -28,39 +26,40 @@ export class KeyedBatcher<K, I, O> {
 
   call(key: K, input: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
-      let q = this.queued.get(key);
-      if (!q) this.queued.set(key, (q = []));
-      q.push({ input, resolve, reject });
-      if (q.length === 1 && !this.running.has(key)) setImmediate(() => void this.drain(key));
+      let group = this.collecting.get(key);
+      if (!group) {
+        this.collecting.set(key, (group = []));
+        const mine = group;
+        setImmediate(() => {
+          if (this.collecting.get(key) === mine) this.collecting.delete(key);
+          void this.flush(key, mine);
+        });
+      }
+      group.push({ input, resolve, reject });
+      if (group.length >= this.maxBatch) {
+        // Full: it goes now (its scheduled flush finds it gone); later calls start a new group.
+        this.collecting.delete(key);
+        const full = group.splice(0);
+        void this.flush(key, full);
+      }
     });
   }
 
-  private async drain(key: K): Promise<void> {
-    if (this.running.has(key)) return;
-    this.running.add(key);
+  private async flush(key: K, batch: Waiter<I, O>[]): Promise<void> {
+    if (batch.length === 0) return;
     try {
-      for (;;) {
-        const q = this.queued.get(key);
-        if (!q || q.length === 0) break;
-        const batch = q.splice(0, this.maxBatch);
-        if (q.length === 0) this.queued.delete(key);
-        try {
-          const out = await this.run(
-            key,
-            batch.map((w) => w.input),
-          );
-          batch.forEach((w, i) => {
-            const r = out[i];
-            if (i >= out.length) w.reject(new Error('no result for this call'));
-            else if (r instanceof Error) w.reject(r);
-            else w.resolve(r);
-          });
-        } catch (err) {
-          for (const w of batch) w.reject(err);
-        }
-      }
-    } finally {
-      this.running.delete(key);
+      const out = await this.run(
+        key,
+        batch.map((w) => w.input),
+      );
+      batch.forEach((w, i) => {
+        const r = out[i];
+        if (i >= out.length) w.reject(new Error('no result for this call'));
+        else if (r instanceof Error) w.reject(r);
+        else w.resolve(r);
+      });
+    } catch (err) {
+      for (const w of batch) w.reject(err);
     }
   }
 }

@@ -25,8 +25,11 @@ import { isRetryable, retryDelayMs } from './step-retry';
 
 const log = createLogger('BatchRunner');
 
-/** Handlers of one batch step running at once. */
-export const BATCH_STEP_CONCURRENCY = 500;
+/**
+ * Handlers of one batch step running at once: their agent calls go out together, so this is also
+ * the largest agent batch of a step (the handlers mostly wait for agents and PostgreSQL).
+ */
+export const BATCH_STEP_CONCURRENCY = 2000;
 /** Most "step done" commits in one transaction. */
 const COMMIT_GROUP = 250;
 
@@ -38,6 +41,7 @@ export interface BatchHost {
     steps: OperationStepEntity[],
     err: Error,
     nothingRan?: boolean,
+    reload?: boolean,
   ): Promise<void>;
 }
 
@@ -140,7 +144,7 @@ export class BatchRunner {
     }
     for (const { m, err } of failed) {
       await this.host
-        .fail(m.op, m.step, m.steps, err)
+        .fail(m.op, m.step, m.steps, err, false, false)
         .catch((fe: Error) =>
           log.error({ err: fe.message, operationId: m.op.id }, 'could not record failure'),
         );

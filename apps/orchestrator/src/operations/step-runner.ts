@@ -266,12 +266,14 @@ export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown
     return `skipped to ${cleanup.name}`;
   }
 
+  /** `reload: false` when the caller reloads the topology once for many failures (a batch). */
   async fail(
     op: OperationEntity,
     step: OperationStepEntity,
     steps: OperationStepEntity[],
     err: Error,
     nothingRan = false,
+    reload = true,
   ) {
     const touched =
       !nothingRan &&
@@ -328,6 +330,6 @@ export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown
       .catch((e: Error) => log.warn({ err: e.message }, 'webhook not queued'));
     this.metrics.operations.inc({ type: op.type, trigger: op.trigger, state: 'failed' });
     log.error({ step: step.name, err: err.message, scenarioState }, 'operation failed');
-    await this.topology.changed().catch(() => undefined);
+    if (reload) await this.topology.changed().catch(() => undefined);
   }
 }
