@@ -38,8 +38,11 @@ export class AppConfig {
   @Max(200)
   DATABASE_POOL_SIZE = 10;
 
+  /** redis://host:port[/db], rediss:// (TLS), or redis+sentinel://s1:26379,s2:26379/<master>[/db] */
   @IsString()
-  @Matches(/^rediss?:\/\//, { message: 'must be a redis:// URL' })
+  @Matches(/^(rediss?:\/\/|redis\+sentinel:\/\/[^/]+\/[^/]+)/, {
+    message: 'must be a redis:// URL or redis+sentinel://host:port[,host:port…]/<master name>',
+  })
   REDIS_URL = 'redis://127.0.0.1:6379';
 
   /** Prefix of every Redis key (BullMQ queues, pub/sub channels); tests give each file its own. */

@@ -16,6 +16,7 @@ import { stringify } from 'yaml';
 import { createApp } from '../bootstrap';
 import { ConfigError, loadConfig } from '../config/app-config';
 import { DependencyUnavailableError, ensureDatabase } from '../database/database-bootstrap';
+import { redisOptionsFromUrl } from '../redis/redis-url';
 
 const ROOT = path.resolve(__dirname, '../../../../..');
 const WORK = process.env.DEMO_DIR ?? path.join(ROOT, '.tmp', 'demo');
@@ -44,7 +45,7 @@ async function resetState(databaseUrl: string, schema: string, redisUrl: string,
   await c.connect();
   await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
   await c.end();
-  const r = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  const r = new Redis({ ...redisOptionsFromUrl(redisUrl), maxRetriesPerRequest: 1 });
   let cursor = '0';
   do {
     const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);

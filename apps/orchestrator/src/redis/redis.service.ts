@@ -6,6 +6,7 @@ import { Injectable, OnApplicationShutdown } from '@nestjs/common';
 import Redis, { RedisOptions } from 'ioredis';
 import { AppConfig } from '../config/app-config';
 import { createLogger } from '../common/logger';
+import { redisOptionsFromUrl } from './redis-url';
 
 const log = createLogger('RedisService');
 
@@ -29,14 +30,8 @@ export class RedisService implements OnApplicationShutdown {
 
   /** Options for BullMQ queues/workers (separate connections, no request retry limit). */
   bullConnectionOptions(): RedisOptions {
-    const url = new URL(this.config.REDIS_URL);
     return {
-      host: url.hostname,
-      port: Number(url.port || 6379),
-      password: url.password || undefined,
-      username: url.username || undefined,
-      db: url.pathname && url.pathname !== '/' ? Number(url.pathname.slice(1)) : 0,
-      tls: url.protocol === 'rediss:' ? {} : undefined,
+      ...redisOptionsFromUrl(this.config.REDIS_URL),
       maxRetriesPerRequest: null,
       enableOfflineQueue: true,
       retryStrategy: (times) => Math.min(times * 200, 2000),
@@ -44,7 +39,8 @@ export class RedisService implements OnApplicationShutdown {
   }
 
   connect(name: string): Redis {
-    const r = new Redis(this.config.REDIS_URL, {
+    const r = new Redis({
+      ...redisOptionsFromUrl(this.config.REDIS_URL),
       lazyConnect: false,
       maxRetriesPerRequest: 2,
       retryStrategy: (times) => Math.min(times * 200, 2000),
