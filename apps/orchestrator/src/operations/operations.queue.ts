@@ -23,10 +23,10 @@ export const batchJobId = (batchId: string, position: number) => `batch.${batchI
 export const STEP_ATTEMPTS = 8;
 
 /**
- * Earlier steps first (BullMQ: lower is sooner). When many operations run at once (a host with
- * many scenarios died), every operation gets through fence, promote and DNS before any spends the
- * workers on its trailing steps (verify, post-checks, notify, audit), and the operations move in
- * waves, so their agent calls meet in the per-agent batches.
+ * Batch jobs: earlier steps first (BullMQ: lower is sooner), so when several batches run at once
+ * every one gets through fence, promote and DNS before any spends the workers on its trailing
+ * steps (verify, post-checks, notify, audit). Single operations' jobs keep BullMQ's plain FIFO path
+ * (a prioritized job costs a few ms more to fetch, on the latency of every single failover).
  */
 export function stepPriority(position: number): number {
   return 1 + position;
@@ -58,11 +58,7 @@ export class OperationsQueue implements OnApplicationShutdown {
     await this.queue.add(
       'step',
       { operationId, position },
-      {
-        jobId: `${operationId}.${position}`,
-        priority: stepPriority(position),
-        ...(delayMs > 0 && { delay: delayMs }),
-      },
+      { jobId: `${operationId}.${position}`, ...(delayMs > 0 && { delay: delayMs }) },
     );
   }
 
@@ -82,7 +78,7 @@ export class OperationsQueue implements OnApplicationShutdown {
         operationIds.slice(from, from + 500).map((operationId) => ({
           name: 'step',
           data: { operationId, position: 0 },
-          opts: { jobId: `${operationId}.0`, priority: stepPriority(0) },
+          opts: { jobId: `${operationId}.0` },
         })),
       );
     }
