@@ -98,7 +98,8 @@ describe('heartbeat agent: batch action route (real process)', () => {
             command: writeScript(
               dir,
               'demote.sh',
-              `echo "$HA_SCENARIO_ID $HA_STEP_ID" >> ${join(dir, 'demote.log')}`,
+              `echo "$HA_SCENARIO_ID $HA_STEP_ID" >> ${join(dir, 'demote.log')}\n` +
+                '[ "$HA_STEP_ID" = "d-slow" ] && sleep 2\nexit 0',
             ),
           },
         },
@@ -198,5 +199,23 @@ describe('heartbeat agent: batch action route (real process)', () => {
     const get = await getJson(`${BASE}/actions/promote/batch`, ACTION_TOKEN);
     expect(get.status).toBe(405);
     expect([lines('promote.log').length, lines('demote.log').length]).toEqual(before);
+  });
+
+  it('an item still running at its deadline is answered in_progress; the others are not held up; a retry gets its result', async () => {
+    const started = Date.now();
+    const res = await batch('demote', {
+      requests: [
+        req(SCENARIOS[0], 'd-fast', 1),
+        req(SCENARIOS[1], 'd-slow', 1, { deadline: Date.now() + 1200 }),
+      ],
+    });
+    expect(Date.now() - started).toBeLessThan(1900);
+    expect(res.body.results[0]).toMatchObject({ ok: true, status: 'ok', stepId: 'd-fast' });
+    expect(res.body.results[1]).toMatchObject({ ok: false, statusCode: 409, reason: 'in_progress' });
+    // It goes on; once done, the same stepId is answered from the step log (it ran once).
+    await new Promise((r) => setTimeout(r, 1500));
+    const again = await batch('demote', { requests: [req(SCENARIOS[1], 'd-slow', 1)] });
+    expect(again.body.results[0]).toMatchObject({ ok: true, status: 'ok', replayed: true });
+    expect(lines('demote.log').filter((l) => l.endsWith('d-slow'))).toHaveLength(1);
   });
 });

@@ -537,6 +537,12 @@ export class Agent implements AgentApi {
         this.leaseCheckSoon = null;
         try {
           this.checkLeases();
+        } catch (err) {
+          // Never an uncaught exception in a timer: the next lease tick checks again.
+          this.logger.error(
+            { event: 'lease.check_failed', err: (err as Error).message },
+            'lease check failed',
+          );
         } finally {
           resolve();
         }

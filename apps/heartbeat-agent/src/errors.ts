@@ -109,6 +109,16 @@ export class DeadlinePassedError extends AgentHttpError {
   }
 }
 
+/** A batch item still running at its deadline: it goes on; a retry of the stepId gets its result. */
+export class ActionInProgressError extends AgentHttpError {
+  readonly statusCode = 409;
+  readonly error = 'Conflict';
+  readonly reason = 'in_progress';
+  constructor(stepId: string) {
+    super(`step ${stepId} is still running; ask again with the same stepId for its result`);
+  }
+}
+
 export class PayloadTooLargeError extends AgentHttpError {
   readonly statusCode = 413;
   readonly error = 'Payload Too Large';

@@ -22,6 +22,7 @@ import {
 } from '@ha/contracts';
 import { Logger } from 'pino';
 import {
+  ActionInProgressError,
   AgentHttpError,
   BodyValidationError,
   MethodNotAllowedError,
@@ -36,6 +37,8 @@ import { validatePlain } from './validation';
 export const MAX_BODY_BYTES = 64 * 1024;
 /** A batch of MAX_ACTION_BATCH action requests fits (about 250 bytes each). */
 export const MAX_BATCH_BODY_BYTES = 2 * 1024 * 1024;
+/** A batch item still running this close to its deadline is answered `in_progress`. */
+export const BATCH_ANSWER_MARGIN_MS = 300;
 
 /** What the server needs from the agent; keeps the HTTP layer thin. */
 export interface AgentApi {
@@ -142,7 +145,19 @@ export class AgentHttpServer {
               if (hasControlCharacters(request.stepId)) {
                 throw new BodyValidationError('stepId', 'stepId must not contain control characters');
               }
-              return { ok: true as const, ...(await this.options.api.runAction(name, request)) };
+              // Each request is answered by its own deadline: one slow action (a hung script)
+              // must not hold every other answer of the call past the caller's timeout. It goes
+              // on running; a retry of its stepId gets its result (or joins it).
+              const running = this.options.api.runAction(name, request);
+              const margin = Math.max(0, request.deadline - Date.now() - BATCH_ANSWER_MARGIN_MS);
+              let timer: NodeJS.Timeout | undefined;
+              const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), margin)));
+              const first = await Promise.race([running, late]).finally(() => clearTimeout(timer));
+              if (first === 'late') {
+                running.catch(() => undefined);
+                throw new ActionInProgressError(request.stepId);
+              }
+              return { ok: true as const, ...first };
             } catch (err) {
               const e = toHttpError(err, correlationId);
               if (e.statusCode >= 500) {

@@ -1,7 +1,7 @@
 /**
  * Peer heartbeats go once per peer node and interval, however many scenarios the two nodes share
- * (a node carrying 1,000 scenarios with one peer sends one request, not 1,000), rotating through
- * the shared scenarios' tokens and moving on at once when the peer refuses one. Real HTTP on
+ * (a node carrying 1,000 scenarios with one peer sends one request, not 1,000), on a shared
+ * scenario's token that works, moving on at once when the peer refuses one. Real HTTP on
  * loopback; the peer is a small server.
  */
 import 'reflect-metadata';
@@ -33,17 +33,15 @@ describe('PeerTracker', () => {
           res.writeHead(401).end('{}');
           return;
         }
-        res
-          .writeHead(200, { 'content-type': 'application/json' })
-          .end(
-            JSON.stringify({
-              fromNodeId: peer,
-              scenarioId: body.scenarioId,
-              role: 'replica',
-              epoch: 1,
-              sentAt: Date.now(),
-            }),
-          );
+        res.writeHead(200, { 'content-type': 'application/json' }).end(
+          JSON.stringify({
+            fromNodeId: peer,
+            scenarioId: body.scenarioId,
+            role: 'replica',
+            epoch: 1,
+            sentAt: Date.now(),
+          }),
+        );
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -53,7 +51,7 @@ describe('PeerTracker', () => {
     await new Promise((r) => server.close(r));
   });
 
-  it('one request per peer node and round, rotating scenarios, skipping a refused one at once', async () => {
+  it('one request per peer node and round, on a token that works, skipping a refused one at once', async () => {
     const assignments: ScenarioAssignment[] = scenarios.map((scenarioId, i) => ({
       scenarioId,
       name: `s${i}`,
@@ -85,13 +83,11 @@ describe('PeerTracker', () => {
     // (One per shared scenario would be 30.)
     expect(received.length).toBeGreaterThanOrEqual(4);
     expect(received.length).toBeLessThanOrEqual(9);
-    expect(new Set(received.map((r) => r.scenarioId)).size).toBeGreaterThanOrEqual(4);
     // Each request carries the token of the scenario it names.
     for (const r of received) expect(r.token).toBe(`token-${scenarios.indexOf(r.scenarioId)}`);
-    // The refused scenario was followed at once by the next one in the same round.
-    const i = received.findIndex((r) => r.scenarioId === scenarios[0]);
-    expect(i).toBeGreaterThanOrEqual(0);
-    expect(received[i + 1]?.scenarioId).toBe(scenarios[1]);
+    // The refused first scenario is followed at once by the next one, which is kept while it works.
+    expect(received[0].scenarioId).toBe(scenarios[0]);
+    expect(received.slice(1).map((r) => r.scenarioId)).toEqual(received.slice(1).map(() => scenarios[1]));
     expect(tracker.lastContact([peer])).toBeDefined();
     expect(tracker.views([peer])[0]).toMatchObject({ nodeId: peer, reachable: true });
   });

@@ -16,12 +16,15 @@ export interface PeerReport {
   receivedAt: number;
 }
 
+/** Shared scenarios tried per peer and round when the peer refuses their tokens. */
+const MAX_TOKENS_PER_ROUND = 16;
+
 export class PeerTracker {
   private readonly lastHeard = new Map<string, number>();
   private readonly lastReport = new Map<string, PeerReport>();
   /** peer node id → in flight */
   private readonly inFlight = new Set<string>();
-  /** peer node id → how many heartbeats were sent to it (picks the scenario of the next one) */
+  /** peer node id → index of the shared scenario whose token its heartbeats use */
   private readonly rotation = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
 
@@ -86,10 +89,10 @@ export class PeerTracker {
 
   /**
    * One heartbeat per peer node and interval, not one per shared scenario: liveness is per node,
-   * so a node carrying 1,000 scenarios with one peer sends one request, not 1,000. Each round uses
-   * the next scenario shared with that peer (its token authenticates the exchange), so every
-   * shared scenario's token is exercised over time; a refusal (the peer no longer has that
-   * scenario) moves on to the next one at once.
+   * so a node carrying 1,000 scenarios with one peer sends one request, not 1,000. It uses a
+   * scenario shared with that peer (its token authenticates the exchange), the same one while the
+   * peer takes it; a refusal (the peer no longer has that scenario) moves on to the next one at
+   * once, up to MAX_TOKENS_PER_ROUND in a round.
    */
   private sendAll(): void {
     const shared = new Map<string, { agentUrl: string; assignments: ScenarioAssignment[] }>();
@@ -115,12 +118,14 @@ export class PeerTracker {
     agentUrl: string,
     assignments: ScenarioAssignment[],
   ): Promise<void> {
-    const tries = Math.min(3, assignments.length);
+    // The scenario that worked last time first (its token is known good), then the next ones: a
+    // peer whose assignments lag behind ours must not go unheard (a lone production would fence).
+    const tries = Math.min(MAX_TOKENS_PER_ROUND, assignments.length);
     for (let i = 0; i < tries; i++) {
       const n = this.rotation.get(peerNodeId) ?? 0;
-      this.rotation.set(peerNodeId, n + 1);
       const outcome = await this.sendOne(assignments[n % assignments.length], peerNodeId, agentUrl);
       if (outcome !== 'refused') return;
+      this.rotation.set(peerNodeId, n + 1);
     }
   }
 

@@ -75,6 +75,8 @@ export const ACTION_REFUSALS = [
   'unknown_scenario',
   'deadline_passed',
   'step_conflict',
+  // batch route only: still running at its deadline (a retry with the same stepId gets the result)
+  'in_progress',
 ] as const;
 export type ActionRefusal = (typeof ACTION_REFUSALS)[number];
 

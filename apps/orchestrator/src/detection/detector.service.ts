@@ -17,7 +17,7 @@ import { AppConfig } from '../config/app-config';
 import { HeartbeatStore } from '../heartbeats/heartbeat.store';
 import { MetricsService } from '../metrics/metrics.service';
 import { NotificationsService } from '../notify/notifications.service';
-import { ArTestAbortingError, OperationsService } from '../operations/operations.service';
+import { ArTestAbortingError, OperationResult, OperationsService } from '../operations/operations.service';
 import { ScenarioCheck } from '../scenarios/scenario.types';
 import { TopologyNode, TopologyService } from '../topology/topology.service';
 import { CheckScheduler, DEFAULT_CHECK_CONCURRENCY } from './check-scheduler';
@@ -502,21 +502,36 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     const tBrake = Date.now();
     const groupsOf = await this.switchAllGroupsOf(go.map((c) => c.s.id));
     const tGroups = Date.now();
-    const results = await this.operations.requestMany(
-      go.map((c) => {
-        const groups = groupsOf.get(c.s.id) ?? [];
-        return {
-          scenarioId: c.s.id,
-          groupId: groups[0]?.id ?? null,
-          type: 'failover' as const,
-          trigger: 'auto' as const,
-          requestedBy: 'detector',
-          reason: `${c.node} failed: ${c.ev.reason}`,
-          params: { force: true, detectedAt: c.ev.since, failedNodeId: c.s.activeNodeId },
-        };
-      }),
-      { batch: true },
-    );
+    // One batch per failed node: a node whose fencing waits out its lease never holds up the
+    // scenarios of another node that failed in the same tick.
+    const byNode = new Map<string, Candidate[]>();
+    for (const c of go) {
+      const list = byNode.get(c.s.activeNodeId);
+      if (list) list.push(c);
+      else byNode.set(c.s.activeNodeId, [c]);
+    }
+    go.length = 0;
+    const results: OperationResult[] = [];
+    for (const group of byNode.values()) {
+      go.push(...group);
+      results.push(
+        ...(await this.operations.requestMany(
+          group.map((c) => {
+            const groups = groupsOf.get(c.s.id) ?? [];
+            return {
+              scenarioId: c.s.id,
+              groupId: groups[0]?.id ?? null,
+              type: 'failover' as const,
+              trigger: 'auto' as const,
+              requestedBy: 'detector',
+              reason: `${c.node} failed: ${c.ev.reason}`,
+              params: { force: true, detectedAt: c.ev.since, failedNodeId: c.s.activeNodeId },
+            };
+          }),
+          { batch: true },
+        )),
+      );
+    }
     let requested = 0;
     for (const [i, c] of go.entries()) {
       const { s, key, node } = c;

@@ -99,9 +99,29 @@ export class DnsService {
     return stale.map((write) => ({ write, current: epochOf.get(`${write.name}/${write.type}`) ?? NaN }));
   }
 
+  /** The writes whose record already holds a newer epoch (those rows locked until commit). */
+  async staleOf(
+    m: EntityManager,
+    writes: DnsRecordWrite[],
+  ): Promise<{ write: DnsRecordWrite; current: number }[]> {
+    if (writes.length === 0) return [];
+    const rows: { name: string; type: string; epoch: number }[] = await m.query(
+      `SELECT name, type, epoch FROM dns_records WHERE name = ANY($1) ORDER BY name, type FOR UPDATE`,
+      [writes.map((w) => w.name)],
+    );
+    const epochOf = new Map(rows.map((r) => [`${r.name}/${r.type}`, Number(r.epoch)]));
+    return writes
+      .filter((w) => (epochOf.get(`${w.name}/${w.type}`) ?? -1) > w.epoch)
+      .map((write) => ({ write, current: epochOf.get(`${write.name}/${write.type}`)! }));
+  }
+
   /** apply for many records: one provider call when it takes batches (the embedded one does). */
   async applyMany(writes: DnsRecordWrite[]): Promise<void> {
-    if (!this.provider.applyMany) return this.apply(writes);
+    if (!this.provider.applyMany) {
+      // One by one; a stale write (a newer operation raced us) does not stop the others.
+      for (const w of writes) await this.apply([w]).catch(() => undefined);
+      return;
+    }
     try {
       await this.provider.applyMany(writes);
     } catch (err) {

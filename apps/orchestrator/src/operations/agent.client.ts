@@ -26,6 +26,9 @@ export class AgentUnreachableError extends TransientError {
   }
 }
 
+/** A batched action still ran on the agent when its answer was due: retry (the stepId replays). */
+export class AgentActionInProgressError extends TransientError {}
+
 /** The agent could not confirm our epoch with an orchestrator (yet): nothing ran. */
 export class AgentEpochUnconfirmedError extends TransientError {}
 
@@ -94,7 +97,9 @@ export class AgentClient {
   private async runActions(key: string, bodies: ActionRequest[]): Promise<(ActionResponse | Error)[]> {
     const [nodeId, action, timeout] = key.split(' ') as [string, AgentAction, string];
     const node = await this.node(nodeId);
-    const timeoutMs = Math.max(1, Math.max(...bodies.map((b) => b.deadline)) - Date.now(), Number(timeout));
+    // The agent answers each request by its own deadline (`in_progress` if it still runs), so the
+    // call ends by the latest one; a little margin for the answer to travel.
+    const timeoutMs = Math.max(1, Math.max(...bodies.map((b) => b.deadline)) - Date.now()) + 1000;
     const noBatch = this.noBatchRoute.get(nodeId);
     if (bodies.length === 1 || (noBatch !== undefined && noBatch > Date.now())) {
       return Promise.all(
@@ -159,6 +164,12 @@ export class AgentClient {
     const reason = typeof answer?.reason === 'string' ? answer.reason : undefined;
     if (status === 409 && (reason === 'stale_epoch' || (reason === undefined && 'currentEpoch' in answer))) {
       return new StaleEpochError(Number(answer?.currentEpoch ?? NaN), epoch, `${action} on ${nodeName}`);
+    }
+    if (reason === 'in_progress') {
+      return new AgentActionInProgressError(`${action} on ${nodeName} is still running`, {
+        node: nodeName,
+        reason,
+      });
     }
     if (reason === 'epoch_not_issued') {
       // The agent could not confirm our epoch with an orchestrator yet (or read an older one from a

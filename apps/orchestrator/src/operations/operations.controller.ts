@@ -161,7 +161,13 @@ export class OperationsController {
     const items = results.map((r, i): BulkOperationItem => {
       if ('operation' in r) return { scenarioId: dto.scenarioIds[i], operationId: r.operation.id };
       const e = r.error;
-      if (!(e instanceof DomainError)) throw e;
+      // Others may have started already: an unexpected error is this scenario's answer, not a 500 for all.
+      if (!(e instanceof DomainError)) {
+        return {
+          scenarioId: dto.scenarioIds[i],
+          error: { status: 503, code: 'unavailable', message: 'could not start this operation now; retry' },
+        };
+      }
       return {
         scenarioId: dto.scenarioIds[i],
         error: { status: e.status, code: e.code, message: e.message },

@@ -54,8 +54,10 @@ export interface OperationRequest {
 
 export type OperationResult = { operation: OperationView } | { error: Error };
 
-/** Scenarios decided in one transaction by requestMany. */
+/** Scenarios decided in one transaction by requestMany (without a batch). */
 const REQUEST_CHUNK = 250;
+/** Most operations in one batch (one transaction, one job per step). */
+export const MAX_BATCH = 5000;
 
 function isUniqueViolation(err: unknown): boolean {
   return err instanceof QueryFailedError && (err as unknown as { code?: string }).code === '23505';
@@ -150,8 +152,9 @@ export class OperationsService {
    * Each result is the operation or the error that scenario got; one refusal never blocks the others.
    */
   async requestMany(reqs: OperationRequest[], opts: { batch?: boolean } = {}): Promise<OperationResult[]> {
-    // Batched operations run each step as one job for all of them (StepRunner.processBatch).
-    const batchId = opts.batch && reqs.length > 1 ? randomUUID() : null;
+    // Batched operations run each step as one job for all of them (BatchRunner), up to MAX_BATCH
+    // operations a batch (a bigger request makes several batches).
+    const batched = opts.batch === true && reqs.length > 1;
     const t0 = Date.now();
     const results: (OperationResult | { created: string } | undefined)[] = new Array(reqs.length);
     const planned = reqs.map((req, i) => {
@@ -176,9 +179,10 @@ export class OperationsService {
     }
     const created: OperationEntity[] = [];
     // A batch is created in one transaction: its step job must never see half of it.
-    const chunkSize = batchId ? todo.length : REQUEST_CHUNK;
+    const chunkSize = batched ? MAX_BATCH : REQUEST_CHUNK;
     for (let from = 0; from < todo.length; from += chunkSize) {
       const chunk = todo.slice(from, from + chunkSize);
+      const batchId = batched && chunk.length > 1 ? randomUUID() : null;
       try {
         created.push(
           ...(await this.createChunk(
@@ -233,7 +237,7 @@ export class OperationsService {
       log.info(
         {
           operations: created.length,
-          batchId,
+          batches,
           ms: { create: tCreated - t0, topologyAndQueue: tQueued - tCreated },
         },
         'operations requested in bulk',

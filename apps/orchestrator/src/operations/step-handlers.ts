@@ -307,12 +307,23 @@ export class StepHandlers {
           // A concurrent run of this step that claimed first is invisible to this statement's
           // snapshot (null here): that operation goes on alone and finds its epoch then.
           for (const r of rows) if (r.epoch !== null) epochs.set(r.id, Number(r.epoch));
+          // …read them again: a new statement sees the epoch that run committed (this one waited
+          // for its row lock), and these operations are simply resumed.
+          const missing = todo.map((t) => t.ctx.op.id).filter((id) => !epochs.has(id));
+          if (missing.length > 0) {
+            const again: { id: string; epoch: number | null }[] = await m.query(
+              'SELECT id, epoch FROM operations WHERE id = ANY($1)',
+              [missing],
+            );
+            for (const r of again) if (r.epoch !== null) epochs.set(r.id, Number(r.epoch));
+          }
           return new Set<number>();
         },
       );
-    } catch (reason) {
-      for (const t of todo) out[t.i] = { status: 'rejected', reason };
-      return out;
+    } catch (err) {
+      // The shared statement failed (PostgreSQL): the batch job is retried as a whole, rather than
+      // sending every operation on alone.
+      throw err;
     }
     for (const t of todo) {
       const epoch = epochs.get(t.ctx.op.id);
@@ -548,11 +559,16 @@ export class StepHandlers {
       await finishMany(
         todo.map((t) => ({ ctx: t.ctx, output: t.output })),
         async (m) => {
-          const stale = await this.dns.persistMany(
+          // Stale first (rows locked): a scenario with any stale record writes none of its records.
+          const stale = await this.dns.staleOf(
             m,
             todo.flatMap((t) => t.writes),
           );
           const staleScenarios = new Map(stale.map((x) => [x.write.scenarioId, x]));
+          const fresh = todo.filter((t) => !staleScenarios.has(t.ctx.scenario.id)).flatMap((t) => t.writes);
+          const raced = await this.dns.persistMany(m, fresh);
+          if (raced.length > 0)
+            throw new TransientError(`${raced.length} DNS records changed epoch meanwhile`);
           const excluded = new Set<number>();
           todo.forEach((t, k) => {
             const w = staleScenarios.get(t.ctx.scenario.id);
@@ -572,9 +588,9 @@ export class StepHandlers {
           return excluded;
         },
       );
-    } catch (reason) {
-      for (const t of todo) out[t.i] = { status: 'rejected', reason };
-      return out;
+    } catch (err) {
+      // The shared statements failed: the batch job is retried as a whole.
+      throw err;
     }
     const applied: DnsRecordWrite[] = [];
     for (const [k, t] of todo.entries()) {
@@ -589,7 +605,12 @@ export class StepHandlers {
       applied.push(...t.writes);
       out[t.i] = { status: 'fulfilled', value: t.output };
     }
-    await this.dns.applyMany(applied);
+    // Stored: a provider that refuses or fails now is caught up by verify-dns (which re-applies).
+    await this.dns
+      .applyMany(applied)
+      .catch((err: Error) =>
+        log.warn({ err: err.message, records: applied.length }, 'DNS apply failed; verify will retry'),
+      );
     return out;
   }
 

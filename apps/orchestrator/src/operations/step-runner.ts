@@ -37,6 +37,7 @@ export { isRetryable, retryDelayMs } from './step-retry';
 @Injectable()
 export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown {
   private reconciler: NodeJS.Timeout | null = null;
+  private reconciling = false;
   private readonly batches: BatchRunner;
 
   constructor(
@@ -70,6 +71,9 @@ export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown
    * (its own plumbing could not reach PostgreSQL or Redis) is replaced: a batch never stops.
    */
   async reconcile(): Promise<void> {
+    // One round at a time: a round over many operations may take longer than the interval.
+    if (this.reconciling) return;
+    this.reconciling = true;
     try {
       const rows: { operationId: string; position: number; batchId: string | null }[] =
         await this.dataSource.query(
@@ -95,6 +99,8 @@ export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown
       }
     } catch (err) {
       log.debug({ err: (err as Error).message }, 'reconcile skipped');
+    } finally {
+      this.reconciling = false;
     }
   }
 
