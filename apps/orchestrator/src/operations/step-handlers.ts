@@ -278,16 +278,16 @@ export class StepHandlers {
     );
     if (todo.length === 0) return out;
     const epochs = new Map<string, number>();
-    try {
-      await finishMany(
-        todo.map((t) => ({ ctx: t.ctx, output: { targetNodeId: t.target, oldActiveNodeId: t.oldActive } })),
-        async (m) => {
-          const params = todo.map((t) =>
-            JSON.stringify({ ...t.ctx.op.params, targetNodeId: t.target, oldActiveNodeId: t.oldActive }),
-          );
-          // Operation rows first (locked in id order by the UPDATE), then their scenarios.
-          const rows: { id: string; epoch: number }[] = await m.query(
-            `WITH input AS (
+    // A failing shared statement (PostgreSQL) throws: the batch job is retried as a whole.
+    await finishMany(
+      todo.map((t) => ({ ctx: t.ctx, output: { targetNodeId: t.target, oldActiveNodeId: t.oldActive } })),
+      async (m) => {
+        const params = todo.map((t) =>
+          JSON.stringify({ ...t.ctx.op.params, targetNodeId: t.target, oldActiveNodeId: t.oldActive }),
+        );
+        // Operation rows first (locked in id order by the UPDATE), then their scenarios.
+        const rows: { id: string; epoch: number }[] = await m.query(
+          `WITH input AS (
                SELECT unnest($1::uuid[]) AS op, unnest($2::uuid[]) AS sc, unnest($3::text[]) AS params
              ), claimed AS (
                UPDATE operations o SET epoch = s.epoch + 1, params = i.params::jsonb
@@ -302,29 +302,24 @@ export class StepHandlers {
              UNION ALL
              SELECT o.id, o.epoch FROM operations o JOIN input i ON i.op = o.id
               WHERE o.id NOT IN (SELECT id FROM claimed)`,
-            [todo.map((t) => t.ctx.op.id), todo.map((t) => t.ctx.scenario.id), params],
+          [todo.map((t) => t.ctx.op.id), todo.map((t) => t.ctx.scenario.id), params],
+        );
+        // A concurrent run of this step that claimed first is invisible to this statement's
+        // snapshot (null here): that operation goes on alone and finds its epoch then.
+        for (const r of rows) if (r.epoch !== null) epochs.set(r.id, Number(r.epoch));
+        // …read them again: a new statement sees the epoch that run committed (this one waited
+        // for its row lock), and these operations are simply resumed.
+        const missing = todo.map((t) => t.ctx.op.id).filter((id) => !epochs.has(id));
+        if (missing.length > 0) {
+          const again: { id: string; epoch: number | null }[] = await m.query(
+            'SELECT id, epoch FROM operations WHERE id = ANY($1)',
+            [missing],
           );
-          // A concurrent run of this step that claimed first is invisible to this statement's
-          // snapshot (null here): that operation goes on alone and finds its epoch then.
-          for (const r of rows) if (r.epoch !== null) epochs.set(r.id, Number(r.epoch));
-          // …read them again: a new statement sees the epoch that run committed (this one waited
-          // for its row lock), and these operations are simply resumed.
-          const missing = todo.map((t) => t.ctx.op.id).filter((id) => !epochs.has(id));
-          if (missing.length > 0) {
-            const again: { id: string; epoch: number | null }[] = await m.query(
-              'SELECT id, epoch FROM operations WHERE id = ANY($1)',
-              [missing],
-            );
-            for (const r of again) if (r.epoch !== null) epochs.set(r.id, Number(r.epoch));
-          }
-          return new Set<number>();
-        },
-      );
-    } catch (err) {
-      // The shared statement failed (PostgreSQL): the batch job is retried as a whole, rather than
-      // sending every operation on alone.
-      throw err;
-    }
+          for (const r of again) if (r.epoch !== null) epochs.set(r.id, Number(r.epoch));
+        }
+        return new Set<number>();
+      },
+    );
     for (const t of todo) {
       const epoch = epochs.get(t.ctx.op.id);
       if (epoch === undefined || !Number.isInteger(epoch) || epoch < 1) {
@@ -555,43 +550,38 @@ export class StepHandlers {
     );
     if (todo.length === 0) return out;
     const refused = new Map<number, { write: DnsRecordWrite; current: number }>();
-    try {
-      await finishMany(
-        todo.map((t) => ({ ctx: t.ctx, output: t.output })),
-        async (m) => {
-          // Stale first (rows locked): a scenario with any stale record writes none of its records.
-          const stale = await this.dns.staleOf(
-            m,
-            todo.flatMap((t) => t.writes),
-          );
-          const staleScenarios = new Map(stale.map((x) => [x.write.scenarioId, x]));
-          const fresh = todo.filter((t) => !staleScenarios.has(t.ctx.scenario.id)).flatMap((t) => t.writes);
-          const raced = await this.dns.persistMany(m, fresh);
-          if (raced.length > 0)
-            throw new TransientError(`${raced.length} DNS records changed epoch meanwhile`);
-          const excluded = new Set<number>();
-          todo.forEach((t, k) => {
-            const w = staleScenarios.get(t.ctx.scenario.id);
-            if (w) {
-              excluded.add(k);
-              refused.set(k, w);
-            }
-          });
-          const moving = todo.filter((_, k) => !excluded.has(k));
-          if (moving.length > 0) {
-            await m.query(
-              `UPDATE scenarios AS s SET "activeNodeId" = v.node, "updatedAt" = now()
-                 FROM (SELECT unnest($1::uuid[]) AS id, unnest($2::uuid[]) AS node) v WHERE s.id = v.id`,
-              [moving.map((t) => t.ctx.scenario.id), moving.map((t) => t.nodeId)],
-            );
+    // A failing shared statement (PostgreSQL) throws: the batch job is retried as a whole.
+    await finishMany(
+      todo.map((t) => ({ ctx: t.ctx, output: t.output })),
+      async (m) => {
+        // Stale first (rows locked): a scenario with any stale record writes none of its records.
+        const stale = await this.dns.staleOf(
+          m,
+          todo.flatMap((t) => t.writes),
+        );
+        const staleScenarios = new Map(stale.map((x) => [x.write.scenarioId, x]));
+        const fresh = todo.filter((t) => !staleScenarios.has(t.ctx.scenario.id)).flatMap((t) => t.writes);
+        const raced = await this.dns.persistMany(m, fresh);
+        if (raced.length > 0) throw new TransientError(`${raced.length} DNS records changed epoch meanwhile`);
+        const excluded = new Set<number>();
+        todo.forEach((t, k) => {
+          const w = staleScenarios.get(t.ctx.scenario.id);
+          if (w) {
+            excluded.add(k);
+            refused.set(k, w);
           }
-          return excluded;
-        },
-      );
-    } catch (err) {
-      // The shared statements failed: the batch job is retried as a whole.
-      throw err;
-    }
+        });
+        const moving = todo.filter((_, k) => !excluded.has(k));
+        if (moving.length > 0) {
+          await m.query(
+            `UPDATE scenarios AS s SET "activeNodeId" = v.node, "updatedAt" = now()
+                 FROM (SELECT unnest($1::uuid[]) AS id, unnest($2::uuid[]) AS node) v WHERE s.id = v.id`,
+            [moving.map((t) => t.ctx.scenario.id), moving.map((t) => t.nodeId)],
+          );
+        }
+        return excluded;
+      },
+    );
     const applied: DnsRecordWrite[] = [];
     for (const [k, t] of todo.entries()) {
       const stale = refused.get(k);
