@@ -5,6 +5,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import { StaleEpochError, TransientError } from '../common/errors';
+import { mapLimit } from '../common/coalesce';
 import { createLogger } from '../common/logger';
 import { ScenarioDnsRecord } from '../scenarios/scenario.types';
 import { DNS_PROVIDER, DnsProvider, DnsRecordWrite } from './dns-provider.interface';
@@ -143,6 +144,37 @@ export class DnsService {
         log.warn({ err: (err as Error).message, name: w.name }, 'DNS apply failed; verify will retry');
       }
     }
+  }
+
+  /**
+   * verify for many records: rounds over the records not confirmed yet, at most `inFlight`
+   * queries at a time, re-applying the pending ones every fifth round; returns what is still
+   * pending when `timeoutMs` is up (nothing thrown).
+   */
+  async verifyMany(
+    writes: DnsRecordWrite[],
+    timeoutMs: number,
+    inFlight = 64,
+  ): Promise<{ pending: DnsRecordWrite[]; rounds: number }> {
+    const started = Date.now();
+    let pending = writes;
+    let rounds = 0;
+    while (pending.length > 0) {
+      rounds++;
+      const still: DnsRecordWrite[] = [];
+      const results = await mapLimit(pending, inFlight, (w) => this.provider.query(w));
+      results.forEach((r, k) => {
+        const w = pending[k];
+        const values = r.status === 'fulfilled' ? r.value : [];
+        if (!values.map((v) => normalizeValue(w.type, v)).includes(normalizeValue(w.type, w.value)))
+          still.push(w);
+      });
+      pending = still;
+      if (pending.length === 0 || Date.now() - started > timeoutMs) break;
+      if (rounds % 5 === 1) await this.applyMany(pending).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return { pending, rounds };
   }
 
   /** Ask the server until every record answers its desired value; re-apply once per round if not. */

@@ -125,6 +125,7 @@ export class StepHandlers {
   private readonly manyHandlers: Record<string, ManyHandler> = {
     'lock-epoch': (c, f) => this.lockEpochMany(c, f),
     'redirect-dns': (c, f) => this.redirectDnsMany(c, f),
+    'verify-dns': (c, f) => this.verifyDnsMany(c, f),
   };
 
   hasMany(name: string): boolean {
@@ -610,6 +611,64 @@ export class StepHandlers {
     const writes = this.dns.writesFor(ctx.scenario.id, ctx.scenario.dnsRecords, node.address, epoch);
     const r = await this.dns.verify(writes, 3000);
     return { answers: node.address, provider: this.dns.provider.kind, ...r };
+  }
+
+  /**
+   * verify-dns for a batch: every record asked of the server in rounds with a bounded number of
+   * queries in flight (not one polling loop per operation), re-applied from PostgreSQL every few
+   * rounds; an operation whose records do not answer in time fails its step (retryable) alone.
+   */
+  private async verifyDnsMany(
+    ctxs: StepContext[],
+    finishMany: FinishMany,
+  ): Promise<PromiseSettledResult<unknown>[]> {
+    const out: PromiseSettledResult<unknown>[] = new Array(ctxs.length);
+    const todo: { i: number; ctx: StepContext; writes: DnsRecordWrite[]; address: string }[] = [];
+    await Promise.all(
+      ctxs.map(async (ctx, i) => {
+        try {
+          const { nodeId, epoch } = this.dnsTarget(ctx);
+          const node = await this.node(nodeId);
+          todo.push({
+            i,
+            ctx,
+            address: node.address,
+            writes: this.dns.writesFor(ctx.scenario.id, ctx.scenario.dnsRecords, node.address, epoch),
+          });
+        } catch (reason) {
+          out[i] = { status: 'rejected', reason };
+        }
+      }),
+    );
+    if (todo.length === 0) return out;
+    const started = Date.now();
+    const { pending, rounds } = await this.dns.verifyMany(
+      todo.flatMap((t) => t.writes),
+      3000 + todo.length,
+    );
+    const late = new Set(pending.map((w) => w.scenarioId));
+    const ok = todo.filter((t) => !late.has(t.ctx.scenario.id));
+    const ms = Date.now() - started;
+    if (ok.length > 0) {
+      await finishMany(
+        ok.map((t) => ({
+          ctx: t.ctx,
+          output: { answers: t.address, provider: this.dns.provider.kind, rounds, ms },
+        })),
+        async () => new Set<number>(),
+      );
+    }
+    for (const t of todo) {
+      out[t.i] = late.has(t.ctx.scenario.id)
+        ? {
+            status: 'rejected',
+            reason: new TransientError(
+              `DNS does not answer the new value yet for ${t.writes.map((w) => w.name).join(', ')}`,
+            ),
+          }
+        : { status: 'fulfilled', value: { answers: t.address } };
+    }
+    return out;
   }
 
   private async postChecks(ctx: StepContext) {

@@ -35,6 +35,8 @@ export class TopologyService implements OnApplicationBootstrap, OnApplicationShu
   private byNode = new Map<string, TopologyScenario[]>();
   private timer: NodeJS.Timeout | null = null;
   private loading: Promise<void> | null = null;
+  /** the load queued behind the running one (shared by everyone who asked meanwhile) */
+  private next: Promise<void> | null = null;
   loadedAt = 0;
   /** Incremented by every reload: caches derived from the topology compare it. */
   generation = 0;
@@ -61,14 +63,30 @@ export class TopologyService implements OnApplicationBootstrap, OnApplicationShu
     await this.redis.publish(TOPOLOGY_CHANNEL, String(Date.now())).catch(() => undefined);
   }
 
+  /**
+   * Resolves once a load that started after this call has finished (a change committed before the
+   * call is then in the picture). Callers during a load share the one next load, so a thousand
+   * operations finishing at once cost two loads, not a thousand.
+   */
   reload(): Promise<void> {
-    if (this.loading) return this.loading;
-    this.loading = this.load()
+    if (!this.loading) {
+      this.loading = this.runLoad();
+      return this.loading;
+    }
+    this.next ??= this.loading.then(() => {
+      this.next = null;
+      this.loading = this.runLoad();
+      return this.loading;
+    });
+    return this.next;
+  }
+
+  private runLoad(): Promise<void> {
+    return this.load()
       .catch((err: Error) => log.warn({ err: err.message }, 'topology reload failed; keeping the last one'))
       .finally(() => {
         this.loading = null;
       });
-    return this.loading;
   }
 
   private async load(): Promise<void> {
