@@ -6,9 +6,6 @@
  * every scenario is promoted exactly once and every operation succeeds (real agents, worker
  * processes, PostgreSQL, Redis, DNS).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { writeScript } from '../../libs/testing/src/agent-harness';
 import { Cluster, ZONE } from '../support/cluster';
 import { waitFor } from '../support/orchestrator';
 
@@ -22,34 +19,10 @@ describe('a worker killed in the middle of a batch step', () => {
     dnsPort: 15320,
     workerProcessPort: 18320,
     policy: { holdDownMs: 0 },
-    agentExtra: (name) => {
-      if (name !== 'replica1') return {};
-      const dir = join(c.dir, name);
-      const actions: Record<string, unknown> = {};
-      for (const a of ['demote', 'fence', 'resync']) {
-        actions[a] = { command: join(dir, `${a}.sh`), args: [], timeoutMs: 10000 };
-      }
-      actions.promote = {
-        command: writeScript(
-          dir,
-          'promote-batch.sh',
-          `#!/bin/sh\necho "start size=$HA_BATCH_SIZE" >> "${join(dir, 'batch.log')}"\n` +
-            `cat "$HA_BATCH_FILE" >> "${join(dir, 'batch-items.jsonl')}"\necho >> "${join(dir, 'batch-items.jsonl')}"\n` +
-            'sleep 2\nexit 0\n',
-        ),
-        args: [],
-        timeoutMs: 20000,
-        batch: true,
-      };
-      return { actions };
-    },
+    agentExtra: (name) => (name === 'replica1' ? { actions: c.batchPromoteActions(name, 2) } : {}),
   });
   const ids: string[] = [];
   const record = (i: number) => `crash${i}.${ZONE}`;
-  const batchLog = () => {
-    const f = join(c.replica.dir, 'batch.log');
-    return existsSync(f) ? readFileSync(f, 'utf8').trim().split('\n').filter(Boolean) : [];
-  };
 
   beforeAll(async () => {
     await c.start();
@@ -94,7 +67,7 @@ describe('a worker killed in the middle of a batch step', () => {
   it('kill -9 of the worker while the batched promote runs → another worker finishes the batch; each scenario promoted once', async () => {
     await c.production.agent!.kill();
     // The batch's promote is running on the replica (its script sleeps 2 s): kill the worker now.
-    await waitFor('batched promote started', async () => batchLog().length > 0, 30000, 20);
+    await waitFor('batched promote started', async () => c.batchRuns(c.replica).length > 0, 30000, 20);
     await c.worker!.stop('SIGKILL');
     expect(await c.dnsAnswer(c.opts.dnsPort, record(0))).toEqual([c.production.address]);
     await c.spawnWorker();
@@ -109,11 +82,7 @@ describe('a worker killed in the middle of a batch step', () => {
     // The promote step of the batch ran twice (the killed worker's attempt and the survivor's).
     expect(done.every((op) => op.steps.find((s: any) => s.name === 'promote').attempts >= 2)).toBe(true);
     // …but the replica ran each scenario's promote once: the second call was answered, not re-run.
-    const items = readFileSync(join(c.replica.dir, 'batch-items.jsonl'), 'utf8')
-      .trim()
-      .split('\n')
-      .filter(Boolean)
-      .flatMap((l) => JSON.parse(l).items as { scenarioId: string }[]);
+    const items = c.batchItems(c.replica);
     expect(items.map((x) => x.scenarioId).sort()).toEqual([...ids, c.scenarioId].sort());
     const st = await c.agentStatus(c.replica);
     for (const op of done) {

@@ -5,9 +5,6 @@
  * the storm brake, and a member whose replica cannot be reached for a while leaves the batch and
  * finishes alone once it can (real agents, PostgreSQL, Redis, DNS).
  */
-import { readFileSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { writeScript } from '../../libs/testing/src/agent-harness';
 import { Cluster, ZONE } from '../support/cluster';
 import { waitFor } from '../support/orchestrator';
 import { TcpProxy } from '../support/tcp-proxy';
@@ -26,26 +23,7 @@ describe('mass failover: a host with many scenarios dies (bulk API, batches, rea
     orchestratorEnv: { STORM_MAX_FAILOVERS: '1' },
     policy: { holdDownMs: 0 },
     // replica1 promotes in batches: one run of its script for every scenario asking at once.
-    agentExtra: (name) => {
-      if (name !== 'replica1') return {};
-      const dir = join(c.dir, name);
-      const actions: Record<string, unknown> = {};
-      for (const a of ['demote', 'fence', 'resync']) {
-        actions[a] = { command: join(dir, `${a}.sh`), args: [], timeoutMs: 10000 };
-      }
-      actions.promote = {
-        command: writeScript(
-          dir,
-          'promote-batch.sh',
-          `#!/bin/sh\necho "size=$HA_BATCH_SIZE" >> "${join(dir, 'batch.log')}"\n` +
-            `cat "$HA_BATCH_FILE" >> "${join(dir, 'batch-items.jsonl')}"\necho >> "${join(dir, 'batch-items.jsonl')}"\nexit 0\n`,
-        ),
-        args: [],
-        timeoutMs: 10000,
-        batch: true,
-      };
-      return { actions };
-    },
+    agentExtra: (name) => (name === 'replica1' ? { actions: c.batchPromoteActions(name) } : {}),
   });
   const ids: string[] = [];
   let lonely = '';
@@ -155,13 +133,8 @@ describe('mass failover: a host with many scenarios dies (bulk API, batches, rea
     expect(brake).toMatchObject({ engaged: false, recentIncidents: 1, recentAutomaticFailovers: MASS + 2 });
 
     // replica1 promoted all 31 in fewer runs than scenarios, each scenario exactly once.
-    const runs = readFileSync(join(replica1.dir, 'batch.log'), 'utf8').trim().split('\n');
-    expect(runs.length).toBeLessThan(MASS + 1);
-    const items = readFileSync(join(replica1.dir, 'batch-items.jsonl'), 'utf8')
-      .trim()
-      .split('\n')
-      .filter(Boolean)
-      .flatMap((l) => JSON.parse(l).items as { scenarioId: string; stepId: string; epoch: number }[]);
+    expect(c.batchRuns(replica1).length).toBeLessThan(MASS + 1);
+    const items = c.batchItems(replica1);
     const promoted = items.map((x) => x.scenarioId).sort();
     expect(promoted).toEqual([...ids, c.scenarioId].sort());
     expect(items.every((x) => x.epoch >= 2 && x.stepId.length > 0)).toBe(true);
@@ -173,6 +146,6 @@ describe('mass failover: a host with many scenarios dies (bulk API, batches, rea
     }
     // lonely was promoted on replica2 only, once.
     expect(c.actionsLog(replica2).filter((l) => l.startsWith('promote'))).toHaveLength(1);
-    expect(existsSync(join(replica2.dir, 'batch.log'))).toBe(false);
+    expect(c.batchRuns(replica2)).toEqual([]);
   });
 });

@@ -356,6 +356,50 @@ exit 0
       .map((l) => ({ ns: BigInt(l.slice(0, l.indexOf(' '))), line: l.slice(l.indexOf(' ') + 1) }));
   }
 
+  /**
+   * Agent `actions` (for agentExtra) of node `name` whose promote is a batch action: one run for
+   * every scenario asking at once, logged to batch.log (batchRuns) with its items appended to
+   * batch-items.jsonl (batchItems), then `sleepSeconds` of sleep. demote, fence and resync are the
+   * node's usual logging scripts.
+   */
+  batchPromoteActions(name: string, sleepSeconds = 0): Record<string, unknown> {
+    const dir = join(this.dir, name);
+    const actions: Record<string, unknown> = {};
+    for (const a of ['demote', 'fence', 'resync']) {
+      actions[a] = { command: join(dir, `${a}.sh`), args: [], timeoutMs: 10000 };
+    }
+    const items = join(dir, 'batch-items.jsonl');
+    actions.promote = {
+      command: writeScript(
+        dir,
+        'promote-batch.sh',
+        `#!/bin/sh\necho "size=$HA_BATCH_SIZE" >> "${join(dir, 'batch.log')}"\n` +
+          `cat "$HA_BATCH_FILE" >> "${items}"\necho >> "${items}"\n` +
+          `${sleepSeconds > 0 ? `sleep ${sleepSeconds}\n` : ''}exit 0\n`,
+      ),
+      args: [],
+      timeoutMs: 20000,
+      batch: true,
+    };
+    return actions;
+  }
+
+  /** One line per run of the node's batch promote script (batchPromoteActions). */
+  batchRuns(n: ClusterNode): string[] {
+    const f = join(n.dir, 'batch.log');
+    return existsSync(f) ? readFileSync(f, 'utf8').trim().split('\n').filter(Boolean) : [];
+  }
+
+  /** Every item the node's batch promote script was given, over all its runs. */
+  batchItems(n: ClusterNode): { scenarioId: string; stepId: string; epoch: number; operationId: string }[] {
+    const f = join(n.dir, 'batch-items.jsonl');
+    if (!existsSync(f)) return [];
+    return readFileSync(f, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .flatMap((l) => JSON.parse(l).items);
+  }
+
   actionsLog(n: ClusterNode): string[] {
     const f = join(n.dir, 'actions.log');
     return existsSync(f) ? readFileSync(f, 'utf8').trim().split('\n').filter(Boolean) : [];

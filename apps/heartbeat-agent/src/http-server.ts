@@ -132,12 +132,7 @@ export class AgentHttpServer {
       }
       const batch = /^\/actions\/([^/]+)\/batch$/.exec(pathname);
       if (batch) {
-        this.requireMethod(req, 'POST');
-        this.requireActionToken(req);
-        const name = decodePathSegment(batch[1]);
-        if (!this.options.api.isActionConfigured(name)) {
-          throw new NotFoundError(`action '${name}' is not configured on this agent`);
-        }
+        const name = this.configuredAction(req, batch[1]);
         const body = validatePlain(ActionBatchRequest, await readJsonBody(req, MAX_BATCH_BODY_BYTES));
         const results = await Promise.all(
           body.requests.map(async (request) => {
@@ -175,12 +170,7 @@ export class AgentHttpServer {
       }
       const action = /^\/actions\/([^/]+)$/.exec(pathname);
       if (action) {
-        this.requireMethod(req, 'POST');
-        this.requireActionToken(req);
-        const name = decodePathSegment(action[1]);
-        if (!this.options.api.isActionConfigured(name)) {
-          throw new NotFoundError(`action '${name}' is not configured on this agent`);
-        }
+        const name = this.configuredAction(req, action[1]);
         const request = validatePlain(ActionRequest, await readJsonBody(req));
         if (hasControlCharacters(request.stepId)) {
           throw new BodyValidationError('stepId', 'stepId must not contain control characters');
@@ -204,6 +194,17 @@ export class AgentHttpServer {
       const headers: Record<string, string> = body.statusCode === 401 ? { 'www-authenticate': 'Bearer' } : {};
       send(res, body.statusCode, body, headers);
     }
+  }
+
+  /** POST, action token, and an action this agent's config names (both action routes). */
+  private configuredAction(req: IncomingMessage, segment: string): string {
+    this.requireMethod(req, 'POST');
+    this.requireActionToken(req);
+    const name = decodePathSegment(segment);
+    if (!this.options.api.isActionConfigured(name)) {
+      throw new NotFoundError(`action '${name}' is not configured on this agent`);
+    }
+    return name;
   }
 
   private requireMethod(req: IncomingMessage, method: string): void {

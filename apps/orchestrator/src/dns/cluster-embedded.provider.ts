@@ -23,28 +23,26 @@ export class ClusterEmbeddedDnsProvider implements DnsProvider {
   ) {}
 
   async apply(write: DnsRecordWrite): Promise<void> {
-    if (this.localServer) {
-      const zone = write.zone.toLowerCase().replace(/\.$/, '');
-      if (!this.localServer.zones.includes(zone))
-        this.localServer.setZones([...this.localServer.zones, zone]);
-      this.localServer.upsert(write);
-    }
+    this.applyLocally(write);
     await this.redis.publish(DNS_CHANNEL, JSON.stringify(write));
+  }
+
+  /** Into this process's server, when it runs one (its zone added if new); throws like upsert. */
+  private applyLocally(write: DnsRecordWrite): void {
+    if (!this.localServer) return;
+    const zone = write.zone.toLowerCase().replace(/\.$/, '');
+    if (!this.localServer.zones.includes(zone)) this.localServer.setZones([...this.localServer.zones, zone]);
+    this.localServer.upsert(write);
   }
 
   /** Many writes: applied here, then one message (a JSON array) for every other instance. */
   async applyMany(writes: DnsRecordWrite[]): Promise<void> {
-    if (this.localServer) {
-      for (const write of writes) {
-        const zone = write.zone.toLowerCase().replace(/\.$/, '');
-        if (!this.localServer.zones.includes(zone))
-          this.localServer.setZones([...this.localServer.zones, zone]);
-        try {
-          this.localServer.upsert(write);
-        } catch {
-          // A newer epoch is already served here (a race with another operation): the server keeps
-          // it, and the caller's verify step reports the record that does not answer its value.
-        }
+    for (const write of writes) {
+      try {
+        this.applyLocally(write);
+      } catch {
+        // A newer epoch is already served here (a race with another operation): the server keeps
+        // it, and the caller's verify step reports the record that does not answer its value.
       }
     }
     for (let from = 0; from < writes.length; from += 1000) {

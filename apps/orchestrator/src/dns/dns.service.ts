@@ -9,7 +9,6 @@ import { mapLimit } from '../common/coalesce';
 import { createLogger } from '../common/logger';
 import { ScenarioDnsRecord } from '../scenarios/scenario.types';
 import { DNS_PROVIDER, DnsProvider, DnsRecordWrite } from './dns-provider.interface';
-import { DnsRecordEntity } from './dns-record.entity';
 import { canonicalIpv6 } from './embedded/dns-name.util';
 
 const log = createLogger('DnsService');
@@ -40,25 +39,13 @@ export class DnsService {
    * whose epoch is lower than the stored one; an equal epoch is the same operation retrying.
    */
   async persist(m: EntityManager, writes: DnsRecordWrite[]): Promise<void> {
-    const repo = m.getRepository(DnsRecordEntity);
-    for (const w of writes) {
-      const row = await repo.findOne({
-        where: { name: w.name, type: w.type },
-        lock: { mode: 'pessimistic_write' },
-      });
-      if (row && row.epoch > w.epoch) throw new StaleEpochError(row.epoch, w.epoch, `DNS write of ${w.name}`);
-      if (row) {
-        await repo.update(row.id, {
-          value: w.value,
-          epoch: w.epoch,
-          ttl: w.ttl,
-          zone: w.zone,
-          scenarioId: w.scenarioId,
-        });
-      } else {
-        await repo.insert({ ...w });
-      }
-    }
+    const [stale] = await this.staleOf(m, writes);
+    if (stale)
+      throw new StaleEpochError(stale.current, stale.write.epoch, `DNS write of ${stale.write.name}`);
+    // A record created meanwhile with a newer epoch (no row to lock before): refused the same way.
+    const [raced] = await this.persistMany(m, writes);
+    if (raced)
+      throw new StaleEpochError(raced.current, raced.write.epoch, `DNS write of ${raced.write.name}`);
   }
 
   /**
@@ -177,26 +164,15 @@ export class DnsService {
     return { pending, rounds };
   }
 
-  /** Ask the server until every record answers its desired value; re-apply once per round if not. */
+  /** Ask the server until every record answers its desired value; re-apply every few rounds if not. */
   async verify(writes: DnsRecordWrite[], timeoutMs: number): Promise<{ rounds: number; ms: number }> {
     const started = Date.now();
-    let rounds = 0;
-    for (;;) {
-      rounds++;
-      const pending: DnsRecordWrite[] = [];
-      for (const w of writes) {
-        const values = await this.provider.query(w).catch(() => [] as string[]);
-        if (!values.map((v) => normalizeValue(w.type, v)).includes(normalizeValue(w.type, w.value)))
-          pending.push(w);
-      }
-      if (pending.length === 0) return { rounds, ms: Date.now() - started };
-      if (Date.now() - started > timeoutMs) {
-        throw new TransientError(
-          `DNS does not answer the new value yet for ${pending.map((p) => p.name).join(', ')}`,
-        );
-      }
-      if (rounds % 5 === 1) await this.apply(pending);
-      await new Promise((r) => setTimeout(r, 20));
+    const { pending, rounds } = await this.verifyMany(writes, timeoutMs);
+    if (pending.length > 0) {
+      throw new TransientError(
+        `DNS does not answer the new value yet for ${pending.map((p) => p.name).join(', ')}`,
+      );
     }
+    return { rounds, ms: Date.now() - started };
   }
 }

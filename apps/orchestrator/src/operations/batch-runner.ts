@@ -215,15 +215,12 @@ export class BatchRunner {
   }
 
   private async runOne(m: Member, commits: CommitGroup): Promise<void> {
-    const isLast = m.step.position === m.steps.length - 1;
+    const base = this.context(m, commits);
     let finished = false;
     const ctx: StepContext = {
-      op: m.op,
-      step: m.step,
-      scenario: m.scenario,
-      attempt: m.step.attempts,
+      ...base,
       finish: async (output, mutate) => {
-        await commits.add(m, output, mutate, isLast);
+        await base.finish(output, mutate);
         finished = true;
       },
     };

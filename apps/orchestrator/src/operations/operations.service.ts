@@ -7,8 +7,9 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { DataSource, EntityManager, In, QueryFailedError, Repository } from 'typeorm';
+import { DataSource, EntityManager, In, Repository } from 'typeorm';
 import { AuditInput, AuditService } from '../audit/audit.service';
+import { isUniqueViolation } from '../nodes/nodes.service';
 import { Page } from '../common/dtos/pagination.dto';
 import {
   InvalidInputError,
@@ -58,10 +59,6 @@ export type OperationResult = { operation: OperationView } | { error: Error };
 const REQUEST_CHUNK = 250;
 /** Most operations in one batch (one transaction, one job per step). */
 export const MAX_BATCH = 5000;
-
-function isUniqueViolation(err: unknown): boolean {
-  return err instanceof QueryFailedError && (err as unknown as { code?: string }).code === '23505';
-}
 
 export interface OperationView {
   id: string;
