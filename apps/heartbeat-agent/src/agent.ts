@@ -129,6 +129,14 @@ export class Agent implements AgentApi {
       build: () => this.buildHeartbeat(),
       onResponse: (response, orchestrator) => this.onHeartbeatResponse(response, orchestrator),
       logger: logger.child({ context: 'HeartbeatSender' }),
+      ...(config.udp && {
+        udp: {
+          nodeId: config.nodeId,
+          bootId: this.bootId,
+          fullEveryMs: config.udp.fullEveryMs,
+          heldVersion: () => this.assignmentVersion,
+        },
+      }),
     });
     this.server = new AgentHttpServer({
       host: config.listen.host,
@@ -363,6 +371,7 @@ export class Agent implements AgentApi {
       lastOrchestratorContactMsAgo: msAgo(orchestratorContact),
       orchestrators: this.heartbeats.status().map((c) => ({
         url: c.url,
+        transport: c.transport ?? null,
         lastContactMsAgo: msAgo(c.lastContact),
         lastError: c.lastError ?? null,
       })),

@@ -100,6 +100,12 @@ export class HeartbeatResponseDto implements HeartbeatResponse {
   @IsString()
   @MaxLength(64)
   assignmentVersion?: string;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  udpPort?: number;
 }
 
 /** Plain copy (drops class prototypes so JSON comparison and persistence stay simple). */

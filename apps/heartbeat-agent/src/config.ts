@@ -40,6 +40,8 @@ export const CONFIG_DEFAULTS = {
   checkTimeoutMs: 5000,
   checkIntervalMs: 10_000,
   replicaLagTimeoutMs: 5000,
+  /** With UDP heartbeats, a full HTTP heartbeat at least this often (keeps the orchestrator's key). */
+  udpFullEveryMs: 10_000,
   logLevel: 'info',
   watchdogSignal: 'SIGKILL',
   watchdogCommandTimeoutMs: 10_000,
@@ -186,6 +188,21 @@ export class AgentConfigFile {
   @IsNotEmpty()
   stateFile?: string;
 
+  /**
+   * Send heartbeats as signed UDP datagrams to orchestrators that offer it (their HTTP answer
+   * names a udpPort), with an HTTP heartbeat whenever something structural changes and at least
+   * every udpFullEveryMs. Off by default.
+   */
+  @IsOptional()
+  @IsBoolean()
+  udpHeartbeats?: boolean;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1000)
+  @Max(60_000)
+  udpFullEveryMs?: number;
+
   @IsOptional()
   @IsInt()
   @Min(100)
@@ -257,6 +274,8 @@ export interface AgentConfig {
   listen: { host: string; port: number };
   heartbeatIntervalMs: number;
   peerTimeoutMs: number;
+  /** present when UDP heartbeats are on */
+  udp?: { fullEveryMs: number };
   stateFile: string;
   defaultLeaseMs: number;
   checks: ResolvedCheck[];
@@ -312,6 +331,9 @@ export function parseConfig(raw: unknown): AgentConfig {
     listen: { host: file.listen.host, port: file.listen.port },
     heartbeatIntervalMs,
     peerTimeoutMs,
+    ...(file.udpHeartbeats === true && {
+      udp: { fullEveryMs: file.udpFullEveryMs ?? CONFIG_DEFAULTS.udpFullEveryMs },
+    }),
     stateFile,
     defaultLeaseMs,
     checks,

@@ -2,8 +2,30 @@
  * Pushes a HeartbeatRequest to every orchestrator in parallel each interval. One request at a time
  * per orchestrator: a slow or dead one is skipped until its request ends (timeout < interval), so
  * requests never stack up and the others keep getting heartbeats.
+ *
+ * With UDP heartbeats on (config `udpHeartbeats`), an orchestrator whose answer names a udpPort
+ * gets a signed datagram instead (libs/contracts/src/udp-heartbeat.ts) while nothing structural
+ * changed since the last full HTTP heartbeat it took; its signed acknowledgement counts as contact
+ * (the self-fencing lease). HTTP is used again at once when the structure changes, when the
+ * acknowledgement asks for it or names other assignments, at least every `fullEveryMs`, and for
+ * 3 × fullEveryMs after datagrams went unanswered (a firewall that drops UDP costs two intervals).
  */
-import { HeartbeatRequest, HeartbeatResponse } from '@ha/contracts';
+import dgram from 'node:dgram';
+import { KeyObject } from 'node:crypto';
+import {
+  decodeUdpAck,
+  encodeUdpHeartbeat,
+  HeartbeatRequest,
+  HeartbeatResponse,
+  udpBootKey,
+  udpHead,
+  udpHeartbeatKey,
+  udpHeartbeatSize,
+  UDP_MAX_CHECKS,
+  UDP_MAX_DATAGRAM,
+  UDP_TYPE_ACK,
+  udpVerify,
+} from '@ha/contracts';
 import { Logger } from 'pino';
 import { HeartbeatResponseDto } from './assignment.dto';
 import { validatePlain } from './validation';
@@ -16,7 +38,30 @@ export interface OrchestratorContact {
   inFlight: boolean;
   /** Orchestrator wall clock minus ours, from the last answer (midpoint of the exchange). */
   clockOffsetMs?: number;
+  /** how the last heartbeat went out */
+  transport?: 'http' | 'udp';
 }
+
+/** UDP state of one orchestrator (agent side). */
+interface UdpPath {
+  socket: dgram.Socket;
+  port: number;
+  /** seq and structure of the last full HTTP heartbeat this orchestrator took */
+  baseSeq?: number;
+  baseShape?: string;
+  baseAt?: number;
+  needFull: boolean;
+  /** datagrams in flight: seq → monotonic and wall send time (the last few only) */
+  pending: Map<number, { at: number; wall: number }>;
+  /** datagrams in a row whose acknowledgement did not come in time */
+  lostInARow: number;
+  /** HTTP only until then, after datagrams went unanswered */
+  httpOnlyUntil: number;
+}
+
+/** After datagrams went unanswered, heartbeats go by HTTP for this many fullEveryMs before UDP is tried again. */
+const UDP_RETRY_FULLS = 3;
+const MAX_PENDING_DATAGRAMS = 8;
 
 export interface HeartbeatSenderOptions {
   orchestrators: string[];
@@ -27,15 +72,41 @@ export interface HeartbeatSenderOptions {
   /** Called with each valid answer; `sentAt` is the monotonic send time. */
   onResponse: (response: HeartbeatResponse, orchestrator: string, sentAt: number) => void;
   logger: Logger;
+  /** UDP heartbeats on (see the header) */
+  udp?: {
+    nodeId: string;
+    bootId: string;
+    fullEveryMs: number;
+    /** the assignmentVersion the agent holds (an acknowledgement naming another asks for HTTP) */
+    heldVersion: () => string | undefined;
+  };
+}
+
+/** What a datagram cannot carry: when it differs from the last full heartbeat's, HTTP goes instead. */
+export function heartbeatShape(hb: HeartbeatRequest): string {
+  let shape = `${hb.watchdog?.armed === true}|${hb.replicaLagSeconds !== undefined}|`;
+  for (const s of hb.scenarios) shape += `${s.scenarioId}:${s.role}:${s.epoch},`;
+  shape += '|';
+  for (const c of hb.checks) shape += `${c.name}:${c.status},`;
+  shape += '|';
+  for (const p of hb.peerViews) shape += `${p.nodeId}:${p.reachable},`;
+  return shape;
 }
 
 export class HeartbeatSender {
   private readonly contacts: OrchestratorContact[];
+  private readonly udpPaths = new Map<OrchestratorContact, UdpPath>();
+  private readonly udpKey: KeyObject | undefined;
+  private readonly udpBoot: string | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly abort = new AbortController();
 
   constructor(private readonly options: HeartbeatSenderOptions) {
     this.contacts = options.orchestrators.map((url) => ({ url, inFlight: false }));
+    if (options.udp) {
+      this.udpKey = udpHeartbeatKey(options.token, options.udp.nodeId);
+      this.udpBoot = udpBootKey(options.udp.bootId);
+    }
   }
 
   start(): void {
@@ -50,6 +121,8 @@ export class HeartbeatSender {
     clearTimeout(this.timer);
     this.timer = undefined;
     this.abort.abort();
+    for (const path of this.udpPaths.values()) path.socket.close();
+    this.udpPaths.clear();
   }
 
   /** Latest contact with any orchestrator (monotonic), or undefined if none yet. */
@@ -82,6 +155,7 @@ export class HeartbeatSender {
    */
   exchangeNow(confirmEpochs: string[], timeoutMs = 2000): Promise<boolean> {
     const request = { ...this.options.build(), confirmEpochs };
+    const shape = this.udpKey ? heartbeatShape(request) : undefined;
     return new Promise((resolve) => {
       let pending = this.contacts.length;
       const done = (ok: boolean): void => {
@@ -90,7 +164,7 @@ export class HeartbeatSender {
         else if (pending === 0) resolve(false);
       };
       for (const contact of this.contacts) {
-        void this.sendOne(contact, request, timeoutMs, false).then(done, () => done(false));
+        void this.sendOne(contact, request, timeoutMs, false, shape).then(done, () => done(false));
       }
     });
   }
@@ -99,7 +173,140 @@ export class HeartbeatSender {
     const idle = this.contacts.filter((c) => !c.inFlight);
     if (idle.length === 0) return;
     const request = this.options.build();
-    for (const contact of idle) void this.sendOne(contact, request);
+    const shape = this.udpKey ? heartbeatShape(request) : '';
+    for (const contact of idle) {
+      if (!this.sendDatagram(contact, request, shape))
+        void this.sendOne(contact, request, undefined, true, shape);
+    }
+  }
+
+  /** Sends `request` as a datagram when this orchestrator may take one now; false = send HTTP. */
+  private sendDatagram(contact: OrchestratorContact, request: HeartbeatRequest, shape: string): boolean {
+    const path = this.udpPaths.get(contact);
+    const key = this.udpKey;
+    if (!path || !key || path.needFull || path.baseSeq === undefined || path.baseShape !== shape)
+      return false;
+    const now = this.options.now();
+    if (now < path.httpOnlyUntil || now - (path.baseAt ?? 0) >= this.options.udp!.fullEveryMs) return false;
+    if (
+      request.checks.length > UDP_MAX_CHECKS ||
+      udpHeartbeatSize(request.checks.length, request.peerViews.length) > UDP_MAX_DATAGRAM
+    )
+      return false;
+    const datagram = encodeUdpHeartbeat(
+      {
+        nodeId: request.nodeId,
+        bootKey: this.udpBoot!,
+        seq: request.seq,
+        baseSeq: path.baseSeq,
+        watchdogArmed: request.watchdog?.armed === true,
+        ...(request.replicaLagSeconds !== undefined && { replicaLagSeconds: request.replicaLagSeconds }),
+        checks: request.checks.map((c) => ({ status: c.status, at: c.at, durationMs: c.durationMs })),
+        peerViews: request.peerViews.map((p) => ({
+          nodeId: p.nodeId,
+          reachable: p.reachable,
+          lastSeenMsAgo: p.lastSeenMsAgo ?? null,
+        })),
+      },
+      key,
+    );
+    path.pending.set(request.seq, { at: now, wall: Date.now() });
+    if (path.pending.size > MAX_PENDING_DATAGRAMS) path.pending.delete(path.pending.keys().next().value!);
+    const seq = request.seq;
+    setTimeout(() => this.onAckTimeout(contact, path, seq), this.ackTimeoutMs).unref();
+    contact.transport = 'udp';
+    path.socket.send(datagram, (err) => {
+      if (err) this.fail(contact, `UDP send failed: ${(err as NodeJS.ErrnoException).code ?? err.message}`);
+    });
+    return true;
+  }
+
+  /** An acknowledgement takes a round trip; beyond this the datagram counts as lost. */
+  private get ackTimeoutMs(): number {
+    return Math.min(250, Math.floor(this.options.intervalMs / 2));
+  }
+
+  /**
+   * No acknowledgement in time: the same heartbeat goes by HTTP now (TCP retransmits what a lossy
+   * link drops), so one lost datagram never leaves a gap of two intervals. Twice in a row (UDP
+   * dropped on the way, or the orchestrator no longer holds our key): HTTP only for a while.
+   */
+  private onAckTimeout(contact: OrchestratorContact, path: UdpPath, seq: number): void {
+    if (!path.pending.has(seq) || this.udpPaths.get(contact) !== path) return;
+    path.pending.delete(seq);
+    path.lostInARow++;
+    if (path.lostInARow >= 2) {
+      path.httpOnlyUntil = this.options.now() + UDP_RETRY_FULLS * this.options.udp!.fullEveryMs;
+      path.lostInARow = 0;
+      path.pending.clear();
+      this.fail(contact, 'UDP heartbeats unanswered: HTTP for now');
+    }
+    this.sendFullNow(contact);
+  }
+
+  /** A full HTTP heartbeat to this orchestrator now, outside the schedule (unless one is in flight). */
+  private sendFullNow(contact: OrchestratorContact): void {
+    if (contact.inFlight) return;
+    const request = this.options.build();
+    void this.sendOne(contact, request, undefined, true, heartbeatShape(request));
+  }
+
+  /** The orchestrator offers UDP on `port` (from its HTTP answer): open, move or close the path. */
+  private updateUdpPath(contact: OrchestratorContact, port: number | undefined): UdpPath | undefined {
+    const current = this.udpPaths.get(contact);
+    if (!this.udpKey || port === undefined) {
+      if (current) {
+        current.socket.close();
+        this.udpPaths.delete(contact);
+      }
+      return undefined;
+    }
+    if (current?.port === port) return current;
+    current?.socket.close();
+    const host = new URL(contact.url).hostname.replace(/^\[|\]$/g, '');
+    const socket = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    const path: UdpPath = {
+      socket,
+      port,
+      needFull: true,
+      pending: new Map(),
+      lostInARow: 0,
+      httpOnlyUntil: 0,
+    };
+    socket.on('message', (msg) => this.onAck(contact, path, msg));
+    // ECONNREFUSED (ICMP port unreachable) and the like: the unanswered timer falls back to HTTP.
+    socket.on('error', (err) =>
+      this.fail(contact, `UDP: ${(err as NodeJS.ErrnoException).code ?? err.message}`),
+    );
+    socket.connect(port, host);
+    socket.unref();
+    this.udpPaths.set(contact, path);
+    return path;
+  }
+
+  private onAck(contact: OrchestratorContact, path: UdpPath, msg: Buffer): void {
+    const head = udpHead(msg);
+    if (!head || head.type !== UDP_TYPE_ACK || !udpVerify(this.udpKey!, msg)) return;
+    const ack = decodeUdpAck(msg);
+    if (!ack || ack.nodeId !== this.options.udp!.nodeId || ack.bootKey !== this.udpBoot) return;
+    const sent = path.pending.get(ack.seq);
+    if (!sent) return; // a duplicate, or older than the last few
+    for (const seq of path.pending.keys()) if (seq <= ack.seq) path.pending.delete(seq);
+    path.lostInARow = 0;
+    contact.lastContact = Math.max(sent.at, contact.lastContact ?? Number.NEGATIVE_INFINITY);
+    contact.clockOffsetMs = ack.serverTime - (sent.wall + Date.now()) / 2;
+    if (contact.lastError !== undefined) {
+      this.options.logger.info(
+        { event: 'orchestrator.reachable', orchestrator: contact.url, transport: 'udp' },
+        'orchestrator reachable again',
+      );
+      contact.lastError = undefined;
+    }
+    if (ack.needFull || ack.assignmentVersion !== this.options.udp!.heldVersion()) {
+      // Its assignments changed, or it lacks our full report: HTTP now, not an interval later.
+      path.needFull = true;
+      this.sendFullNow(contact);
+    }
   }
 
   /** Resolves true when the answer was valid and applied. */
@@ -108,8 +315,11 @@ export class HeartbeatSender {
     request: HeartbeatRequest,
     timeoutMs = Math.max(50, Math.floor(this.options.intervalMs * 0.9)),
     scheduled = true,
+    /** heartbeatShape(request) when UDP is on: a 2xx makes this request the datagrams' base */
+    shape?: string,
   ): Promise<boolean> {
     if (scheduled) contact.inFlight = true;
+    contact.transport = 'http';
     const sentAt = this.options.now();
     const sentAtWall = Date.now();
     try {
@@ -134,6 +344,13 @@ export class HeartbeatSender {
         return false;
       }
       contact.clockOffsetMs = response.serverTime - (sentAtWall + Date.now()) / 2;
+      const path = this.updateUdpPath(contact, response.udpPort);
+      if (path && shape !== undefined) {
+        path.baseSeq = request.seq;
+        path.baseShape = shape;
+        path.baseAt = sentAt;
+        path.needFull = false;
+      }
       if (contact.lastError !== undefined) {
         this.options.logger.info(
           { event: 'orchestrator.reachable', orchestrator: contact.url },

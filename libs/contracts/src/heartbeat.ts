@@ -195,6 +195,8 @@ export interface HeartbeatResponse {
   scenarios?: ScenarioAssignment[];
   /** Digest of `scenarios` (whether sent or not); the agent sends it back in its next heartbeat. */
   assignmentVersion?: string;
+  /** This orchestrator takes UDP heartbeats (see udp-heartbeat.ts) on this port of the same host. */
+  udpPort?: number;
 }
 
 /** POST /peer/heartbeat body between agents of one scenario (Bearer = scenario peerToken). */

@@ -5,3 +5,4 @@ export * from './heartbeat';
 export * from './actions';
 export * from './json-limits';
 export * from './heartbeat.schema';
+export * from './udp-heartbeat';

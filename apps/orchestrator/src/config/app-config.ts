@@ -117,6 +117,20 @@ export class AppConfig {
   @Max(10000)
   DETECTOR_TICK_MS = 250;
 
+  /**
+   * UDP heartbeats (signed datagrams, see libs/contracts/src/udp-heartbeat.ts) on this port; 0 = off.
+   * Agents with `udpHeartbeats: true` use it once an HTTP answer names it.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  HEARTBEAT_UDP_PORT = 0;
+
+  /** Address the UDP heartbeat socket binds; empty = HTTP_HOST. */
+  @IsString()
+  HEARTBEAT_UDP_HOST = '';
+
   /** How often in-memory heartbeat state is flushed to PostgreSQL (bounded write rate). */
   @Transform(toInt)
   @IsInt()

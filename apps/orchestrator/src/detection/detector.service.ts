@@ -214,17 +214,20 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     return this.ttls.get(nodeId) ?? { ttl: Infinity, interval: Infinity };
   }
 
-  /** A node's reported role per scenario, indexed once per heartbeat report (not searched per scenario). */
+  /**
+   * A node's reported role per scenario, indexed once per full heartbeat (not searched per scenario);
+   * keyed by the report's array, which UDP heartbeats carry over unchanged.
+   */
   private readonly reportIndex = new WeakMap<object, Map<string, { role: string; epoch: number }>>();
 
   private reportedRole(
     report: { scenarios: { scenarioId: string; role: string; epoch: number }[] },
     id: string,
   ) {
-    let index = this.reportIndex.get(report);
+    let index = this.reportIndex.get(report.scenarios);
     if (!index) {
       index = new Map(report.scenarios.map((r) => [r.scenarioId, r]));
-      this.reportIndex.set(report, index);
+      this.reportIndex.set(report.scenarios, index);
     }
     return index.get(id);
   }

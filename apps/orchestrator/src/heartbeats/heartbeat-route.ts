@@ -17,6 +17,7 @@ import { FastifyInstance } from 'fastify';
 import { HEARTBEAT_REQUEST_SCHEMA, HeartbeatRequest, ajvFieldPath } from '@ha/contracts';
 import Ajv, { ErrorObject } from 'ajv';
 import { AuthService } from '../auth/auth.service';
+import { HeartbeatUdpServer } from './heartbeat-udp.server';
 import { HeartbeatsService } from './heartbeats.service';
 
 export const HEARTBEAT_PATH = '/api/v1/heartbeats';
@@ -48,6 +49,7 @@ export class HeartbeatRoute implements OnModuleInit {
     private readonly adapterHost: HttpAdapterHost,
     private readonly auth: AuthService,
     private readonly heartbeats: HeartbeatsService,
+    private readonly udp: HeartbeatUdpServer,
   ) {}
 
   onModuleInit(): void {
@@ -71,6 +73,7 @@ export class HeartbeatRoute implements OnModuleInit {
       if (principal.nodeId !== body.nodeId) {
         throw new ForbiddenException('an agent token may only post heartbeats for its own node');
       }
+      this.udp.learnKey(body.nodeId, match[1]);
       return this.heartbeats.receive(body);
     });
   }

@@ -5,7 +5,7 @@
  *   when a node's self-fencing lease has surely expired.
  */
 import { Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { HeartbeatRequest } from '@ha/contracts';
+import { HeartbeatRequest, PeerView, udpBootKey, UdpHeartbeat } from '@ha/contracts';
 import { DataSource } from 'typeorm';
 import { createLogger } from '../common/logger';
 import { AppConfig } from '../config/app-config';
@@ -17,10 +17,17 @@ export interface LiveNode {
   nodeId: string;
   /** orchestrator clock, ms */
   lastSeenAt: number;
+  /** latest sequence number, HTTP or UDP */
   seq: number;
   bootId: string;
+  /** udpBootKey(bootId): what UDP datagrams name the boot by */
+  bootKey: string;
+  /** the latest full (HTTP) report, with the deltas of later datagrams applied; its seq is the full one's */
   report: HeartbeatRequest;
 }
+
+/** What became of a UDP heartbeat (see acceptUdp). */
+export type UdpOutcome = 'accepted' | 'need_full' | 'replay' | 'unknown_boot';
 
 /** How one observer (a peer agent) last saw a node. */
 export interface PeerObservation {
@@ -47,6 +54,8 @@ export class HeartbeatStore implements OnApplicationBootstrap, OnApplicationShut
   private readonly dirtyContact = new Map<string, number>();
   /** nodeId → '1' (watchdog armed) / '0', as of its latest heartbeat; written with the contacts. */
   private readonly dirtyWatchdog = new Map<string, string>();
+  /** nodes whose watchdog flag was written at least once by this instance */
+  private readonly watchdogSeen = new Set<string>();
   private timers: NodeJS.Timeout[] = [];
   readonly startedAt = Date.now();
 
@@ -85,22 +94,63 @@ export class HeartbeatStore implements OnApplicationBootstrap, OnApplicationShut
       lastSeenAt: now,
       seq: hb.seq,
       bootId: hb.bootId,
+      bootKey: prev && prev.bootId === hb.bootId ? prev.bootKey : udpBootKey(hb.bootId),
       report: hb,
     });
-    this.dirtyPg.add(hb.nodeId);
-    this.noteContact(hb.nodeId, now);
+    this.touched(hb.nodeId, now, prev?.report.watchdog?.armed === true, hb.watchdog?.armed === true);
+    this.notePeerViews(hb.nodeId, hb.peerViews, now);
+    return true;
+  }
+
+  /**
+   * A verified UDP heartbeat: liveness for the boot the last HTTP heartbeat named, with a higher
+   * sequence number; its deltas (check results, peer views, lag, watchdog) only on top of the full
+   * report it names as its base. `need_full`: liveness taken, deltas not (the agent should send HTTP).
+   */
+  acceptUdp(hb: UdpHeartbeat, now = Date.now()): UdpOutcome {
+    const prev = this.live.get(hb.nodeId);
+    if (!prev || prev.bootKey !== hb.bootKey) return 'unknown_boot';
+    if (hb.seq <= prev.seq) return 'replay';
+    prev.lastSeenAt = now;
+    prev.seq = hb.seq;
+    const base = prev.report;
+    if (base.seq !== hb.baseSeq || base.checks.length !== hb.checks.length) {
+      const armed = base.watchdog?.armed === true;
+      this.touched(hb.nodeId, now, armed, armed);
+      return 'need_full';
+    }
+    const armed = hb.watchdogArmed;
+    prev.report = {
+      ...base,
+      checks: base.checks.map((c, i) => ({ ...c, ...hb.checks[i] })),
+      ...(base.watchdog && { watchdog: { ...base.watchdog, armed } }),
+      replicaLagSeconds: hb.replicaLagSeconds,
+    };
+    if (hb.replicaLagSeconds === undefined) delete prev.report.replicaLagSeconds;
+    this.touched(hb.nodeId, now, base.watchdog?.armed === true, prev.report.watchdog?.armed === true);
+    this.notePeerViews(hb.nodeId, hb.peerViews, now);
+    return 'accepted';
+  }
+
+  /** A heartbeat was taken: state to flush, contact time, watchdog flag when it changed. */
+  private touched(nodeId: string, now: number, wasArmed: boolean, armed: boolean): void {
+    this.dirtyPg.add(nodeId);
+    this.noteContact(nodeId, now);
     // Written to Redis when it changes, not with every heartbeat.
-    const armed = hb.watchdog?.armed === true;
-    if (!prev || (prev.report.watchdog?.armed === true) !== armed)
-      this.dirtyWatchdog.set(hb.nodeId, armed ? '1' : '0');
-    for (const v of hb.peerViews) {
+    if (wasArmed !== armed || !this.watchdogSeen.has(nodeId)) {
+      this.watchdogSeen.add(nodeId);
+      this.dirtyWatchdog.set(nodeId, armed ? '1' : '0');
+    }
+  }
+
+  private notePeerViews(observerNodeId: string, views: PeerView[], now: number): void {
+    for (const v of views) {
       const seenAt = v.lastSeenMsAgo === null || v.lastSeenMsAgo === undefined ? null : now - v.lastSeenMsAgo;
       let m = this.peerViews.get(v.nodeId);
       if (!m) this.peerViews.set(v.nodeId, (m = new Map()));
-      m.set(hb.nodeId, { observerNodeId: hb.nodeId, seenAt, reachable: v.reachable, reportedAt: now });
+      m.set(observerNodeId, { observerNodeId, seenAt, reachable: v.reachable, reportedAt: now });
       if (seenAt !== null) this.noteContact(v.nodeId, seenAt);
     }
-    return true;
   }
 
   private noteContact(nodeId: string, at: number): void {

@@ -1,11 +1,12 @@
 import { Module } from '@nestjs/common';
 import { HeartbeatRoute } from './heartbeat-route';
+import { HeartbeatUdpServer } from './heartbeat-udp.server';
 import { HeartbeatStore } from './heartbeat.store';
 import { HeartbeatsService } from './heartbeats.service';
 
 // POST /api/v1/heartbeats is a plain Fastify route (heartbeat-route.ts), not a Nest controller.
 @Module({
-  providers: [HeartbeatStore, HeartbeatsService, HeartbeatRoute],
-  exports: [HeartbeatStore, HeartbeatsService],
+  providers: [HeartbeatStore, HeartbeatsService, HeartbeatRoute, HeartbeatUdpServer],
+  exports: [HeartbeatStore, HeartbeatsService, HeartbeatUdpServer],
 })
 export class HeartbeatsModule {}

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { HeartbeatRequest, HeartbeatResponse, ScenarioAssignment } from '@ha/contracts';
+import { HeartbeatRequest, HeartbeatResponse, ScenarioAssignment, UdpHeartbeat } from '@ha/contracts';
 import { DataSource } from 'typeorm';
 import { EpochNotIssuedError } from '../common/errors';
 import { createLogger } from '../common/logger';
 import { MetricsService } from '../metrics/metrics.service';
 import { TopologyService } from '../topology/topology.service';
-import { HeartbeatStore } from './heartbeat.store';
+import { HeartbeatStore, UdpOutcome } from './heartbeat.store';
 
 const log = createLogger('HeartbeatsService');
 
@@ -19,6 +19,8 @@ export function assignmentVersion(scenarios: ScenarioAssignment[]): string {
 export class HeartbeatsService {
   private readonly cache = new Map<string, { scenarios: ScenarioAssignment[]; version: string }>();
   private cacheAt = -1;
+  /** set by HeartbeatUdpServer once its socket is bound: every answer then names it */
+  udpPort: number | undefined;
 
   constructor(
     private readonly store: HeartbeatStore,
@@ -37,6 +39,18 @@ export class HeartbeatsService {
     if (suspicious.length === 0 && !hb.confirmEpochs?.length)
       return this.unchangedLeftOut(hb, this.accept(hb));
     return this.receiveChecked(hb, suspicious).then((answer) => this.unchangedLeftOut(hb, answer));
+  }
+
+  /** A verified UDP heartbeat (HeartbeatUdpServer checked its signature). */
+  receiveUdp(hb: UdpHeartbeat, now = Date.now()): UdpOutcome {
+    const outcome = this.store.acceptUdp(hb, now);
+    if (outcome === 'accepted' || outcome === 'need_full') this.metrics.heartbeats.inc();
+    return outcome;
+  }
+
+  /** The assignmentVersion a full answer would carry now (UDP acknowledgements name it). */
+  assignmentVersionOf(nodeId: string): string {
+    return this.cachedAssignments(nodeId).version;
   }
 
   assignmentsFor(nodeId: string): ScenarioAssignment[] {
@@ -80,7 +94,13 @@ export class HeartbeatsService {
     // surrogate PostgreSQL would refuse, so nothing is left to repair here.
     if (this.store.accept(hb)) this.metrics.heartbeats.inc();
     const { scenarios, version } = this.cachedAssignments(hb.nodeId);
-    return { nodeId: hb.nodeId, serverTime: Date.now(), scenarios, assignmentVersion: version };
+    return {
+      nodeId: hb.nodeId,
+      serverTime: Date.now(),
+      scenarios,
+      assignmentVersion: version,
+      ...(this.udpPort !== undefined && { udpPort: this.udpPort }),
+    };
   }
 
   /** Leaves the assignments out of an answer the agent already holds (same digest). */
@@ -91,6 +111,7 @@ export class HeartbeatsService {
       nodeId: answer.nodeId,
       serverTime: answer.serverTime,
       assignmentVersion: answer.assignmentVersion,
+      ...(answer.udpPort !== undefined && { udpPort: answer.udpPort }),
     };
   }
 

@@ -19,6 +19,15 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly udpDatagrams = new Counter({
+    name: 'ha_heartbeat_udp_datagrams_total',
+    help:
+      'UDP heartbeat datagrams by result: accepted, need_full (liveness taken, full HTTP heartbeat asked for), ' +
+      'replay, unknown_boot, unknown_key (no HTTP heartbeat taught this instance the node key), forged, malformed',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   readonly verdictChanges = new Counter({
     name: 'ha_verdict_changes_total',
     help: 'Node verdict changes by new verdict',
