@@ -19,16 +19,16 @@
  * Own schema and Redis prefix (dropped at the end); orchestrator on 127.0.0.1:18133, DNS :16133.
  */
 import 'reflect-metadata';
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import http from 'node:http';
-import { randomBytes } from 'node:crypto';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ChildOrchestrator, spawnOrchestrator } from './lib/child-orchestrator';
-import { apiClient, benchEnv, progress, runBench, sleep } from './lib/common';
+import { apiClient, benchEnv, pin, progress, runBench, sleep } from './lib/common';
 import { FrameGroup, summariseProfile } from './lib/cpu-profile';
 import type { ProbeReply } from './lib/probe-preload';
+import { body, registerSimNodes, SimNode } from './lib/sim-nodes';
 
 const HTTP_PORT = 18133;
 const DNS_PORT = 16133;
@@ -108,30 +108,6 @@ const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
 function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-}
-
-interface SimNode {
-  id: string;
-  token: string;
-  bootId: string;
-  seq: number;
-  scenarioId: string | null;
-  role: 'production' | 'replica';
-  epoch: number;
-  peerId: string | null;
-}
-
-function body(n: SimNode, now: number): string {
-  n.seq += 1;
-  return JSON.stringify({
-    nodeId: n.id,
-    seq: n.seq,
-    bootId: n.bootId,
-    agentTime: now,
-    scenarios: n.scenarioId ? [{ scenarioId: n.scenarioId, role: n.role, epoch: n.epoch }] : [],
-    checks: [{ name: 'app', status: 'ok', output: 'OK - app answers in 3 ms', durationMs: 3, at: now - 5 }],
-    peerViews: n.peerId ? [{ nodeId: n.peerId, lastSeenMsAgo: 180, reachable: true }] : [],
-  });
 }
 
 function post(agent: http.Agent, n: SimNode, port = HTTP_PORT): Promise<{ status: number; text?: string }> {
@@ -236,62 +212,7 @@ async function main(): Promise<void> {
   const api = apiClient(() => o.url, env.adminToken);
 
   progress(`registering ${NODES} nodes and ${Math.floor(NODES / 2)} scenarios`);
-  const nodes: SimNode[] = [];
-  for (let i = 0; i < NODES; i += 10) {
-    const batch = await Promise.all(
-      Array.from({ length: Math.min(10, NODES - i) }, (_, k) => {
-        const j = i + k;
-        const address = `10.133.${j >> 8}.${j & 255}`;
-        return api('POST', '/api/v1/nodes', {
-          name: `hb-${j}`,
-          address,
-          agentUrl: `http://${address}:7400`,
-        });
-      }),
-    );
-    for (const r of batch) {
-      nodes.push({
-        id: r.node.id,
-        token: r.agentToken,
-        bootId: randomBytes(8).toString('hex'),
-        seq: 0,
-        scenarioId: null,
-        role: 'replica',
-        epoch: 0,
-        peerId: null,
-      });
-    }
-  }
-  for (let k = 0; k + 1 < NODES; k += 20) {
-    await Promise.all(
-      Array.from({ length: Math.min(10, Math.floor((NODES - k) / 2)) }, async (_, m) => {
-        const [p, r] = [nodes[k + 2 * m], nodes[k + 2 * m + 1]];
-        const s = await api('POST', '/api/v1/scenarios', {
-          name: `hb-s${(k + 2 * m) / 2}`,
-          productionNodeId: p.id,
-          replicaNodeIds: [r.id],
-          dnsRecords: [{ zone: 'hb.test', name: `s${(k + 2 * m) / 2}.hb.test`, type: 'A', ttl: 5 }],
-          failoverMode: 'manual',
-          checks: [{ name: 'heartbeat', kind: 'heartbeat', intervalMs: 1000, ttlMs: 4000 }],
-        });
-        Object.assign(p, { scenarioId: s.id, role: 'production', epoch: s.epoch, peerId: r.id });
-        Object.assign(r, { scenarioId: s.id, role: 'replica', epoch: s.epoch, peerId: p.id });
-      }),
-    );
-  }
-  // Sanity: one heartbeat answered with its scenario assignment.
-  {
-    const n = nodes[0];
-    const r = await fetch(`${o.url}/api/v1/heartbeats`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${n.token}`, 'content-type': 'application/json' },
-      body: body(n, Date.now()),
-    });
-    const json = (await r.json()) as { scenarios?: { scenarioId: string }[] };
-    if (r.status !== 200 || json.scenarios?.[0]?.scenarioId !== n.scenarioId) {
-      throw new Error(`heartbeat not accepted as expected: ${r.status} ${JSON.stringify(json)}`);
-    }
-  }
+  const nodes = await registerSimNodes(api, o.url, NODES);
 
   const stats = () => o.probe({ op: 'stats' });
   const levels: unknown[] = [];
@@ -470,15 +391,6 @@ async function main(): Promise<void> {
 }
 
 let referenceChild: ChildProcess | null = null;
-
-/** Pins a process (all its threads) to one core, so the reference and ours get the same one. */
-function pin(pid: number, cpu: string): void {
-  try {
-    execFileSync('taskset', ['-a', '-pc', cpu, String(pid)], { stdio: 'ignore' });
-  } catch {
-    progress(`taskset not available: pid ${pid} not pinned`);
-  }
-}
 
 runBench(main, async () => {
   referenceChild?.kill('SIGKILL');

@@ -3,6 +3,7 @@
  * prefix and admin token), an admin API client, polling, and clean-up that runs even on failure
  * or Ctrl-C. Progress goes to stderr; each benchmark prints one JSON document on stdout.
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
 import { Client } from 'pg';
@@ -198,4 +199,13 @@ export function agentConfig(opts: {
     watchdog: { pidFiles: [service.pidFile] },
     logLevel: 'error',
   };
+}
+
+/** Pins a process (all its threads) to one core, so a reference and ours get the same one. */
+export function pin(pid: number, cpu: string): void {
+  try {
+    execFileSync('taskset', ['-a', '-pc', cpu, String(pid)], { stdio: 'ignore' });
+  } catch {
+    progress(`taskset not available: pid ${pid} not pinned`);
+  }
 }

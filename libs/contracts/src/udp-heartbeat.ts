@@ -111,8 +111,18 @@ export function udpBootKey(bootId: string): string {
 
 /** Lower-case hex of a UUID's 16 bytes (the form the datagram carries), or null if not a UUID. */
 export function uuidHex(id: string): string | null {
-  return UUID_RE.test(id) ? id.replace(/-/g, '').toLowerCase() : null;
+  // Slices, not a regex replace: this runs for every acknowledgement.
+  if (id.length !== 36 || id[8] !== '-' || id[13] !== '-' || id[18] !== '-' || id[23] !== '-') return null;
+  const hex = (
+    id.slice(0, 8) +
+    id.slice(9, 13) +
+    id.slice(14, 18) +
+    id.slice(19, 23) +
+    id.slice(24)
+  ).toLowerCase();
+  return HEX32_RE.test(hex) ? hex : null;
 }
+const HEX32_RE = /^[0-9a-f]{32}$/;
 
 export function hexToUuid(hex: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;

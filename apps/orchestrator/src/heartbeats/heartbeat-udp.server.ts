@@ -21,7 +21,10 @@ import {
 import { createLogger } from '../common/logger';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
+import { UdpOutcome } from './heartbeat.store';
 import { HeartbeatsService } from './heartbeats.service';
+
+type UdpResult = UdpOutcome | 'unknown_key' | 'forged' | 'malformed';
 
 const log = createLogger('HeartbeatUdpServer');
 
@@ -47,19 +50,29 @@ export class HeartbeatUdpServer implements OnApplicationBootstrap, OnApplication
   private socket: dgram.Socket | null = null;
   /** by the node id's hex (what datagrams carry) */
   private readonly keys = new Map<string, NodeKey>();
-  private readonly counted: Record<string, { inc: () => void }>;
+  /** datagrams by result since metrics were last read (see MetricsService.onCollect) */
+  private readonly counted: Record<UdpResult, number> = {
+    accepted: 0,
+    need_full: 0,
+    replay: 0,
+    unknown_boot: 0,
+    unknown_key: 0,
+    forged: 0,
+    malformed: 0,
+  };
 
   constructor(
     private readonly config: AppConfig,
     private readonly heartbeats: HeartbeatsService,
     metrics: MetricsService,
   ) {
-    this.counted = Object.fromEntries(
-      ['accepted', 'need_full', 'replay', 'unknown_boot', 'unknown_key', 'forged', 'malformed'].map((r) => [
-        r,
-        metrics.udpDatagrams.labels(r),
-      ]),
-    );
+    metrics.onCollect(() => {
+      for (const result of Object.keys(this.counted) as UdpResult[]) {
+        if (this.counted[result] === 0) continue;
+        metrics.udpDatagrams.inc({ result }, this.counted[result]);
+        this.counted[result] = 0;
+      }
+    });
   }
 
   get enabled(): boolean {
@@ -68,7 +81,13 @@ export class HeartbeatUdpServer implements OnApplicationBootstrap, OnApplication
 
   async onApplicationBootstrap(): Promise<void> {
     if (!this.enabled) return;
-    const socket = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
+    const socket = dgram.createSocket({
+      type: 'udp4',
+      recvBufferSize: 4 * 1024 * 1024,
+      // Acknowledgements go to the sender's address as received, always an IP: no resolver round.
+      lookup: (address, _family, callback) =>
+        (callback as (e: null, a: string, f: number) => void)(null, address, 4),
+    });
     socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo.port, rinfo.address));
     socket.on('error', (err) => log.error({ err: err.message }, 'UDP heartbeat socket error'));
     const host = this.config.HEARTBEAT_UDP_HOST || this.config.HTTP_HOST;
@@ -106,14 +125,14 @@ export class HeartbeatUdpServer implements OnApplicationBootstrap, OnApplication
   /** Public for the benchmark and tests: one datagram in, maybe one acknowledgement out. */
   onMessage(msg: Buffer, port: number, address: string, now = Date.now()): void {
     const head = udpHead(msg);
-    if (!head || head.type !== UDP_TYPE_HEARTBEAT) return this.counted.malformed.inc();
+    if (!head || head.type !== UDP_TYPE_HEARTBEAT) return void this.counted.malformed++;
     const key = this.keys.get(head.nodeHex);
-    if (!key || key.until < now) return this.counted.unknown_key.inc();
-    if (!udpVerify(key.key, msg)) return this.counted.forged.inc();
+    if (!key || key.until < now) return void this.counted.unknown_key++;
+    if (!udpVerify(key.key, msg)) return void this.counted.forged++;
     const hb = decodeUdpHeartbeat(msg);
-    if (!hb) return this.counted.malformed.inc();
+    if (!hb) return void this.counted.malformed++;
     const outcome = this.heartbeats.receiveUdp(hb, now);
-    this.counted[outcome].inc();
+    this.counted[outcome]++;
     // A replay gets no answer: an acknowledgement would tell a replayer nothing new, the agent
     // nothing either (it has had the answer to that sequence number, or given up on it).
     if (outcome === 'replay' || !this.socket) return;

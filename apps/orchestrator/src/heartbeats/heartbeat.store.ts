@@ -119,15 +119,20 @@ export class HeartbeatStore implements OnApplicationBootstrap, OnApplicationShut
       this.touched(hb.nodeId, now, armed, armed);
       return 'need_full';
     }
-    const armed = hb.watchdogArmed;
-    prev.report = {
-      ...base,
-      checks: base.checks.map((c, i) => ({ ...c, ...hb.checks[i] })),
-      ...(base.watchdog && { watchdog: { ...base.watchdog, armed } }),
-      replicaLagSeconds: hb.replicaLagSeconds,
-    };
-    if (hb.replicaLagSeconds === undefined) delete prev.report.replicaLagSeconds;
-    this.touched(hb.nodeId, now, base.watchdog?.armed === true, prev.report.watchdog?.armed === true);
+    // In place: the report is this store's own copy (the parsed body of the full heartbeat), and a
+    // UDP heartbeat must not cost a copy of it.
+    const wasArmed = base.watchdog?.armed === true;
+    for (let i = 0; i < hb.checks.length; i++) {
+      const c = base.checks[i];
+      const d = hb.checks[i];
+      c.status = d.status;
+      c.at = d.at;
+      c.durationMs = d.durationMs;
+    }
+    if (base.watchdog) base.watchdog.armed = hb.watchdogArmed;
+    if (hb.replicaLagSeconds === undefined) delete base.replicaLagSeconds;
+    else base.replicaLagSeconds = hb.replicaLagSeconds;
+    this.touched(hb.nodeId, now, wasArmed, base.watchdog?.armed === true);
     this.notePeerViews(hb.nodeId, hb.peerViews, now);
     return 'accepted';
   }

@@ -21,13 +21,21 @@ export class HeartbeatsService {
   private cacheAt = -1;
   /** set by HeartbeatUdpServer once its socket is bound: every answer then names it */
   udpPort: number | undefined;
+  /** heartbeats taken since metrics were last read (see MetricsService.onCollect) */
+  private taken = 0;
 
   constructor(
     private readonly store: HeartbeatStore,
     private readonly topology: TopologyService,
     private readonly metrics: MetricsService,
     private readonly dataSource: DataSource,
-  ) {}
+  ) {
+    metrics.onCollect(() => {
+      if (this.taken === 0) return;
+      metrics.heartbeats.inc(this.taken);
+      this.taken = 0;
+    });
+  }
 
   /**
    * The hot path stays synchronous: only a heartbeat that reports a scenario the cache does not
@@ -44,7 +52,7 @@ export class HeartbeatsService {
   /** A verified UDP heartbeat (HeartbeatUdpServer checked its signature). */
   receiveUdp(hb: UdpHeartbeat, now = Date.now()): UdpOutcome {
     const outcome = this.store.acceptUdp(hb, now);
-    if (outcome === 'accepted' || outcome === 'need_full') this.metrics.heartbeats.inc();
+    if (outcome === 'accepted' || outcome === 'need_full') this.taken++;
     return outcome;
   }
 
@@ -92,7 +100,7 @@ export class HeartbeatsService {
   private accept(hb: HeartbeatRequest): HeartbeatResponse & { scenarios: ScenarioAssignment[] } {
     // Stored as jsonb: the JSON limits hook (bootstrap) has already refused every NUL and lone
     // surrogate PostgreSQL would refuse, so nothing is left to repair here.
-    if (this.store.accept(hb)) this.metrics.heartbeats.inc();
+    if (this.store.accept(hb)) this.taken++;
     const { scenarios, version } = this.cachedAssignments(hb.nodeId);
     return {
       nodeId: hb.nodeId,
