@@ -369,6 +369,7 @@ export class Agent implements AgentApi {
       seq: this.seq,
       startedAt: this.startedAtWall,
       lastOrchestratorContactMsAgo: msAgo(orchestratorContact),
+      heartbeatsTo: this.heartbeats.ownerUrls(),
       orchestrators: this.heartbeats.status().map((c) => ({
         url: c.url,
         transport: c.transport ?? null,

@@ -106,6 +106,12 @@ export class HeartbeatResponseDto implements HeartbeatResponse {
   @Min(1)
   @Max(65535)
   udpPort?: number;
+
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(8)
+  @IsUrl({ require_tld: false, require_protocol: true, protocols: ['http', 'https'] }, { each: true })
+  owners?: string[];
 }
 
 /** Plain copy (drops class prototypes so JSON comparison and persistence stay simple). */

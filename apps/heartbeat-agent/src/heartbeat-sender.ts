@@ -3,6 +3,10 @@
  * per orchestrator: a slow or dead one is skipped until its request ends (timeout < interval), so
  * requests never stack up and the others keep getting heartbeats.
  *
+ * With detection shared across instances, answers name the instances that watch this node (owner,
+ * backup): heartbeats then go to those only (added as contacts when not configured), and to every
+ * orchestrator again as soon as none of them has answered for two intervals.
+ *
  * With UDP heartbeats on (config `udpHeartbeats`), an orchestrator whose answer names a udpPort
  * gets a signed datagram instead (libs/contracts/src/udp-heartbeat.ts) while nothing structural
  * changed since the last full HTTP heartbeat it took; its signed acknowledgement counts as contact
@@ -95,6 +99,9 @@ export function heartbeatShape(hb: HeartbeatRequest): string {
 
 export class HeartbeatSender {
   private readonly contacts: OrchestratorContact[];
+  private readonly configured: Set<string>;
+  /** the instances watching this node, from the latest answer that named them */
+  private owners: { urls: string[]; at: number } | undefined;
   private readonly udpPaths = new Map<OrchestratorContact, UdpPath>();
   private readonly udpKey: KeyObject | undefined;
   private readonly udpBoot: string | undefined;
@@ -103,6 +110,7 @@ export class HeartbeatSender {
 
   constructor(private readonly options: HeartbeatSenderOptions) {
     this.contacts = options.orchestrators.map((url) => ({ url, inFlight: false }));
+    this.configured = new Set(options.orchestrators);
     if (options.udp) {
       this.udpKey = udpHeartbeatKey(options.token, options.udp.nodeId);
       this.udpBoot = udpBootKey(options.udp.bootId);
@@ -169,8 +177,45 @@ export class HeartbeatSender {
     });
   }
 
+  /** The owners' contacts while they answer (or were just named); null = every contact. */
+  private routed(now: number): OrchestratorContact[] | null {
+    if (!this.owners) return null;
+    const window = 2 * this.options.intervalMs + 500;
+    const owned = this.contacts.filter((c) => this.owners!.urls.includes(c.url));
+    const answering =
+      now - this.owners.at <= window ||
+      owned.some((c) => c.lastContact !== undefined && now - c.lastContact <= window);
+    return answering && owned.length > 0 ? owned : null;
+  }
+
+  /** An answer named the instances watching this node: route to them, adding unknown ones. */
+  private noteOwners(urls: string[] | undefined): void {
+    if (!urls || urls.length === 0) {
+      this.owners = undefined;
+      return;
+    }
+    const clean = urls.map((u) => u.replace(/\/+$/, ''));
+    this.owners = { urls: clean, at: this.options.now() };
+    for (const url of clean)
+      if (!this.contacts.some((c) => c.url === url)) this.contacts.push({ url, inFlight: false });
+    // Instances learnt this way and no longer named are forgotten (configured ones stay).
+    for (let i = this.contacts.length - 1; i >= 0; i--) {
+      const c = this.contacts[i];
+      if (!this.configured.has(c.url) && !clean.includes(c.url) && !c.inFlight) {
+        this.udpPaths.get(c)?.socket.close();
+        this.udpPaths.delete(c);
+        this.contacts.splice(i, 1);
+      }
+    }
+  }
+
+  /** Base URLs of the instances this node's heartbeats go to now (empty: every orchestrator). */
+  ownerUrls(): string[] {
+    return this.routed(this.options.now())?.map((c) => c.url) ?? [];
+  }
+
   private sendRound(): void {
-    const idle = this.contacts.filter((c) => !c.inFlight);
+    const idle = (this.routed(this.options.now()) ?? this.contacts).filter((c) => !c.inFlight);
     if (idle.length === 0) return;
     const request = this.options.build();
     const shape = this.udpKey ? heartbeatShape(request) : '';
@@ -344,6 +389,7 @@ export class HeartbeatSender {
         return false;
       }
       contact.clockOffsetMs = response.serverTime - (sentAtWall + Date.now()) / 2;
+      this.noteOwners(response.owners);
       const path = this.updateUdpPath(contact, response.udpPort);
       if (path && shape !== undefined) {
         path.baseSeq = request.seq;

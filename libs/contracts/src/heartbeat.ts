@@ -197,6 +197,12 @@ export interface HeartbeatResponse {
   assignmentVersion?: string;
   /** This orchestrator takes UDP heartbeats (see udp-heartbeat.ts) on this port of the same host. */
   udpPort?: number;
+  /**
+   * With detection shared across instances: the base URLs of the instances that watch this node,
+   * its owner first, then its backup. The agent sends its heartbeats there (and to every configured
+   * orchestrator when none of them answers).
+   */
+  owners?: string[];
 }
 
 /** POST /peer/heartbeat body between agents of one scenario (Bearer = scenario peerToken). */

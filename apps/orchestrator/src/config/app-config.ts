@@ -131,6 +131,19 @@ export class AppConfig {
   @IsString()
   HEARTBEAT_UDP_HOST = '';
 
+  /**
+   * Share detection across the detector instances (each evaluates its owned and backup nodes, acts
+   * for its owned ones; agents are told their owners). false = every instance evaluates every node
+   * and the detector leader acts.
+   */
+  @IsIn(['true', 'false'])
+  DETECTOR_SHARDING = 'true';
+
+  /** The URL agents reach this instance at (told to the agents it owns). Empty = host and port it listens on. */
+  @IsOptional()
+  @Matches(/^(|https?:\/\/\S+)$/, { message: 'must be an http(s) URL' })
+  ORCHESTRATOR_URL = '';
+
   /** How often in-memory heartbeat state is flushed to PostgreSQL (bounded write rate). */
   @Transform(toInt)
   @IsInt()

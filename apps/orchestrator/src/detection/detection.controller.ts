@@ -10,7 +10,9 @@ import { PaginationQuery } from '../common/dtos/pagination.dto';
 import { NodesService, toNodeView } from '../nodes/nodes.service';
 import { OperationsService } from '../operations/operations.service';
 import { ScenariosService, toScenarioView } from '../scenarios/scenarios.service';
+import { DetectorMembership } from '../cluster/membership.service';
 import { HeartbeatStore } from '../heartbeats/heartbeat.store';
+import { TopologyService } from '../topology/topology.service';
 import { DetectorService } from './detector.service';
 import { EVENT_KINDS, EventEntity } from './event.entity';
 import { NodeStatusEntity } from './node-status.entity';
@@ -54,7 +56,39 @@ export class DetectionController {
     private readonly stormBrake: StormBrakeService,
     @InjectRepository(EventEntity) private readonly events: Repository<EventEntity>,
     @InjectRepository(NodeStatusEntity) private readonly statuses: Repository<NodeStatusEntity>,
+    private readonly membership: DetectorMembership,
+    private readonly topology: TopologyService,
   ) {}
+
+  @Get('detection/members')
+  @MinRole('viewer')
+  @ApiOperation({
+    summary:
+      'Detector instances sharing the detection work, and how many nodes each owns (as this instance sees it)',
+  })
+  members() {
+    const owned = new Map<string, number>();
+    const watched = new Map<string, number>();
+    for (const n of this.topology.allNodes()) {
+      this.membership.ownersOf(n.id).forEach((m, i) => {
+        if (i === 0) owned.set(m.id, (owned.get(m.id) ?? 0) + 1);
+        watched.set(m.id, (watched.get(m.id) ?? 0) + 1);
+      });
+    }
+    return {
+      sharding: this.membership.enabled,
+      instanceId: this.membership.id,
+      canAct: this.membership.canAct,
+      evaluatedHere: this.detector.evaluatedCount,
+      members: this.membership.members.map((m) => ({
+        id: m.id,
+        url: m.url,
+        self: m.id === this.membership.id,
+        ownedNodes: owned.get(m.id) ?? 0,
+        watchedNodes: watched.get(m.id) ?? 0,
+      })),
+    };
+  }
 
   @Get('nodes/:id/health')
   @MinRole('viewer')
@@ -80,6 +114,11 @@ export class DetectionController {
             }
           : null,
       history: history.map((e) => ({ at: e.at, kind: e.kind, severity: e.severity, message: e.message })),
+      // Sharded: who evaluates this node (owner, backup); elsewhere the verdict is the owner's last record.
+      detection: {
+        owners: this.membership.ownersOf(id).map((m) => m.url),
+        evaluatedHere: this.detector.evidenceOf(id) !== undefined,
+      },
     };
   }
 

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { ClusterModule } from '../cluster/cluster.module';
 import { GroupsModule } from '../groups/groups.module';
 import { HeartbeatsModule } from '../heartbeats/heartbeats.module';
 import { NodesModule } from '../nodes/nodes.module';
@@ -15,6 +16,7 @@ import { StormBrakeService } from './storm-brake.service';
 
 @Module({
   imports: [
+    ClusterModule,
     TypeOrmModule.forFeature([EventEntity, NodeStatusEntity]),
     HeartbeatsModule,
     OperationsModule,

@@ -14,7 +14,9 @@ import { DataSource } from 'typeorm';
 import { DomainError, OperationInProgressError } from '../common/errors';
 import { createLogger } from '../common/logger';
 import { AppConfig } from '../config/app-config';
-import { HeartbeatStore } from '../heartbeats/heartbeat.store';
+import { DetectorMembership } from '../cluster/membership.service';
+import { HeartbeatStore, PeerObservation, readPeerViews } from '../heartbeats/heartbeat.store';
+import { RedisService } from '../redis/redis.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { NotificationsService } from '../notify/notifications.service';
 import { ArTestAbortingError, OperationResult, OperationsService } from '../operations/operations.service';
@@ -86,6 +88,10 @@ const AGENT_SILENT_MS = 1000;
 
 /** Liveness window of an observer whose scenarios have no heartbeat check. */
 const DEFAULT_TTL_MS = 3000;
+/** Remote peer views read per tick at most (nodes whose heartbeats are lost: few, unless a site died). */
+const MAX_REMOTE_READS = 2000;
+/** The advisory lock that serialises automatic failover decisions across instances (storm brake). */
+const ACT_LOCK_NAME = 'detector-failover-decision';
 /** Events kept in memory while PostgreSQL cannot take them; the oldest go first beyond this. */
 const MAX_PENDING_EVENTS = 10_000;
 
@@ -115,6 +121,12 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
   private readonly requestedAt = new Map<string, number>();
   private readonly alerted = new Map<string, Set<string>>();
   private readonly staleProductionSince = new Map<string, number>();
+  /** With sharding: since when this instance watches each node (a node taken over starts its clock then) */
+  private readonly watchedSince = new Map<string, number>();
+  /** With sharding: since when each node's view is `down`, and the peer views other instances took */
+  private readonly downSince = new Map<string, number>();
+  private readonly remoteViews = new Map<string, { fetchedAt: number; views: PeerObservation[] }>();
+  private readonly wantRemote = new Set<string>();
   private readonly scheduler = new CheckScheduler(DEFAULT_CHECK_CONCURRENCY);
   private readonly pending: PendingEvent[] = [];
   private flushing: Promise<void> | null = null;
@@ -135,7 +147,19 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     /** absent only in unit specs that do not exercise groups */
     @Optional() private readonly groups?: GroupsService,
     @Optional() private readonly leader?: LeaderElection,
+    @Optional() private readonly membership?: DetectorMembership,
+    @Optional() private readonly redis?: RedisService,
   ) {}
+
+  /** Detection shared across instances (DetectorMembership): each evaluates its share only. */
+  private get sharded(): boolean {
+    return this.membership?.enabled === true;
+  }
+
+  /** This instance records and acts for the node: its owner (sharded), or the leader. */
+  private actsFor(nodeId: string): boolean {
+    return this.sharded ? this.membership!.owns(nodeId) : this.isLeader;
+  }
 
   onApplicationBootstrap(): void {
     if (!this.config.roles.has('detector')) return;
@@ -149,6 +173,11 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     if (this.timer) clearInterval(this.timer);
     this.scheduler.stop();
     await this.flushEvents();
+  }
+
+  /** Nodes this instance evaluates now (all watched ones; sharded, its owned and backup ones). */
+  get evaluatedCount(): number {
+    return this.evidence.size;
   }
 
   evidenceOf(nodeId: string): NodeEvidence | undefined {
@@ -165,7 +194,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
         if (!ACTIVE_STATES.has(t.entity.state)) continue;
         for (const id of t.nodeIds) {
           const node = this.topology.node(id);
-          if (!node) continue;
+          if (!node || (this.sharded && !this.membership!.watches(id))) continue;
           const prev = watched.get(id);
           watched.set(id, {
             node,
@@ -174,12 +203,15 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
           });
         }
       }
+      for (const id of watched.keys()) if (!this.watchedSince.has(id)) this.watchedSince.set(id, now);
       for (const [, w] of watched) this.evaluate(w.node, w.quorum, w.holdMs, now);
-      // A node no scenario watches any more starts from `unknown` when it is watched again.
-      for (const id of [...this.evidence.keys()]) if (!watched.has(id)) this.evidence.delete(id);
-      for (const id of [...this.dampers.keys()]) if (!watched.has(id)) this.dampers.delete(id);
-      // Only the leader records and acts; the others keep warm verdicts for the API and a takeover.
-      if (this.isLeader) await this.act(now);
+      // A node no scenario (or no longer this instance) watches starts from `unknown` when watched again.
+      for (const m of [this.evidence, this.dampers, this.watchedSince, this.downSince, this.remoteViews])
+        for (const id of [...m.keys()]) if (!watched.has(id)) m.delete(id);
+      if (this.wantRemote.size > 0) await this.fetchRemoteViews();
+      // The leader (or, sharded, each owner for its nodes) records and acts; the others keep warm
+      // verdicts for the API and a takeover.
+      if (this.sharded ? this.membership!.canAct : this.isLeader) await this.act(now);
       void this.flushEvents();
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'detector tick failed');
@@ -252,16 +284,20 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
   }
 
   private evaluate(node: TopologyNode, quorum: number, holdMs: number, now: number): void {
-    const live = this.store.get(node.id);
+    // Heartbeats count from when this instance started watching the node (start-up, or a takeover
+    // of a node it was not the backup of): before that it could not have had them.
+    const watchStart = Math.max(this.store.startedAt, this.watchedSince.get(node.id) ?? 0);
+    const stored = this.store.get(node.id);
+    const live = stored && stored.lastSeenAt >= watchStart - DEFAULT_TTL_MS ? stored : undefined;
     const { ttl, interval } = this.heartbeatTtl(node.id);
     const hbAge = live ? now - live.lastSeenAt : null;
     let view: OrchestratorView = 'up';
     let hbState: CheckState = 'passing';
     if (ttl !== Infinity) {
-      const age = hbAge ?? now - this.store.startedAt;
+      const age = hbAge ?? now - watchStart;
       if (age > ttl) hbState = 'failing';
       else if (age > 1.5 * interval + 250) hbState = 'pending';
-      if (!live && now - this.store.startedAt <= ttl) view = 'unknown';
+      if (!live && now - watchStart <= ttl) view = 'unknown';
     }
     // The node's own reports count only while its heartbeats are on time.
     const heardRecently = !!live && now - live.lastSeenAt <= (ttl === Infinity ? DEFAULT_TTL_MS : ttl);
@@ -318,7 +354,21 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       else if (checks.length > 0 && checks.every((c) => c.lastStatus === null)) view = 'unknown';
     }
     const votes = this.votesFor(node.id, now);
-    const raw = rawVerdict({ view, votes, peerQuorum: quorum, selfReportedFailures });
+    let raw = rawVerdict({ view, votes, peerQuorum: quorum, selfReportedFailures });
+    if (this.sharded && view === 'down') {
+      // Its observers' heartbeats may have gone to other instances: their views are read from Redis
+      // (next tick), and the node is not declared failed on a vote taken without them.
+      const since = this.downSince.get(node.id) ?? now;
+      this.downSince.set(node.id, since);
+      this.wantRemote.add(node.id);
+      const fetchedAt = this.remoteViews.get(node.id)?.fetchedAt ?? -1;
+      if (raw.verdict === 'failed' && selfReportedFailures.length === 0 && fetchedAt < since)
+        raw = {
+          ...raw,
+          verdict: 'suspect',
+          reason: 'orchestrator lost the node; reading the peer views other instances took',
+        };
+    } else this.downSince.delete(node.id);
     let damper = this.dampers.get(node.id);
     if (!damper) this.dampers.set(node.id, (damper = new VerdictDamper(holdMs)));
     damper.setHold(holdMs);
@@ -336,7 +386,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       peerQuorum: quorum,
     };
     this.evidence.set(node.id, ev);
-    if (d.changed && this.isLeader) this.recordChange(node, d.previous, ev);
+    if (d.changed && this.actsFor(node.id)) this.recordChange(node, d.previous, ev);
   }
 
   /**
@@ -348,14 +398,21 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     const peers = new Set<string>();
     for (const t of this.topology.scenariosOfNode(nodeId)) for (const id of t.nodeIds) peers.add(id);
     peers.delete(nodeId);
-    return this.store
-      .observationsOf(nodeId)
+    const local = this.store.observationsOf(nodeId);
+    const remote = (this.remoteViews.get(nodeId)?.views ?? []).filter(
+      (r) => !local.some((l) => l.observerNodeId === r.observerNodeId && l.reportedAt >= r.reportedAt),
+    );
+    const remoteObservers = new Set(remote.map((r) => r.observerNodeId));
+    return [...local.filter((l) => !remoteObservers.has(l.observerNodeId)), ...remote]
       .filter((o) => peers.has(o.observerNodeId))
       .map((o) => {
         const observer = this.store.get(o.observerNodeId);
         const ttl = this.heartbeatTtl(o.observerNodeId).ttl;
         const obsTtl = ttl === Infinity ? DEFAULT_TTL_MS : ttl;
-        const alive = !!observer && now - observer.lastSeenAt <= obsTtl;
+        // An observer whose heartbeats go to another instance was alive when that one took its view.
+        const alive = remoteObservers.has(o.observerNodeId)
+          ? now - o.reportedAt <= obsTtl
+          : !!observer && now - observer.lastSeenAt <= obsTtl;
         return {
           observer: this.topology.node(o.observerNodeId)?.name ?? o.observerNodeId,
           reachable: o.reachable,
@@ -370,9 +427,25 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     return this.leader ? this.leader.isLeader : true;
   }
 
+  /** Peer views of nodes whose heartbeats are lost, as the other instances took them. */
+  private async fetchRemoteViews(): Promise<void> {
+    const ids = [...this.wantRemote].slice(0, MAX_REMOTE_READS);
+    for (const id of ids) this.wantRemote.delete(id);
+    if (!this.redis) return;
+    try {
+      const fetchedAt = Date.now();
+      for (const [id, views] of await readPeerViews(this.redis, ids))
+        this.remoteViews.set(id, { fetchedAt, views });
+    } catch (err) {
+      // Without them no node is declared failed (fail static): suspect until Redis answers.
+      log.debug({ err: (err as Error).message }, 'remote peer views not readable');
+    }
+  }
+
   /** A new leader first writes the verdicts it holds, so node_status is current. */
   private onLeadership(): void {
     for (const ev of this.evidence.values()) {
+      if (!this.actsFor(ev.nodeId) && this.sharded) continue;
       this.enqueue({ status: { nodeId: ev.nodeId, verdict: ev.verdict, evidence: JSON.stringify(ev) } });
     }
   }
@@ -400,6 +473,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     for (const t of this.topology.allScenarios()) {
       const s = t.entity;
       this.detectSplitState(t.nodeIds, s);
+      if (!this.actsFor(s.activeNodeId)) continue;
       const ev = this.evidence.get(s.activeNodeId);
       const key = `${s.id}/${s.activeNodeId}/${s.epoch}`;
       if (!ev || ev.verdict !== 'failed' || !ALERT_STATES.has(s.state)) {
@@ -474,7 +548,40 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
    * brake check per failed node (a host carrying many scenarios is one incident), the groups read
    * in one query, the operations created in bulk (OperationsService.requestMany).
    */
-  private async failOver(candidates: Candidate[], now: number): Promise<void> {
+  private failOver(candidates: Candidate[], now: number): Promise<void> {
+    return this.withActLock(() => this.failOverLocked(candidates, now));
+  }
+
+  /**
+   * Sharded, several instances decide failovers at once: one at a time (a PostgreSQL advisory lock
+   * for the schema), so the storm brake counts every other instance's new incidents.
+   */
+  private async withActLock(fn: () => Promise<void>): Promise<void> {
+    if (!this.sharded) return fn();
+    const runner = this.dataSource.createQueryRunner();
+    const key = `${this.config.DATABASE_SCHEMA}:${ACT_LOCK_NAME}`;
+    // A transaction-scoped lock: whatever happens to this connection, the lock ends with it.
+    try {
+      await runner.connect();
+      await runner.startTransaction();
+      await runner.query('SELECT pg_advisory_xact_lock(hashtext($1))', [key]);
+    } catch (err) {
+      await runner.release().catch(() => undefined);
+      log.warn(
+        { err: (err as Error).message },
+        'failover decision lock not taken: no automatic failover this tick',
+      );
+      return;
+    }
+    try {
+      await fn();
+    } finally {
+      await runner.rollbackTransaction().catch(() => undefined);
+      await runner.release().catch(() => undefined);
+    }
+  }
+
+  private async failOverLocked(candidates: Candidate[], now: number): Promise<void> {
     for (const c of candidates) this.requestedAt.set(c.s.id, now);
     const t0 = Date.now();
     let allowed: Set<string>;
@@ -684,7 +791,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
   ): void {
     if (!['running', 'degraded', 'failed_over'].includes(s.state)) return;
     for (const id of nodeIds) {
-      if (id === s.activeNodeId) continue;
+      if (id === s.activeNodeId || !this.actsFor(id)) continue;
       const live = this.store.get(id);
       const ttl = this.heartbeatTtl(id).ttl;
       if (!live || Date.now() - live.lastSeenAt > (ttl === Infinity ? 3000 : ttl)) continue;

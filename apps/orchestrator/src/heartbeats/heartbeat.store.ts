@@ -4,9 +4,10 @@
  * - "last contact" times go to a Redis hash every 200 ms, so workers in other processes can tell
  *   when a node's self-fencing lease has surely expired.
  */
-import { Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, OnApplicationBootstrap, OnApplicationShutdown, Optional } from '@nestjs/common';
 import { HeartbeatRequest, PeerView, udpBootKey, UdpHeartbeat } from '@ha/contracts';
 import { DataSource } from 'typeorm';
+import { DetectorMembership } from '../cluster/membership.service';
 import { createLogger } from '../common/logger';
 import { AppConfig } from '../config/app-config';
 import { RedisService } from '../redis/redis.service';
@@ -54,6 +55,8 @@ export class HeartbeatStore implements OnApplicationBootstrap, OnApplicationShut
   private readonly dirtyContact = new Map<string, number>();
   /** nodeId → '1' (watchdog armed) / '0', as of its latest heartbeat; written with the contacts. */
   private readonly dirtyWatchdog = new Map<string, string>();
+  /** peer views about nodes another instance owns, for its detector: `${nodeId}|${observer}` → view */
+  private readonly remoteViews = new Map<string, { nodeId: string; view: PeerObservation }>();
   /** nodes whose watchdog flag was written at least once by this instance */
   private readonly watchdogSeen = new Set<string>();
   private timers: NodeJS.Timeout[] = [];
@@ -63,6 +66,7 @@ export class HeartbeatStore implements OnApplicationBootstrap, OnApplicationShut
     private readonly config: AppConfig,
     private readonly dataSource: DataSource,
     private readonly redis: RedisService,
+    @Optional() private readonly membership?: DetectorMembership,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -153,8 +157,11 @@ export class HeartbeatStore implements OnApplicationBootstrap, OnApplicationShut
       const seenAt = v.lastSeenMsAgo === null || v.lastSeenMsAgo === undefined ? null : now - v.lastSeenMsAgo;
       let m = this.peerViews.get(v.nodeId);
       if (!m) this.peerViews.set(v.nodeId, (m = new Map()));
-      m.set(observerNodeId, { observerNodeId, seenAt, reachable: v.reachable, reportedAt: now });
+      const view = { observerNodeId, seenAt, reachable: v.reachable, reportedAt: now };
+      m.set(observerNodeId, view);
       if (seenAt !== null) this.noteContact(v.nodeId, seenAt);
+      if (this.membership?.enabled && !this.membership.owns(v.nodeId))
+        this.remoteViews.set(`${v.nodeId}|${observerNodeId}`, { nodeId: v.nodeId, view });
     }
   }
 
@@ -172,6 +179,17 @@ export class HeartbeatStore implements OnApplicationBootstrap, OnApplicationShut
   }
 
   async flushContacts(): Promise<void> {
+    if (this.remoteViews.size > 0) {
+      const views = [...this.remoteViews.values()];
+      this.remoteViews.clear();
+      const pipeline = this.redis.client.pipeline();
+      for (const { nodeId, view } of views) {
+        const key = peerViewsKey(this.redis, nodeId);
+        pipeline.hset(key, view.observerNodeId, encodePeerView(view)).pexpire(key, PEER_VIEWS_TTL_MS);
+      }
+      // Lost with Redis down: the next heartbeats bring newer ones, and stale ones are not fresh anyway.
+      await pipeline.exec().catch(() => undefined);
+    }
     if (this.dirtyWatchdog.size > 0) {
       const watchdogs = new Map(this.dirtyWatchdog);
       this.dirtyWatchdog.clear();
@@ -249,6 +267,47 @@ function isDataError(err: unknown): boolean {
     (err as { code?: unknown; driverError?: { code?: unknown } }).driverError?.code ??
     (err as { code?: unknown }).code;
   return typeof code === 'string' && code.startsWith('22');
+}
+
+/** Views of a node published by the instances that took its observers' heartbeats. */
+const PEER_VIEWS_TTL_MS = 60_000;
+
+function peerViewsKey(redis: RedisService, nodeId: string): string {
+  return `${redis.prefix}:peerviews:${nodeId}`;
+}
+
+function encodePeerView(v: PeerObservation): string {
+  return `${v.seenAt ?? ''}|${v.reachable ? 1 : 0}|${v.reportedAt}`;
+}
+
+/**
+ * Read side for the detector of another instance: what peers of each node reported to the instances
+ * that took their heartbeats (one round trip for all of them).
+ */
+export async function readPeerViews(
+  redis: RedisService,
+  nodeIds: string[],
+): Promise<Map<string, PeerObservation[]>> {
+  const pipeline = redis.client.pipeline();
+  for (const id of nodeIds) pipeline.hgetall(peerViewsKey(redis, id));
+  const results = (await pipeline.exec()) ?? [];
+  const out = new Map<string, PeerObservation[]>();
+  nodeIds.forEach((id, i) => {
+    const [err, hash] = results[i] ?? [];
+    if (err) throw err;
+    const views: PeerObservation[] = [];
+    for (const [observerNodeId, v] of Object.entries((hash ?? {}) as Record<string, string>)) {
+      const [seen, reachable, reportedAt] = v.split('|');
+      views.push({
+        observerNodeId,
+        seenAt: seen === '' ? null : Number(seen),
+        reachable: reachable === '1',
+        reportedAt: Number(reportedAt),
+      });
+    }
+    out.set(id, views);
+  });
+  return out;
 }
 
 function watchdogKey(redis: RedisService): string {

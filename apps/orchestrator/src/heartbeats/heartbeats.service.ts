@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { HeartbeatRequest, HeartbeatResponse, ScenarioAssignment, UdpHeartbeat } from '@ha/contracts';
 import { DataSource } from 'typeorm';
+import { DetectorMembership } from '../cluster/membership.service';
 import { EpochNotIssuedError } from '../common/errors';
 import { createLogger } from '../common/logger';
 import { MetricsService } from '../metrics/metrics.service';
@@ -29,6 +30,7 @@ export class HeartbeatsService {
     private readonly topology: TopologyService,
     private readonly metrics: MetricsService,
     private readonly dataSource: DataSource,
+    private readonly membership: DetectorMembership,
   ) {
     metrics.onCollect(() => {
       if (this.taken === 0) return;
@@ -102,12 +104,14 @@ export class HeartbeatsService {
     // surrogate PostgreSQL would refuse, so nothing is left to repair here.
     if (this.store.accept(hb)) this.taken++;
     const { scenarios, version } = this.cachedAssignments(hb.nodeId);
+    const owners = this.membership.ownersOf(hb.nodeId);
     return {
       nodeId: hb.nodeId,
       serverTime: Date.now(),
       scenarios,
       assignmentVersion: version,
       ...(this.udpPort !== undefined && { udpPort: this.udpPort }),
+      ...(owners.length > 0 && { owners: owners.map((m) => m.url) }),
     };
   }
 
@@ -120,6 +124,7 @@ export class HeartbeatsService {
       serverTime: answer.serverTime,
       assignmentVersion: answer.assignmentVersion,
       ...(answer.udpPort !== undefined && { udpPort: answer.udpPort }),
+      ...(answer.owners && { owners: answer.owners }),
     };
   }
 

@@ -1,0 +1,145 @@
+/**
+ * Detection shared across three orchestrator instances (one in-process, two child processes, same
+ * schema and Redis prefix): each node is evaluated by its owner and backup only and acted on by its
+ * owner; agents send heartbeats to those two (the third instance is not even in their config: they
+ * learn it from the answers). One instance is killed: its share moves to the backups, no node is
+ * falsely failed, agents re-route. Then a production dies: exactly one failover, DNS flips.
+ * Agents on 127.0.0.241-246 (port 17250), DNS 15250/15251/15252, HTTP 18251/18252.
+ */
+import { Cluster } from '../support/cluster';
+import { ChildOrchestrator, http, spawnOrchestrator, waitFor } from '../support/orchestrator';
+
+const INTERVAL = 300;
+
+jest.setTimeout(120_000);
+
+interface Members {
+  sharding: boolean;
+  instanceId: string;
+  evaluatedHere: number;
+  members: { id: string; url: string; self: boolean; ownedNodes: number; watchedNodes: number }[];
+}
+
+describe('detection shared across three instances', () => {
+  let third: ChildOrchestrator | null = null;
+  const c = new Cluster({
+    label: 'sharded',
+    addressPrefix: '127.0.0.24',
+    agentPort: 17250,
+    dnsPort: 15250,
+    failoverMode: 'auto',
+    heartbeatIntervalMs: INTERVAL,
+    checks: [{ name: 'heartbeat', kind: 'heartbeat', intervalMs: INTERVAL, ttlMs: 8 * INTERVAL }],
+    policy: { leaseMs: 20 * INTERVAL, recoveryHoldMs: 500 },
+    group: { members: 3 },
+    secondOrchestrator: { httpPort: 18251, dnsPort: 15251 },
+    beforeAgents: async (cluster) => {
+      third = await spawnOrchestrator(
+        { ...cluster.o.env, DNS_PORT: '15252', LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn' },
+        18252,
+      );
+    },
+  });
+  const instances = () => [c.o.url, c.second!.url, third!.url];
+  const members = async (url: string) =>
+    (await http<Members>(url, 'GET', '/api/v1/detection/members', { token: c.token })).body;
+  const failovers = async () =>
+    ((await c.api('GET', '/api/v1/operations?type=failover&limit=100')).body.items as any[]).filter(
+      (o) => o.type === 'failover',
+    );
+  const failedVerdicts = async () =>
+    (
+      (await c.api('GET', '/api/v1/events?kind=verdict-changed&limit=200')).body.items as {
+        message: string;
+      }[]
+    ).filter((e) => /→ failed/.test(e.message));
+
+  beforeAll(async () => {
+    await c.start();
+  });
+  afterAll(async () => {
+    await third?.stop('SIGKILL').catch(() => undefined);
+    await c.close();
+  });
+
+  it('every instance sees three members; each evaluates only its owned and backup nodes', async () => {
+    const views = await waitFor('three members everywhere', async () => {
+      const all = await Promise.all(instances().map(members));
+      return all.every((m) => m.members.length === 3) ? all : null;
+    });
+    for (const v of views) {
+      expect(v.sharding).toBe(true);
+      // 6 nodes: owned counts add up, each node has an owner and a backup.
+      expect(v.members.reduce((n, m) => n + m.ownedNodes, 0)).toBe(6);
+      expect(v.members.reduce((n, m) => n + m.watchedNodes, 0)).toBe(12);
+      const self = v.members.find((m) => m.self)!;
+      await waitFor(
+        'evaluations settle',
+        async () => (await members(self.url)).evaluatedHere === self.watchedNodes,
+      );
+    }
+    // Every agent sends to its owner and backup only, and the third instance gets heartbeats though
+    // no agent has it in its config.
+    for (const n of c.nodes) {
+      const to = await waitFor(`${n.name} routed`, async () => {
+        const st = await c.agentStatus(n);
+        return st?.heartbeatsTo?.length === 2 ? (st.heartbeatsTo as string[]) : null;
+      });
+      expect(n.config.orchestrators).not.toContain(third!.url);
+      for (const url of to) expect(instances()).toContain(url);
+    }
+    // All healthy, as each owner sees it.
+    for (const n of c.nodes) {
+      const h = await c.api('GET', `/api/v1/nodes/${n.id}/health`);
+      expect(h.body.detection.owners).toHaveLength(2);
+      const owner = h.body.detection.owners[0] as string;
+      const fromOwner = await http(owner, 'GET', `/api/v1/nodes/${n.id}/health`, { token: c.token });
+      expect(fromOwner.body).toMatchObject({ verdict: 'healthy', detection: { evaluatedHere: true } });
+    }
+  });
+
+  it('kill -9 of one instance: its share is taken over, no node is falsely failed, agents re-route', async () => {
+    const before = (await failedVerdicts()).length;
+    const dead = c.second!.url;
+    await c.second!.stop('SIGKILL');
+    // Its membership lease (3 s) runs out; the survivors split its nodes.
+    await waitFor('two members', async () => (await members(c.o.url)).members.length === 2, 15_000);
+    const survivors = [c.o.url, third!.url];
+    for (const n of c.nodes) {
+      await waitFor(`${n.name} re-routed`, async () => {
+        const st = await c.agentStatus(n);
+        return st?.heartbeatsTo?.length === 2 && !st.heartbeatsTo.includes(dead);
+      });
+    }
+    // Watch for a while: nothing was failed, no failover started.
+    await new Promise((r) => setTimeout(r, 10 * INTERVAL));
+    expect((await failedVerdicts()).length).toBe(before);
+    expect(await failovers()).toEqual([]);
+    for (const n of c.nodes) {
+      const owner = (await http(c.o.url, 'GET', `/api/v1/nodes/${n.id}/health`, { token: c.token })).body
+        .detection.owners[0] as string;
+      expect(survivors).toContain(owner);
+      expect(
+        (await http(owner, 'GET', `/api/v1/nodes/${n.id}/health`, { token: c.token })).body.verdict,
+      ).toBe('healthy');
+    }
+  });
+
+  it('a production dies after the takeover: one failover, by its owner, DNS flips', async () => {
+    const m = c.members[1];
+    await m.production.agent!.kill();
+    await c.waitDns(m.replica.address, 40_000, m.record);
+    const ops = await failovers();
+    expect(ops).toHaveLength(1);
+    expect(ops[0].scenarioId).toBe(m.scenarioId);
+    expect((await c.waitOperation(ops[0].id)).state).toBe('succeeded');
+    const verdicts = await waitFor('the failed verdict recorded', async () => {
+      const v = (await failedVerdicts()).filter((e) => e.message.startsWith(`${m.production.name}:`));
+      return v.length > 0 ? v : null;
+    });
+    expect(verdicts).toHaveLength(1);
+    expect((await c.api('GET', '/api/v1/events?kind=failover-requested&limit=50')).body.items).toHaveLength(
+      1,
+    );
+  });
+});
