@@ -310,7 +310,13 @@ describe('heartbeat input: validation and authorization', () => {
 
     const same = await post(heartbeat(++lastGoodSeq, { assignmentVersion: version }));
     expect(same.status).toBe(200);
-    expect(same.body).toEqual({ nodeId: a.id, serverTime: expect.any(Number), assignmentVersion: version });
+    // (the owners: this one instance, detection being shared among the detector instances alive)
+    expect(same.body).toEqual({
+      nodeId: a.id,
+      serverTime: expect.any(Number),
+      assignmentVersion: version,
+      owners: [o.url],
+    });
     // A version the orchestrator did not give (or an old one) gets the whole list.
     const other = await post(heartbeat(++lastGoodSeq, { assignmentVersion: 'not-this-one' }));
     expect(other.body).toMatchObject({ assignmentVersion: version, scenarios: full.body.scenarios });

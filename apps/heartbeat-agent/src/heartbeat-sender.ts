@@ -4,8 +4,8 @@
  * requests never stack up and the others keep getting heartbeats.
  *
  * With detection shared across instances, answers name the instances that watch this node (owner,
- * backup): heartbeats then go to those only (added as contacts when not configured), and to every
- * orchestrator again as soon as none of them has answered for two intervals.
+ * backup): heartbeats then go to those only (added as contacts when not configured) once one of
+ * them answers, and to every orchestrator again as soon as none of them has for two intervals.
  *
  * With UDP heartbeats on (config `udpHeartbeats`), an orchestrator whose answer names a udpPort
  * gets a signed datagram instead (libs/contracts/src/udp-heartbeat.ts) while nothing structural
@@ -101,7 +101,7 @@ export class HeartbeatSender {
   private readonly contacts: OrchestratorContact[];
   private readonly configured: Set<string>;
   /** the instances watching this node, from the latest answer that named them */
-  private owners: { urls: string[]; at: number } | undefined;
+  private owners: { urls: string[] } | undefined;
   private readonly udpPaths = new Map<OrchestratorContact, UdpPath>();
   private readonly udpKey: KeyObject | undefined;
   private readonly udpBoot: string | undefined;
@@ -177,15 +177,15 @@ export class HeartbeatSender {
     });
   }
 
-  /** The owners' contacts while they answer (or were just named); null = every contact. */
+  /**
+   * The owners' contacts while one of them answers; null = every contact (none named, or none of
+   * them answering yet: an owner URL this node cannot reach, behind NAT say, never costs contact).
+   */
   private routed(now: number): OrchestratorContact[] | null {
     if (!this.owners) return null;
     const window = 2 * this.options.intervalMs + 500;
     const owned = this.contacts.filter((c) => this.owners!.urls.includes(c.url));
-    const answering =
-      now - this.owners.at <= window ||
-      owned.some((c) => c.lastContact !== undefined && now - c.lastContact <= window);
-    return answering && owned.length > 0 ? owned : null;
+    return owned.some((c) => c.lastContact !== undefined && now - c.lastContact <= window) ? owned : null;
   }
 
   /** An answer named the instances watching this node: route to them, adding unknown ones. */
@@ -195,7 +195,7 @@ export class HeartbeatSender {
       return;
     }
     const clean = urls.map((u) => u.replace(/\/+$/, ''));
-    this.owners = { urls: clean, at: this.options.now() };
+    this.owners = { urls: clean };
     for (const url of clean)
       if (!this.contacts.some((c) => c.url === url)) this.contacts.push({ url, inFlight: false });
     // Instances learnt this way and no longer named are forgotten (configured ones stay).

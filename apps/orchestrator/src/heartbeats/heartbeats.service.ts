@@ -22,6 +22,8 @@ export class HeartbeatsService {
   private cacheAt = -1;
   /** set by HeartbeatUdpServer once its socket is bound: every answer then names it */
   udpPort: number | undefined;
+  /** membership generation each node's last full answer was computed with (its owners list) */
+  private readonly ownersTold = new Map<string, number>();
   /** heartbeats taken since metrics were last read (see MetricsService.onCollect) */
   private taken = 0;
 
@@ -55,6 +57,14 @@ export class HeartbeatsService {
   receiveUdp(hb: UdpHeartbeat, now = Date.now()): UdpOutcome {
     const outcome = this.store.acceptUdp(hb, now);
     if (outcome === 'accepted' || outcome === 'need_full') this.taken++;
+    // The detector members changed since this node was last told its owners: a full heartbeat
+    // (whose answer names them) now, not at the agent's next periodic one.
+    if (
+      outcome === 'accepted' &&
+      this.membership.enabled &&
+      this.ownersTold.get(hb.nodeId) !== this.membership.generation
+    )
+      return 'need_full';
     return outcome;
   }
 
@@ -105,6 +115,7 @@ export class HeartbeatsService {
     if (this.store.accept(hb)) this.taken++;
     const { scenarios, version } = this.cachedAssignments(hb.nodeId);
     const owners = this.membership.ownersOf(hb.nodeId);
+    this.ownersTold.set(hb.nodeId, this.membership.generation);
     return {
       nodeId: hb.nodeId,
       serverTime: Date.now(),
