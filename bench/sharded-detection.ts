@@ -13,8 +13,8 @@
  *
  *   npm run build && node dist/bench/sharded-detection.js [--nodes 10000] [--settle 20] [--after 20]
  *
- * Own schema and Redis prefix (dropped at the end); instances on 127.0.0.1:18141-18143 (HTTP),
- * :18144-18146 (UDP heartbeats), :16141-16143 (DNS).
+ * Own schema and Redis prefix (dropped at the end); instances on 127.0.0.1:18170-18172 (HTTP),
+ * :18173-18175 (UDP heartbeats), :16170-16172 (DNS).
  */
 import 'reflect-metadata';
 import dgram from 'node:dgram';
@@ -37,7 +37,7 @@ const SETTLE_S = Number(arg('settle', '20'));
 const AFTER_S = Number(arg('after', '20'));
 const INTERVAL_MS = 1000;
 const TTL_MS = 5000;
-const INSTANCES = [0, 1, 2].map((i) => ({ http: 18141 + i, udp: 18144 + i, dns: 16141 + i }));
+const INSTANCES = [0, 1, 2].map((i) => ({ http: 18170 + i, udp: 18173 + i, dns: 16170 + i }));
 
 interface Sim {
   id: string;
@@ -50,6 +50,7 @@ interface Sim {
   peerId: string;
   scenarioId: string;
   role: 'production' | 'replica';
+  epoch: number;
   /** owner and backup URLs, from the latest answer */
   owners: string[];
   /** per instance URL: seq of the full heartbeat it took (the datagrams' base), or undefined = send HTTP */
@@ -69,7 +70,7 @@ function fullBody(n: Sim): string {
     seq: n.seq,
     bootId: n.bootId,
     agentTime: Date.now(),
-    scenarios: [{ scenarioId: n.scenarioId, role: n.role, epoch: 1 }],
+    scenarios: [{ scenarioId: n.scenarioId, role: n.role, epoch: n.epoch }],
     checks: [],
     peerViews: [{ nodeId: n.peerId, lastSeenMsAgo: 200, reachable: true }],
   });
@@ -118,6 +119,7 @@ async function main(): Promise<void> {
         peerId: '',
         scenarioId: '',
         role: 'replica',
+        epoch: 0,
         owners: [],
         base: new Map(),
         httpInFlight: new Set(),
@@ -125,8 +127,8 @@ async function main(): Promise<void> {
     }
   }
   progress(`  ${round((performance.now() - t0) / 1000)} s; creating ${NODES / 2} scenarios (bulk)`);
-  for (let k = 0; k + 1 < sims.length; k += 2000) {
-    const pairs = sims.slice(k, k + 2000);
+  for (let k = 0; k + 1 < sims.length; k += 1000) {
+    const pairs = sims.slice(k, k + 1000);
     const scenarios = [];
     for (let m = 0; m + 1 < pairs.length; m += 2) {
       const idx = (k + m) / 2;
@@ -140,10 +142,10 @@ async function main(): Promise<void> {
       });
     }
     const r = await api('POST', '/api/v1/scenarios/bulk', { scenarios });
-    (r.items as { id: string }[]).forEach((s, i) => {
+    (r.items as { id: string; epoch: number }[]).forEach((s, i) => {
       const [p, q] = [pairs[2 * i], pairs[2 * i + 1]];
-      Object.assign(p, { scenarioId: s.id, role: 'production', peerId: q.id });
-      Object.assign(q, { scenarioId: s.id, role: 'replica', peerId: p.id });
+      Object.assign(p, { scenarioId: s.id, role: 'production', peerId: q.id, epoch: s.epoch });
+      Object.assign(q, { scenarioId: s.id, role: 'replica', peerId: p.id, epoch: s.epoch });
     });
   }
   // No agents to run start operations: the scenarios are put in `running` in the bench's own schema.
@@ -163,6 +165,7 @@ async function main(): Promise<void> {
   let acks = 0;
   let httpSent = 0;
   let httpFailed = 0;
+  const failureSamples: string[] = [];
   socket.on('message', (msg, rinfo) => {
     const s = byHex.get(msg.toString('hex', 4, 20));
     const url = urlOfPort.get(rinfo.port);
@@ -186,7 +189,11 @@ async function main(): Promise<void> {
         signal: AbortSignal.timeout(900),
       });
       const answer = (await r.json()) as { owners?: string[] };
-      if (r.status !== 200) throw new Error(String(r.status));
+      if (r.status !== 200) {
+        if (failureSamples.length < 3)
+          failureSamples.push(`${r.status} ${JSON.stringify(answer).slice(0, 200)}`);
+        throw new Error(String(r.status));
+      }
       s.base.set(url, seq);
       if (answer.owners?.length) s.owners = answer.owners;
     } catch {
@@ -283,6 +290,20 @@ async function main(): Promise<void> {
     progress(
       `  ${p.url}: owns ${p.ownedNodes}, evaluates ${p.evaluatedNodes}, CPU ${p.cpuPctOfOneCore}%, RSS ${p.rssMB} MB`,
     );
+  const udpResults = async (c: ChildOrchestrator) => {
+    const text = await (await fetch(`${c.url}/metrics`)).text();
+    const out: Record<string, number> = {};
+    for (const m of text.matchAll(/^ha_heartbeat_udp_datagrams_total\{result="(\w+)"\} (\d+)/gm))
+      out[m[1]] = Number(m[2]);
+    const hb = /^ha_heartbeats_total (\d+)/m.exec(text);
+    return { heartbeats: hb ? Number(hb[1]) : null, udp: out };
+  };
+  const counters = await Promise.all(children.map(udpResults));
+  progress(`  counters: ${JSON.stringify(counters)}`);
+  const targetCounts = new Map<number, number>();
+  for (const x of sims) targetCounts.set(targets(x).length, (targetCounts.get(targets(x).length) ?? 0) + 1);
+  const withBase = sims.reduce((n, x) => n + x.base.size, 0);
+  progress(`  targets per node: ${JSON.stringify([...targetCounts])}; bases held: ${withBase}`);
   const failedBefore = await failedCount();
   progress(`  ${ackRate} acknowledged datagrams/s; failed verdicts so far: ${failedBefore}`);
 
@@ -317,6 +338,7 @@ async function main(): Promise<void> {
     ttlMs: TTL_MS,
     perInstance,
     acknowledgedDatagramsPerSecond: ackRate,
+    countersBeforeKill: counters,
     falselyFailedBeforeKill: failedBefore,
     takeoverMs,
     falselyFailedAfterKill: failedAfter - failedBefore,
@@ -326,7 +348,7 @@ async function main(): Promise<void> {
       evaluatedNodes: after[i].evaluatedHere,
       cpuPctOfOneCore: cpuPct(k0[i], k1[i]),
     })),
-    simulatedAgents: { httpSent, httpFailed },
+    simulatedAgents: { httpSent, httpFailed, failureSamples },
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
   };

@@ -102,8 +102,20 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   });
 
   if (config.MIGRATE_ON_START === 'true') {
-    const applied = await app.get(DataSource).runMigrations({ transaction: 'each' });
-    if (applied.length) rootLogger.info({ migrations: applied.map((m) => m.name) }, 'migrations applied');
+    // Instances starting together on a fresh schema take turns: the first applies, the others find
+    // nothing left to do (concurrent CREATE TABLEs would fail one of them).
+    const dataSource = app.get(DataSource);
+    const runner = dataSource.createQueryRunner();
+    const lock = `${config.DATABASE_SCHEMA}:migrations`;
+    await runner.connect();
+    try {
+      await runner.query('SELECT pg_advisory_lock(hashtext($1))', [lock]);
+      const applied = await dataSource.runMigrations({ transaction: 'each' });
+      if (applied.length) rootLogger.info({ migrations: applied.map((m) => m.name) }, 'migrations applied');
+    } finally {
+      await runner.query('SELECT pg_advisory_unlock(hashtext($1))', [lock]).catch(() => undefined);
+      await runner.release();
+    }
   }
   return app;
 }

@@ -43,9 +43,17 @@ export class DetectorMembership implements OnApplicationBootstrap, OnApplication
     private readonly adapterHost: HttpAdapterHost,
   ) {}
 
-  /** Sharding on: this instance evaluates and acts for its share only. */
+  /**
+   * Sharding on: a detector instance evaluates and acts for its share only; every instance (an
+   * api-only one too) reads the members, to tell agents their owners.
+   */
   get enabled(): boolean {
-    return this.config.DETECTOR_SHARDING === 'true' && this.config.roles.has('detector');
+    return this.config.DETECTOR_SHARDING === 'true' && (this.isMember || this.config.roles.has('api'));
+  }
+
+  /** Detector instances are members (hold a lease); the others only read the list. */
+  private get isMember(): boolean {
+    return this.config.roles.has('detector');
   }
 
   onApplicationBootstrap(): void {
@@ -59,7 +67,7 @@ export class DetectorMembership implements OnApplicationBootstrap, OnApplication
   async onApplicationShutdown(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.listening?.unsubscribe();
-    if (!this.enabled) return;
+    if (!this.enabled || !this.isMember) return;
     // Leave at once, so the others take our share now instead of after the lease.
     await this.redis.client
       .multi()
@@ -96,17 +104,21 @@ export class DetectorMembership implements OnApplicationBootstrap, OnApplication
 
   private async renewAndRead(): Promise<void> {
     const url = this.advertisedUrl();
-    if (!url) return;
+    if (!url && this.isMember) return;
     try {
-      const self: DetectorMember = { id: this.id, url };
-      const res = await this.redis.client
-        .multi()
-        .set(this.memberKey(this.id), JSON.stringify(self), 'PX', MEMBERSHIP_LEASE_MS)
-        .sadd(this.setKey, this.id)
-        .smembers(this.setKey)
-        .exec();
-      const ids = (res?.[2]?.[1] as string[] | undefined) ?? [this.id];
-      this.renewedAt = Date.now();
+      const self: DetectorMember | null = this.isMember ? { id: this.id, url: url! } : null;
+      let ids: string[];
+      if (self) {
+        const res = await this.redis.client
+          .multi()
+          .set(this.memberKey(this.id), JSON.stringify(self), 'PX', MEMBERSHIP_LEASE_MS)
+          .sadd(this.setKey, this.id)
+          .smembers(this.setKey)
+          .exec();
+        ids = (res?.[2]?.[1] as string[] | undefined) ?? [this.id];
+        this.renewedAt = Date.now();
+      } else ids = await this.redis.client.smembers(this.setKey);
+      if (ids.length === 0) return;
       const values = await this.redis.client.mget(...ids.map((id) => this.memberKey(id)));
       const members: DetectorMember[] = [];
       const gone: string[] = [];
@@ -121,7 +133,7 @@ export class DetectorMembership implements OnApplicationBootstrap, OnApplication
         }
       });
       if (gone.length) await this.redis.client.srem(this.setKey, ...gone);
-      if (!members.some((m) => m.id === this.id)) members.push(self);
+      if (self && !members.some((m) => m.id === this.id)) members.push(self);
       if (!this.map || !this.map.sameAs(members)) {
         this.map = new ShardMap(members);
         this.generation++;
