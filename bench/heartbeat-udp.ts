@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { encodeUdpHeartbeat, udpBootKey, udpHeartbeatKey, uuidHex } from '@ha/contracts';
 import { ChildOrchestrator, spawnOrchestrator } from './lib/child-orchestrator';
-import { apiClient, benchEnv, pct, pin, progress, runBench, sleep } from './lib/common';
+import { apiClient, benchEnv, heartbeatCounters, pct, pin, progress, runBench, sleep } from './lib/common';
 import { summariseProfile } from './lib/cpu-profile';
 import type { ProbeReply } from './lib/probe-preload';
 import { body, registerSimNodes, SimNode } from './lib/sim-nodes';
@@ -73,13 +73,7 @@ interface Level {
 const SENT_RING = 256;
 const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
 
-async function udpCounter(url: string, result: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const m = new RegExp(`^ha_heartbeat_udp_datagrams_total\\{result="${result}"\\}\\s+([0-9.e+]+)$`, 'm').exec(
-    text,
-  );
-  return m ? Number(m[1]) : 0;
-}
+const udpCounter = async (url: string, result: string) => (await heartbeatCounters(url)).udp[result] ?? 0;
 
 /**
  * Sends datagrams round-robin over the senders at `rate` per second ('max': as fast as the socket

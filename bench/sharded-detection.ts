@@ -24,7 +24,15 @@ import { performance } from 'node:perf_hooks';
 import { Client } from 'pg';
 import { decodeUdpAck, encodeUdpHeartbeat, udpBootKey, udpHeartbeatKey, uuidHex } from '@ha/contracts';
 import { ChildOrchestrator, spawnOrchestrator } from './lib/child-orchestrator';
-import { apiClient, BENCH_DATABASE_URL, benchEnv, progress, runBench, sleep } from './lib/common';
+import {
+  apiClient,
+  BENCH_DATABASE_URL,
+  benchEnv,
+  heartbeatCounters,
+  progress,
+  runBench,
+  sleep,
+} from './lib/common';
 import type { ProbeReply } from './lib/probe-preload';
 
 function arg(name: string, fallback: string): string {
@@ -290,15 +298,7 @@ async function main(): Promise<void> {
     progress(
       `  ${p.url}: owns ${p.ownedNodes}, evaluates ${p.evaluatedNodes}, CPU ${p.cpuPctOfOneCore}%, RSS ${p.rssMB} MB`,
     );
-  const udpResults = async (c: ChildOrchestrator) => {
-    const text = await (await fetch(`${c.url}/metrics`)).text();
-    const out: Record<string, number> = {};
-    for (const m of text.matchAll(/^ha_heartbeat_udp_datagrams_total\{result="(\w+)"\} (\d+)/gm))
-      out[m[1]] = Number(m[2]);
-    const hb = /^ha_heartbeats_total (\d+)/m.exec(text);
-    return { heartbeats: hb ? Number(hb[1]) : null, udp: out };
-  };
-  const counters = await Promise.all(children.map(udpResults));
+  const counters = await Promise.all(children.map((c) => heartbeatCounters(c.url)));
   progress(`  counters: ${JSON.stringify(counters)}`);
   const targetCounts = new Map<number, number>();
   for (const x of sims) targetCounts.set(targets(x).length, (targetCounts.get(targets(x).length) ?? 0) + 1);

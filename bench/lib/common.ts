@@ -209,3 +209,15 @@ export function pin(pid: number, cpu: string): void {
     progress(`taskset not available: pid ${pid} not pinned`);
   }
 }
+
+/** UDP heartbeat datagrams by result, and all heartbeats taken, from an orchestrator's /metrics. */
+export async function heartbeatCounters(
+  url: string,
+): Promise<{ heartbeats: number; udp: Record<string, number> }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const udp: Record<string, number> = {};
+  for (const m of text.matchAll(/^ha_heartbeat_udp_datagrams_total\{result="(\w+)"\} ([0-9.e+]+)$/gm))
+    udp[m[1]] = Number(m[2]);
+  const hb = /^ha_heartbeats_total ([0-9.e+]+)$/m.exec(text);
+  return { heartbeats: hb ? Number(hb[1]) : 0, udp };
+}
