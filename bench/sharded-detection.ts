@@ -172,6 +172,9 @@ async function main(): Promise<void> {
   const down = new Map<string, number>();
   let acks = 0;
   let httpSent = 0;
+  let datagramsSent = 0;
+  let nodeRounds = 0;
+  let loopTurns = 0;
   let httpFailed = 0;
   const failureSamples: string[] = [];
   socket.on('message', (msg, rinfo) => {
@@ -230,6 +233,7 @@ async function main(): Promise<void> {
         const s = sims[i];
         i = (i + 1) % sims.length;
         done++;
+        nodeRounds++;
         for (const url of targets(s)) {
           const base = s.base.get(url);
           if (base === undefined) {
@@ -249,9 +253,11 @@ async function main(): Promise<void> {
             },
             s.key,
           );
+          datagramsSent++;
           socket.send(dg, udpPortOf.get(url)!, '127.0.0.1');
         }
       }
+      loopTurns++;
       await new Promise((r) => setTimeout(r, 5));
     }
   })();
@@ -282,10 +288,14 @@ async function main(): Promise<void> {
   await sleep(SETTLE_S * 1000 * 0.5);
   const s0 = await statsAll();
   const a0 = acks;
+  const d0 = datagramsSent;
+  const n0 = nodeRounds;
   const w0 = performance.now();
   await sleep(SETTLE_S * 1000 * 0.5);
   const s1 = await statsAll();
   const ackRate = Math.round(((acks - a0) * 1000) / (performance.now() - w0));
+  const sendRate = Math.round(((datagramsSent - d0) * 1000) / (performance.now() - w0));
+  progress(`  datagrams sent ${sendRate}/s, node rounds ${Math.round((nodeRounds - n0) * 1000 / (performance.now() - w0))}/s, loop turns ${loopTurns}`);
   const views = await Promise.all(children.map(members));
   const perInstance = children.map((c, i) => ({
     url: c.url,

@@ -235,3 +235,105 @@ describe('bulk scenarios API', () => {
     }
   });
 });
+
+describe('bulk nodes API', () => {
+  let o: InProcessOrchestrator;
+  beforeAll(async () => {
+    o = await startApi('bulknodes');
+  });
+  afterAll(async () => {
+    await o?.close();
+  });
+  const node = (name: string, extra: Record<string, unknown> = {}) => ({
+    name,
+    address: '10.9.0.1',
+    agentUrl: 'http://10.9.0.1:7400',
+    ...extra,
+  });
+  const post = (body: unknown, token = o.adminToken) =>
+    http(o.url, 'POST', '/api/v1/nodes/bulk', { token, body });
+
+  it('registers many nodes at once, in request order, each with its own working tokens, audited', async () => {
+    const r = await post({ nodes: [node('bn-a'), node('bn-b', { labels: { site: 'x' } }), node('bn-c')] });
+    expect(r.status).toBe(201);
+    expect(r.body.items.map((i: any) => i.node.name)).toEqual(['bn-a', 'bn-b', 'bn-c']);
+    expect(r.body.items[1].node.labels).toEqual({ site: 'x' });
+    const tokens = r.body.items.map((i: any) => i.agentToken);
+    expect(new Set(tokens).size).toBe(3);
+    // Each agent token authenticates its own node's heartbeats (and only those).
+    const hb = (nodeId: string, token: string) =>
+      http(o.url, 'POST', '/api/v1/heartbeats', {
+        token,
+        body: {
+          nodeId,
+          seq: 1,
+          bootId: 'b',
+          agentTime: Date.now(),
+          scenarios: [],
+          checks: [],
+          peerViews: [],
+        },
+      });
+    expect((await hb(r.body.items[0].node.id, tokens[0])).status).toBe(200);
+    expect((await hb(r.body.items[1].node.id, tokens[0])).status).toBe(403);
+    const ids = r.body.items.map((i: any) => i.node.id);
+    expect(
+      await rows(
+        o,
+        `SELECT "targetId" FROM audit_log WHERE action = 'node.create' AND "targetId" = ANY($1)`,
+        [ids],
+      ),
+    ).toHaveLength(3);
+    // The topology knows them at once (one reload for the whole request).
+    expect((await http(o.url, 'GET', '/api/v1/nodes?limit=100', { token: o.adminToken })).body.total).toBe(3);
+  });
+
+  const cases: { title: string; body: () => unknown; status: number; match: RegExp; field?: string }[] = [
+    { title: 'no list', body: () => ({}), status: 400, match: /nodes/ },
+    { title: 'empty list', body: () => ({ nodes: [] }), status: 400, match: /nodes/ },
+    {
+      title: 'more than 1000',
+      body: () => ({ nodes: Array.from({ length: 1001 }, (_, i) => node(`bn-many-${i}`)) }),
+      status: 400,
+      match: /nodes/,
+    },
+    {
+      title: 'one bad field among good ones',
+      body: () => ({ nodes: [node('bn-ok1'), node('bn-bad', { agentUrl: 'not a url' })] }),
+      status: 400,
+      match: /agentUrl/,
+      field: 'nodes[1].agentUrl',
+    },
+    {
+      title: 'the same name twice in the request',
+      body: () => ({ nodes: [node('bn-twice'), node('bn-twice')] }),
+      status: 409,
+      match: /appears twice/,
+      field: 'nodes[1].name',
+    },
+    {
+      title: 'a name that already exists',
+      body: () => ({ nodes: [node('bn-new1'), node('bn-b')] }),
+      status: 409,
+      match: /already exists/,
+      field: 'nodes[1].name',
+    },
+  ];
+  for (const tc of cases) {
+    it(`bad bulk register: ${tc.title} → ${tc.status}, nothing written`, async () => {
+      const before = await snapshot(o);
+      const r = await post(tc.body());
+      expect(r.status).toBe(tc.status);
+      expect(JSON.stringify(r.body)).toMatch(tc.match);
+      if (tc.field) expect(JSON.stringify(r.body)).toContain(tc.field);
+      expect(await snapshot(o)).toEqual(before);
+    });
+  }
+
+  it('a viewer may not bulk register', async () => {
+    const viewer = (await createToken(o, 'bn-viewer', 'viewer')).token;
+    const before = await snapshot(o);
+    expect((await post({ nodes: [node('bn-v')] }, viewer)).status).toBe(403);
+    expect(await snapshot(o)).toEqual(before);
+  });
+});

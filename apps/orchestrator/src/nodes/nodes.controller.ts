@@ -3,7 +3,15 @@ import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagg
 import { CurrentPrincipal, MinRole } from '../auth/auth.decorators';
 import { actorOf, Principal } from '../auth/principal';
 import { UuidParamPipe } from '../common/validation';
-import { CreateNodeDto, ListNodesQuery, NodeCredentialsView, NodeView, UpdateNodeDto } from './dtos/node.dto';
+import {
+  BulkCreateNodesDto,
+  BulkNodesView,
+  CreateNodeDto,
+  ListNodesQuery,
+  NodeCredentialsView,
+  NodeView,
+  UpdateNodeDto,
+} from './dtos/node.dto';
 import { NodesService, toNodeView } from './nodes.service';
 
 @ApiTags('nodes')
@@ -19,6 +27,20 @@ export class NodesController {
   @ApiResponse({ status: 409, description: 'name already used' })
   create(@Body() dto: CreateNodeDto, @CurrentPrincipal() p: Principal): Promise<NodeCredentialsView> {
     return this.nodes.create(dto, actorOf(p));
+  }
+
+  @Post('bulk')
+  @MinRole('admin')
+  @ApiOperation({
+    summary: "Register many nodes in one transaction (all or none); returns each one's tokens once",
+  })
+  @ApiResponse({ status: 201, type: BulkNodesView })
+  @ApiResponse({ status: 409, description: 'a name taken (or twice in the request); field names the node' })
+  async createMany(
+    @Body() dto: BulkCreateNodesDto,
+    @CurrentPrincipal() p: Principal,
+  ): Promise<BulkNodesView> {
+    return { items: await this.nodes.createMany(dto.nodes, actorOf(p)) };
   }
 
   @Get()

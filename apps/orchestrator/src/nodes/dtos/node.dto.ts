@@ -1,5 +1,9 @@
 import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
 import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
   IsObject,
   IsOptional,
   IsString,
@@ -8,6 +12,7 @@ import {
   MaxLength,
   Validate,
   ValidatorConstraint,
+  ValidateNested,
   ValidatorConstraintInterface,
 } from 'class-validator';
 import { IntersectionType } from '@nestjs/swagger';
@@ -90,4 +95,25 @@ export class NodeCredentialsView {
   @ApiProperty({ description: 'Token the agent presents on heartbeats (shown once)' }) agentToken: string;
   @ApiProperty({ description: "Token the orchestrator presents to the agent's action API (shown once)" })
   actionToken: string;
+}
+
+/** Most nodes one bulk request may register. */
+export const MAX_BULK_NODES = 1000;
+
+export class BulkCreateNodesDto {
+  @ApiProperty({
+    type: [CreateNodeDto],
+    description: `1 to ${MAX_BULK_NODES} nodes, registered together or not at all`,
+  })
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(MAX_BULK_NODES)
+  @ValidateNested({ each: true })
+  @Type(() => CreateNodeDto)
+  nodes: CreateNodeDto[];
+}
+
+export class BulkNodesView {
+  @ApiProperty({ type: [NodeCredentialsView], description: 'in request order; tokens shown once' })
+  items: NodeCredentialsView[];
 }
