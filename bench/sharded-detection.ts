@@ -18,8 +18,10 @@
  */
 import 'reflect-metadata';
 import dgram from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import { KeyObject, randomUUID } from 'node:crypto';
-import { cpus } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Client } from 'pg';
 import { decodeUdpAck, encodeUdpHeartbeat, udpBootKey, udpHeartbeatKey, uuidHex } from '@ha/contracts';
@@ -33,6 +35,7 @@ import {
   runBench,
   sleep,
 } from './lib/common';
+import { summariseProfile } from './lib/cpu-profile';
 import type { ProbeReply } from './lib/probe-preload';
 
 function arg(name: string, fallback: string): string {
@@ -43,6 +46,7 @@ function arg(name: string, fallback: string): string {
 const NODES = Math.max(6, Number(arg('nodes', '10000')));
 const SETTLE_S = Number(arg('settle', '20'));
 const AFTER_S = Number(arg('after', '20'));
+const PROFILE = Number(arg('profile', '0'));
 const INTERVAL_MS = 1000;
 const TTL_MS = 5000;
 const INSTANCES = [0, 1, 2].map((i) => ({ http: 18170 + i, udp: 18173 + i, dns: 16170 + i }));
@@ -70,6 +74,15 @@ const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
 
 let children: ChildOrchestrator[] = [];
 const env = benchEnv({ LOG_LEVEL: 'warn', DETECTOR_TICK_MS: '250', HEARTBEAT_UDP_HOST: '127.0.0.1' });
+
+/** The kernel's count of UDP datagrams dropped for a full receive buffer (all sockets). */
+function udpReceiveErrors(): number {
+  const lines = readFileSync('/proc/net/snmp', 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('Udp:'));
+  const [names, values] = lines.map((l) => l.split(/\s+/));
+  return Number(values?.[names.indexOf('RcvbufErrors')] ?? NaN);
+}
 
 function fullBody(n: Sim): string {
   n.seq += 1;
@@ -106,21 +119,21 @@ async function main(): Promise<void> {
   progress(`registering ${NODES} nodes`);
   const t0 = performance.now();
   const sims: Sim[] = [];
-  for (let i = 0; i < NODES; i += 25) {
-    const batch = await Promise.all(
-      Array.from({ length: Math.min(25, NODES - i) }, (_, k) => {
+  for (let i = 0; i < NODES; i += 1000) {
+    const r = await api('POST', '/api/v1/nodes/bulk', {
+      nodes: Array.from({ length: Math.min(1000, NODES - i) }, (_, k) => {
         const j = i + k;
         const address = `10.141.${j >> 8}.${j & 255}`;
-        return api('POST', '/api/v1/nodes', { name: `sd-${j}`, address, agentUrl: `http://${address}:7400` });
+        return { name: `sd-${j}`, address, agentUrl: `http://${address}:7400` };
       }),
-    );
-    for (const r of batch) {
+    });
+    for (const item of r.items as { node: { id: string }; agentToken: string }[]) {
       const bootId = randomUUID();
       sims.push({
-        id: r.node.id,
-        hex: uuidHex(r.node.id)!,
-        token: r.agentToken,
-        key: udpHeartbeatKey(r.agentToken, r.node.id),
+        id: item.node.id,
+        hex: uuidHex(item.node.id)!,
+        token: item.agentToken,
+        key: udpHeartbeatKey(item.agentToken, item.node.id),
         bootId,
         bootKey: udpBootKey(bootId),
         seq: 0,
@@ -146,6 +159,9 @@ async function main(): Promise<void> {
         replicaNodeIds: [pairs[m + 1].id],
         dnsRecords: [{ zone: 'sd.test', name: `s${idx}.sd.test`, type: 'A', ttl: 5 }],
         failoverMode: 'manual',
+        // The orchestrator's own view decides (no peer confirmation needed): heartbeats lost in a
+        // takeover show as `failed` verdicts, instead of hiding behind peers that still see the node.
+        policy: { peerQuorum: 0 },
         checks: [{ name: 'heartbeat', kind: 'heartbeat', intervalMs: INTERVAL_MS, ttlMs: TTL_MS }],
       });
     }
@@ -156,20 +172,13 @@ async function main(): Promise<void> {
       Object.assign(q, { scenarioId: s.id, role: 'replica', peerId: p.id, epoch: s.epoch });
     });
   }
-  // No agents to run start operations: the scenarios are put in `running` in the bench's own schema.
-  const pg = new Client({ connectionString: BENCH_DATABASE_URL });
-  await pg.connect();
-  await pg.query(
-    `UPDATE "${env.schema}".scenarios SET state = 'running', "activeNodeId" = "productionNodeId"`,
-  );
-  await pg.end();
 
   // ---- the simulated agents ----
   const socket = dgram.createSocket({ type: 'udp4', recvBufferSize: 8 * 1024 * 1024 });
   await new Promise<void>((r) => socket.bind(0, '127.0.0.1', () => r()));
   const byHex = new Map(sims.map((s) => [s.hex, s]));
   const urlOfPort = new Map([...udpPortOf].map(([url, port]) => [port, url]));
-  const down = new Map<string, number>();
+  let httpInFlight = 0;
   let acks = 0;
   let httpSent = 0;
   let datagramsSent = 0;
@@ -184,11 +193,14 @@ async function main(): Promise<void> {
     const ack = decodeUdpAck(msg);
     if (!ack) return;
     acks++;
-    if (ack.needFull) s.base.delete(url);
+    // Like the agent: a full heartbeat now, datagrams meanwhile.
+    if (ack.needFull) void http(s, url);
   });
   const http = async (s: Sim, url: string) => {
-    if (s.httpInFlight.has(url)) return;
+    // Single flight per node and instance, like the agent (the bound only keeps this process's sockets sane).
+    if (s.httpInFlight.has(url) || httpInFlight >= 1000) return;
     s.httpInFlight.add(url);
+    httpInFlight++;
     httpSent++;
     const payload = fullBody(s);
     const seq = s.seq;
@@ -209,18 +221,16 @@ async function main(): Promise<void> {
       if (answer.owners?.length) s.owners = answer.owners;
     } catch {
       httpFailed++;
-      down.set(url, Date.now() + 5000);
       s.base.delete(url);
     } finally {
       s.httpInFlight.delete(url);
+      httpInFlight--;
     }
   };
   let stop = false;
-  const targets = (s: Sim) => {
-    const live = s.owners.filter((u) => (down.get(u) ?? 0) < Date.now());
-    // No owner known or none alive: like the agent, every instance.
-    return live.length > 0 ? live : children.map((c) => c.url).filter((u) => (down.get(u) ?? 0) < Date.now());
-  };
+  const allUrls = children.map((c) => c.url);
+  // No owner known yet: like the agent, every instance.
+  const targets = (s: Sim) => (s.owners.length > 0 ? s.owners : allUrls);
   const loop = (async () => {
     // Each node once a second, spread over the second.
     let i = 0;
@@ -228,7 +238,6 @@ async function main(): Promise<void> {
     let done = 0;
     while (!stop) {
       const due = Math.floor(((performance.now() - start) * NODES) / INTERVAL_MS);
-      const httpBatch: Promise<void>[] = [];
       while (done < due) {
         const s = sims[i];
         i = (i + 1) % sims.length;
@@ -237,7 +246,7 @@ async function main(): Promise<void> {
         for (const url of targets(s)) {
           const base = s.base.get(url);
           if (base === undefined) {
-            if (httpBatch.length < 200) httpBatch.push(http(s, url));
+            void http(s, url);
             continue;
           }
           s.seq += 1;
@@ -268,14 +277,20 @@ async function main(): Promise<void> {
       evaluatedHere: number;
       members: { id: string; url: string; ownedNodes: number }[];
     }>('GET', '/api/v1/detection/members');
-  const failedCount = async () => {
+  const verdictCount = async (to: string) => {
     const c = new Client({ connectionString: BENCH_DATABASE_URL });
     await c.connect();
     const r = await c.query(
-      `SELECT count(*)::int AS n FROM "${env.schema}".events WHERE kind = 'verdict-changed' AND details->>'to' = 'failed'`,
+      `SELECT count(*)::int AS n FROM "${env.schema}".events WHERE kind = 'verdict-changed' AND details->>'to' = $1`,
+      [to],
     );
     await c.end();
     return r.rows[0].n as number;
+  };
+  const elu = (a: ProbeReply | null, b: ProbeReply | null) => {
+    if (!a || !b) return null;
+    const active = b.elu!.active - a.elu!.active;
+    return round(active / (active + b.elu!.idle - a.elu!.idle), 2);
   };
   const cpuPct = (a: ProbeReply | null, b: ProbeReply | null) =>
     a && b
@@ -284,24 +299,53 @@ async function main(): Promise<void> {
         )
       : null;
 
-  progress(`agents running; settling ${SETTLE_S} s`);
+  // The agents are up before their scenarios start (as with a start operation): every node has
+  // had its first heartbeat taken before anything watches it.
+  await (async () => {
+    const until = performance.now() + 30_000;
+    while (sims.some((x) => x.owners.length === 0) && performance.now() < until) await sleep(200);
+  })();
+  // No agents to run start operations: the scenarios are put in `running` in the bench's own schema.
+  const pg = new Client({ connectionString: BENCH_DATABASE_URL });
+  await pg.connect();
+  await pg.query(
+    `UPDATE "${env.schema}".scenarios SET state = 'running', "activeNodeId" = "productionNodeId"`,
+  );
+  await pg.end();
+  progress(`agents running, scenarios running; settling ${SETTLE_S} s`);
   await sleep(SETTLE_S * 1000 * 0.5);
+  const failedAtSettle = await verdictCount('failed');
   const s0 = await statsAll();
+  const r0 = udpReceiveErrors();
   const a0 = acks;
   const d0 = datagramsSent;
   const n0 = nodeRounds;
   const w0 = performance.now();
   await sleep(SETTLE_S * 1000 * 0.5);
   const s1 = await statsAll();
+  const rcvbufErrors = udpReceiveErrors() - r0;
+  progress(`  UDP receive buffer errors on this machine meanwhile: ${rcvbufErrors}`);
+  let profile: unknown = null;
+  if (PROFILE > 0) {
+    const file = join(tmpdir(), `sharded-detection-${Date.now()}.cpuprofile`);
+    await children[0].probe({ op: 'profile-start', intervalUs: 1000 });
+    await sleep(PROFILE * 1000);
+    await children[0].probe({ op: 'profile-stop', file });
+    const p = summariseProfile(file, 25);
+    profile = { file, topSelf: p.topSelf, topInclusive: p.topInclusive, byPackage: p.byPackage };
+  }
   const ackRate = Math.round(((acks - a0) * 1000) / (performance.now() - w0));
   const sendRate = Math.round(((datagramsSent - d0) * 1000) / (performance.now() - w0));
-  progress(`  datagrams sent ${sendRate}/s, node rounds ${Math.round((nodeRounds - n0) * 1000 / (performance.now() - w0))}/s, loop turns ${loopTurns}`);
+  progress(
+    `  datagrams sent ${sendRate}/s, node rounds ${Math.round(((nodeRounds - n0) * 1000) / (performance.now() - w0))}/s, loop turns ${loopTurns}`,
+  );
   const views = await Promise.all(children.map(members));
   const perInstance = children.map((c, i) => ({
     url: c.url,
     ownedNodes: views[i].members.find((m) => m.url === c.url)?.ownedNodes ?? null,
     evaluatedNodes: views[i].evaluatedHere,
     cpuPctOfOneCore: cpuPct(s0[i], s1[i]),
+    eventLoopUtilization: elu(s0[i], s1[i]),
     rssMB: s1[i] ? Math.round(s1[i]!.rssBytes! / 2 ** 20) : null,
   }));
   for (const p of perInstance)
@@ -314,8 +358,11 @@ async function main(): Promise<void> {
   for (const x of sims) targetCounts.set(targets(x).length, (targetCounts.get(targets(x).length) ?? 0) + 1);
   const withBase = sims.reduce((n, x) => n + x.base.size, 0);
   progress(`  targets per node: ${JSON.stringify([...targetCounts])}; bases held: ${withBase}`);
-  const failedBefore = await failedCount();
-  progress(`  ${ackRate} acknowledged datagrams/s; failed verdicts so far: ${failedBefore}`);
+  const failedBefore = await verdictCount('failed');
+  const suspectBefore = await verdictCount('suspect');
+  progress(
+    `  ${ackRate} acknowledged datagrams/s; failed verdicts while starting ${failedAtSettle}, then ${failedBefore - failedAtSettle}`,
+  );
 
   // ---- kill one instance ----
   const victim = children[1];
@@ -336,7 +383,8 @@ async function main(): Promise<void> {
   const k0 = await Promise.all(survivors.map((c) => c.probe({ op: 'stats' })));
   await sleep(AFTER_S * 1000);
   const k1 = await Promise.all(survivors.map((c) => c.probe({ op: 'stats' })));
-  const failedAfter = await failedCount();
+  const failedAfter = await verdictCount('failed');
+  const suspectAfter = await verdictCount('suspect');
   const after = await Promise.all(survivors.map(members));
   stop = true;
   await loop;
@@ -348,22 +396,29 @@ async function main(): Promise<void> {
     ttlMs: TTL_MS,
     perInstance,
     acknowledgedDatagramsPerSecond: ackRate,
+    sentDatagramsPerSecond: sendRate,
+    udpReceiveBufferErrorsWhileSettling: rcvbufErrors,
     countersBeforeKill: counters,
-    falselyFailedBeforeKill: failedBefore,
+    /** the second half of the settling time (steady state) */
+    falselyFailedBeforeKill: failedBefore - failedAtSettle,
+    failedWhileStarting: failedAtSettle,
     takeoverMs,
     falselyFailedAfterKill: failedAfter - failedBefore,
+    suspectBeforeKill: suspectBefore,
+    suspectAfterKill: suspectAfter - suspectBefore,
     survivors: survivors.map((c, i) => ({
       url: c.url,
       ownedNodes: after[i].members.find((m) => m.url === c.url)?.ownedNodes ?? null,
       evaluatedNodes: after[i].evaluatedHere,
       cpuPctOfOneCore: cpuPct(k0[i], k1[i]),
     })),
+    profile,
     simulatedAgents: { httpSent, httpFailed, failureSamples },
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
   };
   progress(
-    `falsely failed: ${result.falselyFailedBeforeKill} before, ${result.falselyFailedAfterKill} after the kill; ` +
+    `falsely failed: ${result.falselyFailedBeforeKill} in steady state, ${result.falselyFailedAfterKill} after the kill; ` +
       `survivors ${result.survivors.map((s) => `${s.ownedNodes} owned / ${s.cpuPctOfOneCore}% CPU`).join(', ')}`,
   );
   console.log(JSON.stringify(result, null, 2));

@@ -215,13 +215,19 @@ export class HeartbeatSender {
   }
 
   private sendRound(): void {
-    const idle = (this.routed(this.options.now()) ?? this.contacts).filter((c) => !c.inFlight);
-    if (idle.length === 0) return;
+    const targets = this.routed(this.options.now()) ?? this.contacts;
+    const open = targets.filter((c) => !c.inFlight || this.udpPaths.get(c)?.baseSeq !== undefined);
+    if (open.length === 0) return;
     const request = this.options.build();
     const shape = this.udpKey ? heartbeatShape(request) : '';
-    for (const contact of idle) {
-      if (!this.sendDatagram(contact, request, shape))
+    for (const contact of open) {
+      // A full heartbeat the orchestrator asked for goes by HTTP; while one is on its way (slow
+      // answers after a change of members, when every agent sends one), datagrams keep the
+      // liveness going.
+      const wantsFull = this.udpPaths.get(contact)?.needFull === true;
+      if (!contact.inFlight && (wantsFull || !this.sendDatagram(contact, request, shape)))
         void this.sendOne(contact, request, undefined, true, shape);
+      else if (contact.inFlight) this.sendDatagram(contact, request, shape);
     }
   }
 
@@ -229,8 +235,7 @@ export class HeartbeatSender {
   private sendDatagram(contact: OrchestratorContact, request: HeartbeatRequest, shape: string): boolean {
     const path = this.udpPaths.get(contact);
     const key = this.udpKey;
-    if (!path || !key || path.needFull || path.baseSeq === undefined || path.baseShape !== shape)
-      return false;
+    if (!path || !key || path.baseSeq === undefined || path.baseShape !== shape) return false;
     const now = this.options.now();
     if (now < path.httpOnlyUntil || now - (path.baseAt ?? 0) >= this.options.udp!.fullEveryMs) return false;
     if (

@@ -16,6 +16,8 @@ import {
 } from 'class-validator';
 
 export const ORCHESTRATOR_ROLES = ['api', 'detector', 'worker', 'dns'] as const;
+const parsedRoles = new WeakMap<object, Set<OrchestratorRole>>();
+const rolesSource = new WeakMap<object, string>();
 export type OrchestratorRole = (typeof ORCHESTRATOR_ROLES)[number];
 
 const toInt = ({ value }: { value: unknown }) =>
@@ -221,8 +223,15 @@ export class AppConfig {
   @MinLength(16, { message: 'must be at least 16 characters' })
   WEBHOOK_SECRET?: string;
 
+  /** Parsed once: hot paths ask (per node and tick). The config does not change after start-up. */
   get roles(): Set<OrchestratorRole> {
-    return new Set(this.ORCHESTRATOR_ROLES.split(',') as OrchestratorRole[]);
+    let roles = parsedRoles.get(this);
+    if (!roles || rolesSource.get(this) !== this.ORCHESTRATOR_ROLES) {
+      roles = new Set(this.ORCHESTRATOR_ROLES.split(',') as OrchestratorRole[]);
+      parsedRoles.set(this, roles);
+      rolesSource.set(this, this.ORCHESTRATOR_ROLES);
+    }
+    return roles;
   }
 
   get isDefaultLocalDatabase(): boolean {

@@ -88,6 +88,8 @@ const AGENT_SILENT_MS = 1000;
 
 /** Liveness window of an observer whose scenarios have no heartbeat check. */
 const DEFAULT_TTL_MS = 3000;
+/** A healthy node on the fast path is still evaluated in full this often (observers in its evidence). */
+const FULL_EVALUATION_MS = 2000;
 /** Remote peer views read per tick at most (nodes whose heartbeats are lost: few, unless a site died). */
 const MAX_REMOTE_READS = 2000;
 /** The advisory lock that serialises automatic failover decisions across instances (storm brake). */
@@ -206,7 +208,14 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       for (const id of watched.keys()) if (!this.watchedSince.has(id)) this.watchedSince.set(id, now);
       for (const [, w] of watched) this.evaluate(w.node, w.quorum, w.holdMs, now);
       // A node no scenario (or no longer this instance) watches starts from `unknown` when watched again.
-      for (const m of [this.evidence, this.dampers, this.watchedSince, this.downSince, this.remoteViews])
+      for (const m of [
+        this.evidence,
+        this.dampers,
+        this.watchedSince,
+        this.downSince,
+        this.remoteViews,
+        this.fullEvaluation,
+      ])
         for (const id of [...m.keys()]) if (!watched.has(id)) m.delete(id);
       if (this.wantRemote.size > 0) await this.fetchRemoteViews();
       // The leader (or, sharded, each owner for its nodes) records and acts; the others keep warm
@@ -222,15 +231,23 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
 
   /** Per tick: each node's heartbeat TTL and interval (the tightest of its scenarios' checks). */
   private ttls = new Map<string, { ttl: number; interval: number }>();
+  /** when each node was last evaluated in full (the fast path reuses that evidence for a while) */
+  private readonly fullEvaluation = new Map<string, { generation: number; at: number }>();
+  /** nodes with a check other than the heartbeat in one of their scenarios (no fast path for them) */
+  private otherChecks = new Set<string>();
   private ttlsGeneration = -1;
 
   private heartbeatTtl(nodeId: string): { ttl: number; interval: number } {
     if (this.ttlsGeneration !== this.topology.generation) {
       // One pass over every scenario when the topology changes, not one per node and question.
       const ttls = new Map<string, { ttl: number; interval: number }>();
+      const other = new Set<string>();
       for (const t of this.topology.allScenarios()) {
         for (const c of t.entity.checks) {
-          if (c.kind !== 'heartbeat') continue;
+          if (c.kind !== 'heartbeat') {
+            for (const id of t.nodeIds) other.add(id);
+            continue;
+          }
           for (const id of t.nodeIds) {
             const prev = ttls.get(id) ?? { ttl: Infinity, interval: Infinity };
             ttls.set(id, {
@@ -241,6 +258,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
         }
       }
       this.ttls = ttls;
+      this.otherChecks = other;
       this.ttlsGeneration = this.topology.generation;
     }
     return this.ttls.get(nodeId) ?? { ttl: Infinity, interval: Infinity };
@@ -298,6 +316,30 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       if (age > ttl) hbState = 'failing';
       else if (age > 1.5 * interval + 250) hbState = 'pending';
       if (!live && now - watchStart <= ttl) view = 'unknown';
+    }
+    // Fast path, most nodes most of the time: healthy, heartbeats on time, nothing but heartbeat
+    // checks. The verdict cannot change; only the ages in its evidence move (no new objects).
+    const prev = this.evidence.get(node.id);
+    const full = this.fullEvaluation.get(node.id);
+    if (
+      prev &&
+      live &&
+      full !== undefined &&
+      full.generation === this.topology.generation &&
+      now - full.at < FULL_EVALUATION_MS &&
+      hbState === 'passing' &&
+      prev.verdict === 'healthy' &&
+      prev.view === 'up' &&
+      prev.peerQuorum === quorum &&
+      !this.otherChecks.has(node.id)
+    ) {
+      prev.heartbeatAgeMs = hbAge;
+      for (const c of prev.checks) {
+        c.lastAt = live.lastSeenAt;
+        c.lastOutput = `last heartbeat ${hbAge} ms ago (ttl ${ttl} ms)`;
+      }
+      this.downSince.delete(node.id);
+      return;
     }
     // The node's own reports count only while its heartbeats are on time.
     const heardRecently = !!live && now - live.lastSeenAt <= (ttl === Infinity ? DEFAULT_TTL_MS : ttl);
@@ -386,6 +428,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       peerQuorum: quorum,
     };
     this.evidence.set(node.id, ev);
+    this.fullEvaluation.set(node.id, { generation: this.topology.generation, at: now });
     if (d.changed && this.actsFor(node.id)) this.recordChange(node, d.previous, ev);
   }
 
