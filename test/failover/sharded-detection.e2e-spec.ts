@@ -4,7 +4,7 @@
  * owner; agents send heartbeats to those two (the third instance is not even in their config: they
  * learn it from the answers). One instance is killed: its share moves to the backups, no node is
  * falsely failed, agents re-route. Then a production dies: exactly one failover, DNS flips.
- * Agents on 127.0.0.241-246 (port 17250), DNS 15250/15251/15252, HTTP 18251/18252.
+ * Agents on 127.0.2.1-6 (port 17280), DNS 15280/15281/15282, HTTP 18281/18282.
  */
 import { Cluster } from '../support/cluster';
 import { ChildOrchestrator, http, spawnOrchestrator, waitFor } from '../support/orchestrator';
@@ -24,19 +24,19 @@ describe('detection shared across three instances', () => {
   let third: ChildOrchestrator | null = null;
   const c = new Cluster({
     label: 'sharded',
-    addressPrefix: '127.0.0.24',
-    agentPort: 17250,
-    dnsPort: 15250,
+    addressPrefix: '127.0.2.',
+    agentPort: 17280,
+    dnsPort: 15280,
     failoverMode: 'auto',
     heartbeatIntervalMs: INTERVAL,
     checks: [{ name: 'heartbeat', kind: 'heartbeat', intervalMs: INTERVAL, ttlMs: 8 * INTERVAL }],
     policy: { leaseMs: 20 * INTERVAL, recoveryHoldMs: 500 },
     group: { members: 3 },
-    secondOrchestrator: { httpPort: 18251, dnsPort: 15251 },
+    secondOrchestrator: { httpPort: 18281, dnsPort: 15281 },
     beforeAgents: async (cluster) => {
       third = await spawnOrchestrator(
-        { ...cluster.o.env, DNS_PORT: '15252', LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn' },
-        18252,
+        { ...cluster.o.env, DNS_PORT: '15282', LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn' },
+        18282,
       );
     },
   });
