@@ -6,3 +6,4 @@ export * from './actions';
 export * from './json-limits';
 export * from './heartbeat.schema';
 export * from './udp-heartbeat';
+export * from './agent-runtime';

@@ -5,12 +5,13 @@
  */
 import 'reflect-metadata';
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { IncomingMessage, Server, ServerResponse, createServer } from 'node:http';
 import { dirname, join } from 'node:path';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
-import { HeartbeatRequest, HeartbeatResponse, ScenarioAssignment } from '@ha/contracts';
+import { AGENT_NODE_FLAGS, HeartbeatRequest, HeartbeatResponse, ScenarioAssignment } from '@ha/contracts';
 
 function findRepoRoot(start: string): string {
   let dir = start;
@@ -249,7 +250,7 @@ export class AgentFleet {
     const url = `http://${listen.host ?? '127.0.0.1'}:${listen.port ?? 0}`;
     const start = (): AgentProcess => {
       repairAliases();
-      const child = spawn(process.execPath, [AGENT_MAIN, '--config', configFile], {
+      const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, AGENT_MAIN, '--config', configFile], {
         cwd: options.dir,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -391,6 +392,8 @@ export class FakeOrchestrator {
   /** Delay before answering (a slow orchestrator); 'hang' never answers. */
   delayMs: number | 'hang' = 0;
   statusCode = 200;
+  /** answer with an assignmentVersion and leave unchanged assignments out, like the orchestrator */
+  versioned = false;
   inFlight = 0;
   maxInFlight = 0;
   private server: Server | undefined;
@@ -465,11 +468,18 @@ export class FakeOrchestrator {
         return;
       }
       if (this.delayMs > 0) await sleep(this.delayMs);
-      const response: HeartbeatResponse = {
-        nodeId: plain.nodeId,
-        serverTime: Date.now(),
-        scenarios: this.assignments(plain.nodeId),
-      };
+      const scenarios = this.assignments(plain.nodeId);
+      const response: HeartbeatResponse = { nodeId: plain.nodeId, serverTime: Date.now(), scenarios };
+      if (this.versioned) {
+        // As the orchestrator does: a digest, and the list left out while the agent holds it.
+        const version = createHash('sha256')
+          .update(JSON.stringify(scenarios))
+          .digest('base64url')
+          .slice(0, 32);
+        response.assignmentVersion = version;
+        if ((plain as { assignmentVersion?: string }).assignmentVersion === version)
+          delete response.scenarios;
+      }
       res.writeHead(this.statusCode, { 'content-type': 'application/json' }).end(JSON.stringify(response));
     } catch {
       if (!res.headersSent) res.writeHead(400).end();

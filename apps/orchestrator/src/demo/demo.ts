@@ -12,6 +12,7 @@ import { chmodSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } f
 import path from 'node:path';
 import Redis from 'ioredis';
 import { Client } from 'pg';
+import { AGENT_NODE_FLAGS } from '@ha/contracts';
 import { stringify } from 'yaml';
 import { createApp } from '../bootstrap';
 import { ConfigError, loadConfig } from '../config/app-config';
@@ -152,7 +153,7 @@ async function main(): Promise<void> {
   }
   const startAgent = (n: (typeof created)[number]) => {
     const out = openSync(path.join(n.dir, 'agent.log'), 'a');
-    const child = spawn(process.execPath, [AGENT_MAIN, '--config', n.configFile], {
+    const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, AGENT_MAIN, '--config', n.configFile], {
       stdio: ['ignore', out, out],
     });
     agents.push(child);
