@@ -52,6 +52,8 @@ export class TopologyService implements OnApplicationBootstrap, OnApplicationShu
   /** Incremented by every reload that found a change: caches derived from the topology compare it. */
   generation = 0;
   private digest = '';
+  /** a caller knows of a change: the next load skips the digest comparison */
+  private forceNext = false;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -60,8 +62,10 @@ export class TopologyService implements OnApplicationBootstrap, OnApplicationShu
 
   async onApplicationBootstrap(): Promise<void> {
     await this.reload();
+    // A published change is a known one: load at once. The timer is the safety net for a missed
+    // message (Redis reconnects): it asks for the digest first.
     await this.redis.subscribe(TOPOLOGY_CHANNEL, () => void this.reload());
-    this.timer = setInterval(() => void this.reload(), 1000);
+    this.timer = setInterval(() => void this.reload({ ifChanged: true }), 1000);
     this.timer.unref();
   }
 
@@ -80,7 +84,8 @@ export class TopologyService implements OnApplicationBootstrap, OnApplicationShu
    * call is then in the picture). Callers during a load share the one next load, so a thousand
    * operations finishing at once cost two loads, not a thousand.
    */
-  reload(): Promise<void> {
+  reload(options: { ifChanged?: boolean } = {}): Promise<void> {
+    if (!options.ifChanged) this.forceNext = true;
     if (!this.loading) {
       this.loading = this.runLoad();
       return this.loading;
@@ -94,26 +99,42 @@ export class TopologyService implements OnApplicationBootstrap, OnApplicationShu
   }
 
   private runLoad(): Promise<void> {
-    return this.load()
+    const force = this.forceNext;
+    this.forceNext = false;
+    return this.load(force)
       .catch((err: Error) => log.warn({ err: err.message }, 'topology reload failed; keeping the last one'))
       .finally(() => {
         this.loading = null;
       });
   }
 
-  private async load(): Promise<void> {
-    const [{ digest }] = (await this.dataSource.query(DIGEST_SQL)) as { digest: string }[];
-    if (digest === this.digest && this.generation > 0) {
-      this.loadedAt = Date.now();
-      return;
+  private async load(force: boolean): Promise<void> {
+    const readDigest = async () =>
+      ((await this.dataSource.query(DIGEST_SQL)) as { digest: string }[])[0].digest;
+    const readRows = () =>
+      Promise.all([
+        this.dataSource.getRepository(NodeEntity).find(),
+        this.dataSource
+          .getRepository(ScenarioEntity)
+          .createQueryBuilder('s')
+          .addSelect('s.peerToken')
+          .leftJoinAndSelect('s.replicas', 'r')
+          .getMany(),
+      ]);
+    let digest: string;
+    let rows: [NodeEntity[], ScenarioEntity[]];
+    if (force) {
+      // A known change: no waiting for the digest (read alongside, for the next check).
+      [digest, rows] = await Promise.all([readDigest(), readRows()]);
+    } else {
+      digest = await readDigest();
+      if (digest === this.digest && this.generation > 0) {
+        this.loadedAt = Date.now();
+        return;
+      }
+      rows = await readRows();
     }
-    const nodes = await this.dataSource.getRepository(NodeEntity).find();
-    const scenarios = await this.dataSource
-      .getRepository(ScenarioEntity)
-      .createQueryBuilder('s')
-      .addSelect('s.peerToken')
-      .leftJoinAndSelect('s.replicas', 'r')
-      .getMany();
+    const [nodes, scenarios] = rows;
     const nodeMap = new Map<string, TopologyNode>();
     for (const n of nodes) {
       nodeMap.set(n.id, {
@@ -147,7 +168,8 @@ export class TopologyService implements OnApplicationBootstrap, OnApplicationShu
     this.byNode = byNode;
     this.loadedAt = Date.now();
     this.generation++;
-    // The digest read before the rows: a change in between only makes the next check load again.
+    // The digest read before (or beside) the rows: a change in between only makes the next check
+    // load again.
     this.digest = digest;
   }
 
