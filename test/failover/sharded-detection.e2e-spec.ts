@@ -22,6 +22,8 @@ interface Members {
 
 describe('detection shared across three instances', () => {
   let third: ChildOrchestrator | null = null;
+  /** an instance with the api role only: no member, but it reads the members to answer agents */
+  let apiOnly: ChildOrchestrator | null = null;
   const c = new Cluster({
     label: 'sharded',
     addressPrefix: '127.0.2.',
@@ -37,6 +39,10 @@ describe('detection shared across three instances', () => {
       third = await spawnOrchestrator(
         { ...cluster.o.env, DNS_PORT: '15282', LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn' },
         18282,
+      );
+      apiOnly = await spawnOrchestrator(
+        { ...cluster.o.env, ORCHESTRATOR_ROLES: 'api', LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn' },
+        18283,
       );
     },
   });
@@ -59,6 +65,7 @@ describe('detection shared across three instances', () => {
   });
   afterAll(async () => {
     await third?.stop('SIGKILL').catch(() => undefined);
+    await apiOnly?.stop('SIGKILL').catch(() => undefined);
     await c.close();
   });
 
@@ -88,6 +95,26 @@ describe('detection shared across three instances', () => {
       expect(n.config.orchestrators).not.toContain(third!.url);
       for (const url of to) expect(instances()).toContain(url);
     }
+    // An api-only instance is no member, but answers a heartbeat with the same owners.
+    const apiView = await members(apiOnly!.url);
+    expect(apiView.members.map((m) => m.url).sort()).toEqual([...instances()].sort());
+    expect(apiView.members.some((m) => m.url === apiOnly!.url)).toBe(false);
+    const n0 = c.nodes[0];
+    const answer = await http(apiOnly!.url, 'POST', '/api/v1/heartbeats', {
+      token: n0.agentToken,
+      body: {
+        nodeId: n0.id,
+        seq: 1,
+        bootId: 'probe-boot',
+        agentTime: Date.now(),
+        scenarios: [],
+        checks: [],
+        peerViews: [],
+      },
+    });
+    expect(answer.status).toBe(200);
+    const owners = (await c.api('GET', `/api/v1/nodes/${n0.id}/health`)).body.detection.owners;
+    expect(answer.body.owners).toEqual(owners);
     // All healthy, as each owner sees it.
     for (const n of c.nodes) {
       const h = await c.api('GET', `/api/v1/nodes/${n.id}/health`);
