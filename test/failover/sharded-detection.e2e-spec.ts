@@ -169,4 +169,41 @@ describe('detection shared across three instances', () => {
       1,
     );
   });
+
+  it('an instance joins (cold), then two of three die at once: no false failure, the last owns everything', async () => {
+    const before = (await failedVerdicts()).length;
+    const alive = c.nodes.filter((n) => n !== c.members[1].production);
+    // A new instance joins with no state: the nodes it now owns start their clock when it does.
+    await c.spawnSecond();
+    await waitFor('three members again', async () => (await members(c.o.url)).members.length === 3, 15_000);
+    for (const n of alive) {
+      await waitFor(
+        `${n.name} routed to two`,
+        async () => (await c.agentStatus(n))?.heartbeatsTo?.length === 2,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 10 * INTERVAL));
+    expect((await failedVerdicts()).length).toBe(before);
+    // Two of three die at once: the last one takes over the nodes it watched for neither (about a
+    // third, as the ids hash), whose agents send to every configured orchestrator once their
+    // owners stop answering.
+    await Promise.all([c.second!.stop('SIGKILL'), third!.stop('SIGKILL')]);
+    third = null;
+    await waitFor('one member', async () => (await members(c.o.url)).members.length === 1, 15_000);
+    await waitFor(
+      'every live node evaluated here and healthy',
+      async () => {
+        for (const n of alive) {
+          const h = (await c.api('GET', `/api/v1/nodes/${n.id}/health`)).body;
+          if (h.verdict !== 'healthy' || !h.detection.evaluatedHere) return false;
+        }
+        return true;
+      },
+      20_000,
+    );
+    await new Promise((r) => setTimeout(r, 10 * INTERVAL));
+    expect((await failedVerdicts()).length).toBe(before);
+    expect(await failovers()).toHaveLength(1);
+    for (const n of alive) expect((await c.agentStatus(n)).heartbeatsTo).toEqual([c.o.url]);
+  });
 });
