@@ -182,8 +182,6 @@ async function main(): Promise<void> {
   let acks = 0;
   let httpSent = 0;
   let datagramsSent = 0;
-  let nodeRounds = 0;
-  let loopTurns = 0;
   let behind = 0;
   let httpFailed = 0;
   const failureSamples: string[] = [];
@@ -250,7 +248,6 @@ async function main(): Promise<void> {
         const s = sims[i];
         i = (i + 1) % sims.length;
         done++;
-        nodeRounds++;
         for (const url of targets(s)) {
           const base = s.base.get(url);
           if (base === undefined) {
@@ -274,7 +271,6 @@ async function main(): Promise<void> {
           socket.send(dg, udpPortOf.get(url)!, '127.0.0.1');
         }
       }
-      loopTurns++;
       await new Promise((r) => setTimeout(r, 5));
     }
   })();
@@ -327,7 +323,6 @@ async function main(): Promise<void> {
   const r0 = udpReceiveErrors();
   const a0 = acks;
   const d0 = datagramsSent;
-  const n0 = nodeRounds;
   const w0 = performance.now();
   await sleep(SETTLE_S * 1000 * 0.5);
   const s1 = await statsAll();
@@ -344,9 +339,7 @@ async function main(): Promise<void> {
   }
   const ackRate = Math.round(((acks - a0) * 1000) / (performance.now() - w0));
   const sendRate = Math.round(((datagramsSent - d0) * 1000) / (performance.now() - w0));
-  progress(
-    `  datagrams sent ${sendRate}/s, node rounds ${Math.round(((nodeRounds - n0) * 1000) / (performance.now() - w0))}/s, loop turns ${loopTurns}`,
-  );
+  progress(`  datagrams sent ${sendRate}/s`);
   const views = await Promise.all(children.map(members));
   const perInstance = children.map((c, i) => ({
     url: c.url,
@@ -362,10 +355,6 @@ async function main(): Promise<void> {
     );
   const counters = await Promise.all(children.map((c) => heartbeatCounters(c.url)));
   progress(`  counters: ${JSON.stringify(counters)}`);
-  const targetCounts = new Map<number, number>();
-  for (const x of sims) targetCounts.set(targets(x).length, (targetCounts.get(targets(x).length) ?? 0) + 1);
-  const withBase = sims.reduce((n, x) => n + x.base.size, 0);
-  progress(`  targets per node: ${JSON.stringify([...targetCounts])}; bases held: ${withBase}`);
   const failedBefore = await verdictCount('failed');
   const suspectBefore = await verdictCount('suspect');
   progress(
