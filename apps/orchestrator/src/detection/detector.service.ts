@@ -32,6 +32,7 @@ import { runProbe } from './probes';
 import { LeaderElection } from './leader-election';
 import { incidentKey, StormBrakeService } from './storm-brake.service';
 import { OrchestratorView, PeerVote, rawVerdict, VerdictDamper } from './verdict';
+import { pushTo } from '../common/push-to';
 
 const log = createLogger('Detector');
 
@@ -488,7 +489,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
   /** A new leader first writes the verdicts it holds, so node_status is current. */
   private onLeadership(): void {
     for (const ev of this.evidence.values()) {
-      if (!this.actsFor(ev.nodeId) && this.sharded) continue;
+      if (!this.actsFor(ev.nodeId)) continue;
       this.enqueue({ status: { nodeId: ev.nodeId, verdict: ev.verdict, evidence: JSON.stringify(ev) } });
     }
   }
@@ -658,11 +659,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     // One batch per failed node: a node whose fencing waits out its lease never holds up the
     // scenarios of another node that failed in the same tick.
     const byNode = new Map<string, Candidate[]>();
-    for (const c of go) {
-      const list = byNode.get(c.s.activeNodeId);
-      if (list) list.push(c);
-      else byNode.set(c.s.activeNodeId, [c]);
-    }
+    for (const c of go) pushTo(byNode, c.s.activeNodeId, c);
     go.length = 0;
     const results: OperationResult[] = [];
     for (const group of byNode.values()) {

@@ -17,6 +17,7 @@ import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { NotificationsService } from '../notify/notifications.service';
 import { EventEntity } from './event.entity';
+import { pushTo } from '../common/push-to';
 
 const KEY = 'storm-brake';
 /** The incident an automatic failover belongs to: the failed node and when its failure began. */
@@ -129,11 +130,7 @@ export class StormBrakeService {
     let incidents = r.incidents;
     let refused: string | null = null;
     const byKey = new Map<string, string[]>();
-    for (const c of candidates) {
-      const list = byKey.get(c.key);
-      if (list) list.push(c.scenarioId);
-      else byKey.set(c.key, [c.scenarioId]);
-    }
+    for (const c of candidates) pushTo(byKey, c.key, c.scenarioId);
     for (const [key, scenarioIds] of byKey) {
       const moves = r.ledger.get(key);
       const under = incidentsOf(moves);

@@ -8,6 +8,7 @@ import { isForeignKeyViolation, isUniqueViolation } from '../nodes/nodes.service
 import { ScenarioEntity } from '../scenarios/scenario.entity';
 import { CreateGroupDto, GroupView, ListGroupsQuery, UpdateGroupDto } from './dtos/group.dto';
 import { GroupEntity, GroupMemberEntity } from './group.entity';
+import { pushTo } from '../common/push-to';
 
 export function toGroupView(g: GroupEntity, scenarioIds: string[]): GroupView {
   return {
@@ -110,9 +111,7 @@ export class GroupsService {
       const view = toGroupView(g, members.get(g.id) ?? []);
       for (const sid of view.scenarioIds) {
         if (!wanted.has(sid)) continue;
-        const list = out.get(sid);
-        if (list) list.push(view);
-        else out.set(sid, [view]);
+        pushTo(out, sid, view);
       }
     }
     return out;

@@ -38,7 +38,6 @@ export const UDP_KEY_TTL_MS = 180_000;
 function ignoreSendError(): void {}
 
 interface NodeKey {
-  nodeId: string;
   /** the agent token it was derived from (memory only, never logged or stored) */
   token: string;
   key: KeyObject;
@@ -119,7 +118,7 @@ export class HeartbeatUdpServer implements OnApplicationBootstrap, OnApplication
       known.until = now + UDP_KEY_TTL_MS;
       return;
     }
-    this.keys.set(hex, { nodeId, token, key: udpHeartbeatKey(token, nodeId), until: now + UDP_KEY_TTL_MS });
+    this.keys.set(hex, { token, key: udpHeartbeatKey(token, nodeId), until: now + UDP_KEY_TTL_MS });
   }
 
   /** Public for the benchmark and tests: one datagram in, maybe one acknowledgement out. */

@@ -22,6 +22,7 @@ import { OperationEntity, OperationStepEntity } from './operation.entity';
 import { OperationsQueue, STEP_ATTEMPTS } from './operations.queue';
 import { StepContext, StepHandlers } from './step-handlers';
 import { isRetryable, retryDelayMs } from './step-retry';
+import { pushTo } from '../common/push-to';
 
 const log = createLogger('BatchRunner');
 
@@ -239,11 +240,7 @@ export class BatchRunner {
       .getRepository(OperationStepEntity)
       .find({ where: { operationId: In(ids) } });
     const byOp = new Map<string, OperationStepEntity[]>();
-    for (const st of steps) {
-      const list = byOp.get(st.operationId);
-      if (list) list.push(st);
-      else byOp.set(st.operationId, [st]);
-    }
+    for (const st of steps) pushTo(byOp, st.operationId, st);
     const scenarios = new Map(
       (
         await this.dataSource.getRepository(ScenarioEntity).find({

@@ -26,6 +26,7 @@ import { TopologyService } from '../topology/topology.service';
 import { OperationEntity, OperationStepEntity, OperationType } from './operation.entity';
 import { ALLOWED_FROM, planFor, RUNNING_STATE } from './operation-plans';
 import { OperationsQueue } from './operations.queue';
+import { pushTo } from '../common/push-to';
 
 const log = createLogger('OperationsService');
 
@@ -246,11 +247,7 @@ export class OperationsService {
         ? await this.steps.find({ where: { operationId: In(created.map((o) => o.id)) } })
         : [];
     const byOp = new Map<string, OperationStepEntity[]>();
-    for (const st of steps) {
-      const list = byOp.get(st.operationId);
-      if (list) list.push(st);
-      else byOp.set(st.operationId, [st]);
-    }
+    for (const st of steps) pushTo(byOp, st.operationId, st);
     const views = new Map(
       created.map((op) => [
         op.id,

@@ -13,6 +13,7 @@ import { createLogger } from '../common/logger';
 import { NodeEntity } from '../nodes/node.entity';
 import { RedisService } from '../redis/redis.service';
 import { ScenarioEntity } from '../scenarios/scenario.entity';
+import { pushTo } from '../common/push-to';
 
 const log = createLogger('TopologyService');
 export const TOPOLOGY_CHANNEL = 'topology';
@@ -158,9 +159,7 @@ export class TopologyService implements OnApplicationBootstrap, OnApplicationShu
       };
       scenarioMap.set(s.id, t);
       for (const id of t.nodeIds) {
-        const list = byNode.get(id);
-        if (list) list.push(t);
-        else byNode.set(id, [t]);
+        pushTo(byNode, id, t);
       }
     }
     this.nodes = nodeMap;
