@@ -15,7 +15,11 @@ import { AppConfig, loadConfig } from '../../apps/orchestrator/src/config/app-co
 export const TEST_DATABASE_URL =
   process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/ha_test';
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-export const ROOT = path.resolve(__dirname, '../..');
+// Also right when this file runs compiled, from dist/test/support (the chaos runner).
+export const ROOT = path.resolve(
+  __dirname,
+  __dirname.includes(`${path.sep}dist${path.sep}`) ? '../../..' : '../..',
+);
 
 export interface HttpResult<T = any> {
   status: number;
@@ -27,7 +31,13 @@ export async function http<T = any>(
   baseUrl: string,
   method: string,
   urlPath: string,
-  opts: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+  opts: {
+    token?: string;
+    body?: unknown;
+    rawBody?: string;
+    headers?: Record<string, string>;
+    timeoutMs?: number;
+  } = {},
 ): Promise<HttpResult<T>> {
   const headers: Record<string, string> = { ...(opts.headers ?? {}) };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
@@ -41,7 +51,7 @@ export async function http<T = any>(
     method,
     headers,
     body,
-    signal: AbortSignal.timeout(15000),
+    signal: AbortSignal.timeout(opts.timeoutMs ?? 15000),
   });
   const text = await res.text();
   let parsed: unknown = text;
