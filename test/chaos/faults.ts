@@ -51,7 +51,9 @@ export interface FaultContext {
 export interface Fault {
   name: string;
   expect: Expectation;
-  run(ctx: FaultContext): Promise<void>;
+  /** e.g. the step a fault lands in: a round draws one unless it is given (the runner's --each runs each) */
+  variants?: readonly string[];
+  run(ctx: FaultContext, variant?: string): Promise<void>;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -60,7 +62,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function holdAndSample(ctx: FaultContext, ms: number): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
-    ctx.dnsDuringFault.push(await ctx.world.dns(ctx.scenario.record, 0).catch(() => []));
+    ctx.dnsDuringFault.push(await ctx.world.dnsAny(ctx.scenario.record));
     await sleep(200);
   }
 }
@@ -118,40 +120,71 @@ function stopAgent(
   };
 }
 
-/** A manual switchover; `during` breaks the world once step `step` has started, then heals. */
+/**
+ * An operation that moves users — a manual switchover, or the automatic failover after a kill -9 of
+ * production's agent — and `during` breaks the world once step `step` has started, then heals. The
+ * operation must still succeed.
+ */
 function duringStep(
   name: string,
-  during: (ctx: FaultContext, step: string) => Promise<void>,
-  steps: readonly string[] = STEP_PLANS.switchover!,
+  trigger: 'switchover' | 'failover',
+  during: (ctx: FaultContext) => Promise<void>,
 ): Fault {
+  const steps = STEP_PLANS[trigger]!;
   return {
     name,
-    expect: 'any',
-    async run(ctx) {
-      const step = ctx.rng.pick(steps);
-      ctx.note(`switchover, fault at ${step}`);
+    expect: trigger === 'failover' ? 'failover' : 'any',
+    variants: steps,
+    async run(ctx, variant) {
+      const step = variant ?? ctx.rng.pick(steps);
+      ctx.note(`${trigger}, fault at ${step}`);
       // Slow the step down so the fault lands inside it.
       const slowed = step === 'promote' ? ctx.replica : step === 'demote-active' ? ctx.prod : null;
-      if (slowed) ctx.world.setActionSleep(slowed, step === 'promote' ? 'promote' : 'demote', 1.5);
-      const r = await ctx.world.api('POST', `/api/v1/scenarios/${ctx.scenario.id}/switchover`, {
-        reason: `chaos ${name}`,
-      });
-      if (r.status !== 202) throw new Error(`switchover refused: ${r.status} ${JSON.stringify(r.body)}`);
-      const opId = r.body.id ?? r.body.operation?.id;
+      const action = step === 'promote' ? 'promote' : 'demote';
+      if (slowed) ctx.world.setActionSleep(slowed, action, 1.5);
+      let opId: string;
+      if (trigger === 'switchover') {
+        const r = await ctx.world.api('POST', `/api/v1/scenarios/${ctx.scenario.id}/switchover`, {
+          reason: `chaos ${name}`,
+        });
+        if (r.status !== 202) throw new Error(`switchover refused: ${r.status} ${JSON.stringify(r.body)}`);
+        opId = r.body.id;
+      } else {
+        const before = new Set((await ctx.world.operations(ctx.scenario.id)).map((o) => o.id));
+        await ctx.world.killAgent(ctx.prod);
+        opId = await waitFor(
+          'automatic failover requested',
+          async () =>
+            (await ctx.world.operations(ctx.scenario.id)).find(
+              (o) => !before.has(o.id) && o.type === 'failover',
+            )?.id,
+          30000,
+          20,
+        );
+      }
+      const ended = (op: any) => op && (op.state === 'succeeded' || op.state === 'failed');
       await waitFor(
         `step ${step} started`,
         async () => {
           const op = await ctx.world.operation(opId);
           const s = op?.steps?.find((x: any) => x.name === step);
-          return s && s.state !== 'pending'
-            ? true
-            : op && (op.state === 'succeeded' || op.state === 'failed');
+          return (s && s.state !== 'pending') || ended(op);
         },
         30000,
         20,
       );
-      await during(ctx, step);
-      if (slowed) ctx.world.setActionSleep(slowed, step === 'promote' ? 'promote' : 'demote', null);
+      await during(ctx);
+      if (slowed) ctx.world.setActionSleep(slowed, action, null);
+      const op = await waitFor(
+        'the operation to end',
+        async () => {
+          const o = await ctx.world.operation(opId).catch(() => null);
+          return ended(o) ? o : null;
+        },
+        90000,
+        250,
+      );
+      if (op.state !== 'succeeded') throw new Error(`${trigger} ${op.state} after the fault: ${op.error}`);
     },
   };
 }
@@ -217,14 +250,16 @@ export const FAULTS: Fault[] = [
     ms: c.rng.int(1000, c.leaseMs + 3000),
   })),
   ...(['prod', 'replica'] as const).flatMap((target) => [
-    link(`loss-${target}`, target, 'no-failover', (c, h) => {
-      const probability = c.rng.pick([0.1, 0.2, 0.4]);
-      c.note(`loss ${probability * 100} %`);
-      return {
-        apply: () => c.world.lab.inject(h.lab, { kind: 'loss', probability }),
-        ms: c.rng.int(5000, 10000),
-      };
-    }),
+    ...([0.1, 0.2, 0.4] as const).map((probability) =>
+      link(`loss-${probability * 100}-${target}`, target, 'no-failover', (c, h) => {
+        const direction = c.rng.pick(['both', 'in', 'out'] as const);
+        c.note(direction === 'both' ? 'both ways' : direction === 'in' ? 'inbound only' : 'outbound only');
+        return {
+          apply: () => c.world.lab.inject(h.lab, { kind: 'loss', probability, direction }),
+          ms: c.rng.int(5000, 10000),
+        };
+      }),
+    ),
     {
       name: `jitter-${target}`,
       expect: 'no-failover' as const,
@@ -284,27 +319,36 @@ export const FAULTS: Fault[] = [
     },
   },
   {
-    name: 'kill-orchestrator-then-prod',
+    name: 'orchestrator-down-then-prod',
     expect: 'failover',
-    async run(ctx) {
+    variants: ['SIGKILL', 'SIGSTOP'],
+    async run(ctx, variant) {
+      const signal = (variant ?? ctx.rng.pick(['SIGKILL', 'SIGSTOP'])) as NodeJS.Signals;
       const j = ctx.rng.int(0, ctx.world.orchestrators.length - 1);
-      ctx.note(`orchestrator ${j}, then production's agent`);
-      await ctx.world.killOrchestrator(j);
-      await sleep(ctx.rng.int(0, 2000));
-      await ctx.world.killAgent(ctx.prod);
-      await untilFailedOver(ctx);
-      await ctx.world.restartOrchestrator(j);
+      ctx.note(`${signal} orchestrator ${j}, then kill -9 of production's agent`);
+      if (signal === 'SIGKILL') await ctx.world.killOrchestrator(j);
+      else ctx.world.orchestrators[j]?.child.kill('SIGSTOP');
+      try {
+        await sleep(ctx.rng.int(0, 2000));
+        await ctx.world.killAgent(ctx.prod);
+        await untilFailedOver(ctx);
+      } finally {
+        ctx.world.orchestrators[j]?.child.kill('SIGCONT');
+        await ctx.world.restartOrchestrator(j);
+      }
     },
   },
-  duringStep('pg-down-during-step', (ctx) => dependencyOutage(ctx, 'pg')),
-  duringStep('redis-down-during-step', (ctx) => dependencyOutage(ctx, 'redis')),
-  duringStep('kill-worker-during-step', async (ctx) => {
-    const j = ctx.rng.int(0, ctx.world.orchestrators.length - 1);
-    ctx.note(`kill -9 orchestrator ${j}`);
-    await ctx.world.killOrchestrator(j);
-    await sleep(ctx.rng.int(200, 2000));
-    await ctx.world.restartOrchestrator(j);
-  }),
+  ...(['switchover', 'failover'] as const).flatMap((trigger) => [
+    duringStep(`pg-down-during-${trigger}`, trigger, (ctx) => dependencyOutage(ctx, 'pg')),
+    duringStep(`redis-down-during-${trigger}`, trigger, (ctx) => dependencyOutage(ctx, 'redis')),
+    duringStep(`kill-worker-during-${trigger}`, trigger, async (ctx) => {
+      const j = ctx.rng.int(0, ctx.world.orchestrators.length - 1);
+      ctx.note(`kill -9 orchestrator ${j}`);
+      await ctx.world.killOrchestrator(j);
+      await sleep(ctx.rng.int(200, 2000));
+      await ctx.world.restartOrchestrator(j);
+    }),
+  ]),
   ...(['prod', 'replica'] as const).map((target): Fault => ({
     name: `clock-skew-${target}`,
     expect: 'no-failover',

@@ -37,7 +37,7 @@ export type LinkFault =
   | { kind: 'drop-in' }
   | { kind: 'drop-out' }
   | { kind: 'cut-from'; ip: string }
-  | { kind: 'loss'; probability: number };
+  | { kind: 'loss'; probability: number; direction?: 'both' | 'in' | 'out' };
 
 export class NetLab {
   readonly tag = randomBytes(3).toString('hex');
@@ -133,8 +133,11 @@ export class NetLab {
         break;
       case 'loss': {
         const p = fault.probability.toFixed(3);
-        ipt(...inR, '-m', 'statistic', '--mode', 'random', '--probability', p, '-j', 'DROP');
-        ipt(...outR, '-m', 'statistic', '--mode', 'random', '--probability', p, '-j', 'DROP');
+        const dir = fault.direction ?? 'both';
+        if (dir !== 'out')
+          ipt(...inR, '-m', 'statistic', '--mode', 'random', '--probability', p, '-j', 'DROP');
+        if (dir !== 'in')
+          ipt(...outR, '-m', 'statistic', '--mode', 'random', '--probability', p, '-j', 'DROP');
         break;
       }
     }

@@ -61,7 +61,7 @@ export class RoundWorld {
     return this.world.scenarios[0];
   }
 
-  async run(fault: Fault, rng: Rng): Promise<RoundResult> {
+  async run(fault: Fault, rng: Rng, variant?: string): Promise<RoundResult> {
     const started = Date.now();
     const w = this.world;
     const prod = w.host('prod');
@@ -82,7 +82,7 @@ export class RoundWorld {
     const since = new Date(started - 1000).toISOString();
     const violations: Violation[] = [];
     try {
-      await fault.run(ctx);
+      await fault.run(ctx, variant);
     } catch (err) {
       violations.push({ invariant: 'round', detail: `fault ${fault.name} threw: ${(err as Error).message}` });
     }

@@ -20,8 +20,9 @@ async function main(): Promise<void> {
   const rounds = only !== undefined ? 1 : Number(arg('rounds') ?? 10);
   const first = only ?? 0;
   const pinned = arg('fault');
-  // --each: round i runs FAULTS[i mod n], so N rounds cover the whole catalogue in order.
+  // --each: round i runs the i-th (mod n) of every fault and variant (e.g. each step), in order.
   const each = process.argv.includes('--each');
+  const expanded = FAULTS.flatMap((f) => (f.variants ?? [undefined]).map((v) => ({ fault: f, variant: v })));
   const base = Number(arg('port') ?? 18500);
   if (!Number.isInteger(seed) || !Number.isInteger(rounds) || rounds < 1)
     throw new Error('bad --seed/--rounds');
@@ -41,11 +42,15 @@ async function main(): Promise<void> {
   try {
     for (let i = first; i < first + rounds; i++) {
       const rng = rngFor(seed, i);
-      const fault = pinned ? faultNamed(pinned) : each ? FAULTS[i % FAULTS.length] : rng.pick(FAULTS);
+      const { fault, variant } = pinned
+        ? { fault: faultNamed(pinned), variant: undefined }
+        : each
+          ? expanded[i % expanded.length]
+          : { fault: rng.pick(FAULTS), variant: undefined };
       world ??= await RoundWorld.create(chaosWorldOptions(`chaos${seed % 10000}`, base));
       let line: string;
       try {
-        const r = await world.run(fault, rng);
+        const r = await world.run(fault, rng, variant);
         line = formatRound(i, seed, r);
         if (r.violations.length) {
           violations += r.violations.length;

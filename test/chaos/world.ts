@@ -402,6 +402,16 @@ globalThis.Date = SkewedDate;
     return res.answers.map((a) => (a as { address: string }).address).sort();
   }
 
+  /** The answer of the first running orchestrator's DNS server that answers ([] if none does). */
+  async dnsAny(name: string): Promise<string[]> {
+    for (let j = 0; j < this.opts.dnsPorts.length; j++) {
+      if (!this.orchestratorRunning(j)) continue;
+      const a = await this.dns(name, j).catch(() => null);
+      if (a) return a;
+    }
+    return [];
+  }
+
   /** Every action run on the host: CLOCK_REALTIME ns, action, epoch, step id, scenario. */
   actionLog(h: WorldHost): ActionRun[] {
     const f = join(h.dir, 'actions.ns.log');
