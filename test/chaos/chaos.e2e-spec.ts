@@ -14,6 +14,15 @@ import { ChaosWorld, WorldHost } from './world';
 const SEED = Number(process.env.CHAOS_SEED ?? 20261203);
 const RANDOM_ROUNDS = Number(process.env.CHAOS_ROUNDS ?? 4);
 
+/** Runs fault number `i` of the catalogue as round `round`, prints its line, and asserts it. */
+async function round(rw: RoundWorld, i: number, roundNo: number): Promise<void> {
+  const r = await rw.run(FAULTS[i], rngFor(SEED, roundNo));
+  console.log(formatRound(roundNo, SEED, r));
+  expect(r.violations).toEqual([]);
+  if (r.expect === 'failover') expect(r.outcome).toBe('failover');
+  if (r.expect === 'no-failover') expect(r.outcome).toBe('none');
+}
+
 describe('fault injection: every fault once, then seeded rounds', () => {
   let rw: RoundWorld;
 
@@ -27,13 +36,7 @@ describe('fault injection: every fault once, then seeded rounds', () => {
 
   it.each(FAULTS.map((f, i) => [f.name, i] as const))(
     '%s: invariants hold and detection does what the fault calls for',
-    async (_name, i) => {
-      const r = await rw.run(FAULTS[i], rngFor(SEED, i));
-      console.log(formatRound(i, SEED, r));
-      expect(r.violations).toEqual([]);
-      if (r.expect === 'failover') expect(r.outcome).toBe('failover');
-      if (r.expect === 'no-failover') expect(r.outcome).toBe('none');
-    },
+    (_name, i) => round(rw, i, i),
     180000,
   );
 
@@ -48,6 +51,35 @@ describe('fault injection: every fault once, then seeded rounds', () => {
     console.log(lines.join('\n'));
     expect(lines.filter((l) => l.includes('VIOLATION'))).toEqual([]);
   }, 900000);
+});
+
+describe('fault injection with UDP heartbeats', () => {
+  let rw: RoundWorld;
+  const faults = [
+    'kill-prod-agent',
+    'stop-prod-agent-short',
+    'partition-prod',
+    'cut-prod-from-orchestrators',
+    'loss-40-prod',
+    'loss-40-replica',
+  ];
+
+  beforeAll(async () => {
+    rw = await RoundWorld.create(chaosWorldOptions('chaosudp', 18700, true));
+  }, 120000);
+
+  afterAll(async () => {
+    await rw?.close();
+  });
+
+  it.each(faults)(
+    '%s',
+    (name) => {
+      const i = FAULTS.findIndex((f) => f.name === name);
+      return round(rw, i, 2000 + i);
+    },
+    180000,
+  );
 });
 
 describe('storm brake: three production hosts fail at once', () => {

@@ -8,7 +8,7 @@
  */
 import { STEP_PLANS } from '../../apps/orchestrator/src/operations/operation-plans';
 import { waitFor } from '../support/orchestrator';
-import { ChaosWorld, WorldHost, WorldScenario } from './world';
+import { ChaosWorld, operationEnded, WorldHost, WorldScenario } from './world';
 
 export type Expectation = 'failover' | 'no-failover' | 'any';
 
@@ -162,28 +162,19 @@ function duringStep(
           20,
         );
       }
-      const ended = (op: any) => op && (op.state === 'succeeded' || op.state === 'failed');
       await waitFor(
         `step ${step} started`,
         async () => {
           const op = await ctx.world.operation(opId);
           const s = op?.steps?.find((x: any) => x.name === step);
-          return (s && s.state !== 'pending') || ended(op);
+          return (s && s.state !== 'pending') || operationEnded(op);
         },
         30000,
         20,
       );
       await during(ctx);
       if (slowed) ctx.world.setActionSleep(slowed, action, null);
-      const op = await waitFor(
-        'the operation to end',
-        async () => {
-          const o = await ctx.world.operation(opId).catch(() => null);
-          return ended(o) ? o : null;
-        },
-        90000,
-        250,
-      );
+      const op = await ctx.world.waitOperationEnd(opId);
       if (op.state !== 'succeeded') throw new Error(`${trigger} ${op.state} after the fault: ${op.error}`);
     },
   };
@@ -265,11 +256,11 @@ export const FAULTS: Fault[] = [
       expect: 'no-failover' as const,
       async run(ctx: FaultContext) {
         const h = ctx[target];
-        for (const p of h.proxies) p.set(200, 100);
+        for (const p of h.proxies) p.setDelay(200, 100);
         try {
           await holdAndSample(ctx, ctx.rng.int(5000, 10000));
         } finally {
-          for (const p of h.proxies) p.set(0, 0);
+          for (const p of h.proxies) p.setDelay(0);
         }
       },
     },
@@ -321,11 +312,16 @@ export const FAULTS: Fault[] = [
   {
     name: 'orchestrator-down-then-prod',
     expect: 'failover',
-    variants: ['SIGKILL', 'SIGSTOP'],
+    // the instance that evaluates production's node, or the other one; killed or frozen
+    variants: ['SIGKILL owner', 'SIGSTOP owner', 'SIGKILL other', 'SIGSTOP other'],
     async run(ctx, variant) {
-      const signal = (variant ?? ctx.rng.pick(['SIGKILL', 'SIGSTOP'])) as NodeJS.Signals;
-      const j = ctx.rng.int(0, ctx.world.orchestrators.length - 1);
-      ctx.note(`${signal} orchestrator ${j}, then kill -9 of production's agent`);
+      const [signal, which] = (variant ?? ctx.rng.pick(this.variants!)).split(' ');
+      const n = ctx.world.orchestrators.length;
+      const owner = (await ctx.world.detectorOf(ctx.prod)) ?? ctx.rng.int(0, n - 1);
+      const j = which === 'owner' ? owner : (owner + 1) % n;
+      ctx.note(
+        `${signal} of orchestrator ${j} (${which} of production's node), then kill -9 of production's agent`,
+      );
       if (signal === 'SIGKILL') await ctx.world.killOrchestrator(j);
       else ctx.world.orchestrators[j]?.child.kill('SIGSTOP');
       try {

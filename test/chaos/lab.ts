@@ -1,13 +1,12 @@
 /**
  * The fault-injection lab: test hosts in their own network namespaces on one bridge, faults made
  * with iptables inside a host's namespace (full and one-way partitions, cuts from the orchestrators
- * only, random loss with `-m statistic`), and delay/jitter through a userspace TCP proxy (this
+ * only, random loss with `-m statistic`), and delay/jitter through a userspace TCP proxy (TcpProxy; this
  * kernel has no netem qdisc). Everything it creates carries its tag and is removed by `destroy()`,
  * and by the next lab's start should a run have been killed before it could clean up.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 
 const PREFIX = 'hc';
 
@@ -100,17 +99,6 @@ export class NetLab {
     return host;
   }
 
-  host(name: string): LabHost {
-    const h = this.hosts.find((x) => x.name === name);
-    if (!h) throw new Error(`no lab host ${name}`);
-    return h;
-  }
-
-  /** The command line that runs `argv` inside the host's namespace. */
-  exec(host: LabHost, argv: string[]): [string, string[]] {
-    return ['ip', ['netns', 'exec', host.ns, ...argv]];
-  }
-
   /** Adds a fault on the host's link (rules inside its namespace; loopback is never touched). */
   inject(host: LabHost, fault: LinkFault): void {
     const ipt = (...rule: string[]) => sh('ip', ['netns', 'exec', host.ns, 'iptables', '-A', ...rule]);
@@ -148,10 +136,6 @@ export class NetLab {
     sh('ip', ['netns', 'exec', host.ns, 'iptables', '-F']);
   }
 
-  rules(host: LabHost): string {
-    return sh('ip', ['netns', 'exec', host.ns, 'iptables', '-S']);
-  }
-
   destroy(): void {
     for (const h of this.hosts) {
       quiet('ip', ['netns', 'del', h.ns]);
@@ -169,89 +153,5 @@ function alive(pid: number): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-/**
- * A TCP proxy that delays every chunk, both ways, by `delayMs ± jitterMs` (uniform) while keeping
- * the byte order of each direction, as a slow link would. With both at 0 it just forwards. It can
- * also cut: drop every connection and refuse new ones until restored.
- */
-export class DelayProxy {
-  delayMs = 0;
-  jitterMs = 0;
-  private server: net.Server | null = null;
-  private readonly sockets = new Set<net.Socket>();
-  private down = false;
-  private readonly timers = new Set<NodeJS.Timeout>();
-
-  constructor(
-    readonly listenHost: string,
-    readonly listenPort: number,
-    private readonly targetHost: string,
-    private readonly targetPort: number,
-    private readonly random: () => number = Math.random,
-  ) {}
-
-  async start(): Promise<void> {
-    this.server = net.createServer((client) => {
-      if (this.down) return client.destroy();
-      const upstream = net.connect(this.targetPort, this.targetHost);
-      this.sockets.add(client).add(upstream);
-      const close = () => {
-        client.destroy();
-        upstream.destroy();
-        this.sockets.delete(client);
-        this.sockets.delete(upstream);
-      };
-      client.on('error', close).on('close', close);
-      upstream.on('error', close).on('close', close);
-      this.pipe(client, upstream);
-      this.pipe(upstream, client);
-    });
-    await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', reject);
-      this.server!.listen(this.listenPort, this.listenHost, resolve);
-    });
-  }
-
-  private pipe(from: net.Socket, to: net.Socket): void {
-    let last = 0;
-    from.on('data', (chunk) => {
-      if (this.delayMs === 0 && this.jitterMs === 0 && last <= Date.now()) {
-        to.write(chunk);
-        return;
-      }
-      const d = Math.max(0, this.delayMs + (this.random() * 2 - 1) * this.jitterMs);
-      // A later chunk never overtakes an earlier one: TCP delivers in order.
-      const at = Math.max(last, Date.now() + d);
-      last = at;
-      const t = setTimeout(() => {
-        this.timers.delete(t);
-        if (!to.destroyed) to.write(chunk);
-      }, at - Date.now());
-      this.timers.add(t);
-    });
-  }
-
-  set(delayMs: number, jitterMs: number): void {
-    this.delayMs = delayMs;
-    this.jitterMs = jitterMs;
-  }
-
-  cut(): void {
-    this.down = true;
-    for (const s of this.sockets) s.destroy();
-    this.sockets.clear();
-  }
-
-  restore(): void {
-    this.down = false;
-  }
-
-  async stop(): Promise<void> {
-    this.cut();
-    for (const t of this.timers) clearTimeout(t);
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 }

@@ -6,18 +6,20 @@
  */
 import { waitFor } from '../support/orchestrator';
 import { Fault, FaultContext, Rng } from './faults';
-import { checkWorld, Violation } from './invariants';
-import { ChaosWorld, WorldHost, WorldOptions } from './world';
+import { checkWorld, serviceStops, Violation } from './invariants';
+import { ACTIONS, ChaosWorld, operationEnded, WorldHost, WorldOptions } from './world';
 
 export const INTERVAL_MS = 300;
 export const TTL_MS = 8 * INTERVAL_MS;
 export const LEASE_MS = 12 * INTERVAL_MS;
 
-export function chaosWorldOptions(label: string, base: number): WorldOptions {
+/** Ports from `base`: HTTP base, base+1; DNS base-2960…; agents base-960; proxies base+10…; UDP base+50, base+51. */
+export function chaosWorldOptions(label: string, base: number, udp = false): WorldOptions {
   return {
     label,
     httpPorts: [base, base + 1],
     dnsPorts: [base - 2960, base - 2959],
+    ...(udp && { udpPorts: [base + 50, base + 51] }),
     agentPort: base - 960,
     proxyBasePort: base + 10,
     hosts: ['prod', 'replica'],
@@ -103,9 +105,7 @@ export class RoundWorld {
           detail: `${autos.map((o) => `${o.type}:${o.state}`).join(', ')} while production stayed healthy`,
         });
       }
-      const beats = prod.service.beats().slice(Math.max(0, beatsBefore - 1));
-      const gap = beats.slice(1).findIndex((b, i) => b - beats[i] > 1_000_000_000n);
-      if (gap >= 0)
+      if (serviceStops(prod.service.beats().slice(Math.max(0, beatsBefore - 1)), true).length)
         violations.push({
           invariant: 'no-self-harm',
           detail: "production's service stopped during the round",
@@ -127,11 +127,11 @@ export class RoundWorld {
     for (const h of w.hosts) {
       w.lab.heal(h.lab);
       for (const p of h.proxies) {
-        p.set(0, 0);
+        p.setDelay(0);
         p.restore();
       }
       w.signalAgent(h, 'SIGCONT');
-      for (const a of ['promote', 'demote', 'fence', 'resync']) w.setActionSleep(h, a, null);
+      for (const a of ACTIONS) w.setActionSleep(h, a, null);
     }
     w.pg.restore();
     w.redis.restore();
@@ -158,11 +158,11 @@ export class RoundWorld {
     const s = this.scenario;
     const idle = async () => {
       const ops = await w.operations(s.id);
-      return ops.every((o) => o.state === 'succeeded' || o.state === 'failed') ? ops : null;
+      return ops.every(operationEnded) ? ops : null;
     };
     await waitFor('operations to end', idle, 90000, 250).catch(() => undefined);
     for (const h of w.hosts) w.restartService(h);
-    let sc = await w.scenario(s.id);
+    const sc = await w.scenario(s.id);
     if (sc.state === 'degraded') {
       const failed = (await w.operations(s.id)).find((o) => o.state === 'failed');
       violations.push({
@@ -184,15 +184,7 @@ export class RoundWorld {
           detail: `failback refused: ${r.status} ${JSON.stringify(r.body)}`,
         });
       } else {
-        const op = await waitFor(
-          'failback to end',
-          async () => {
-            const o = await w.operation(r.body.id);
-            return o && (o.state === 'succeeded' || o.state === 'failed') ? o : null;
-          },
-          60000,
-          250,
-        ).catch(() => null);
+        const op = await w.waitOperationEnd(r.body.id, 60000).catch(() => null);
         if (op?.state !== 'succeeded') {
           violations.push({
             invariant: 'round',
@@ -200,10 +192,16 @@ export class RoundWorld {
           });
         }
       }
-      sc = await w.scenario(s.id);
     }
     await this.waitHealthy(w.host('prod'));
     await this.waitHealthy(w.host('replica'));
+    const after = await w.scenario(s.id);
+    if (after.state !== 'running' || after.activeNodeId !== w.host('prod').id) {
+      violations.push({
+        invariant: 'round',
+        detail: `not restored: ${after.state}, active ${after.activeNodeId}`,
+      });
+    }
     return (await idle()) ?? (await w.operations(s.id));
   }
 

@@ -1,6 +1,6 @@
 /**
  * The seeded randomized chaos runner:
- *   npm run test:chaos -- --rounds N --seed S [--round K] [--fault NAME | --each] [--port BASE]
+ *   npm run test:chaos -- --rounds N --seed S [--round K] [--fault NAME | --each] [--udp] [--port BASE]
  * Each round draws a fault and its timing from (seed, round), runs it against a live world (two
  * orchestrators, production and replica agents in network namespaces), heals, settles and checks
  * every invariant, then prints one line. A violating round prints the command that replays it.
@@ -24,6 +24,8 @@ async function main(): Promise<void> {
   const each = process.argv.includes('--each');
   const expanded = FAULTS.flatMap((f) => (f.variants ?? [undefined]).map((v) => ({ fault: f, variant: v })));
   const base = Number(arg('port') ?? 18500);
+  // --udp: agents send UDP heartbeats (HTTP for full ones and when datagrams go unanswered)
+  const udp = process.argv.includes('--udp');
   if (!Number.isInteger(seed) || !Number.isInteger(rounds) || rounds < 1)
     throw new Error('bad --seed/--rounds');
   console.log(
@@ -47,7 +49,7 @@ async function main(): Promise<void> {
         : each
           ? expanded[i % expanded.length]
           : { fault: rng.pick(FAULTS), variant: undefined };
-      world ??= await RoundWorld.create(chaosWorldOptions(`chaos${seed % 10000}`, base));
+      world ??= await RoundWorld.create(chaosWorldOptions(`chaos${seed % 10000}`, base, udp));
       let line: string;
       try {
         const r = await world.run(fault, rng, variant);

@@ -2,7 +2,7 @@
  * A chaos world: orchestrator processes (all roles, one schema) reaching PostgreSQL and Redis
  * through proxies that can cut them, and hosts in network namespaces (NetLab) each running a real
  * agent, its watchdog and a stand-in protected service that writes liveness beats. Each host's
- * heartbeats reach each orchestrator through a DelayProxy (jitter); orchestrators and peers call
+ * heartbeats reach each orchestrator through a TcpProxy (jitter); orchestrators and peers call
  * agents directly, so iptables in the host's namespace sees every path by address.
  * Every action script logs `<ns> <action> epoch=… step=…` to the host's actions.ns.log, and can be
  * slowed per round by writing seconds to `<dir>/<action>.sleep`.
@@ -30,7 +30,7 @@ import {
 } from '../support/orchestrator';
 import { TcpProxy } from '../support/tcp-proxy';
 import { BEAT_MS } from './invariants';
-import { DelayProxy, LabHost, NetLab } from './lab';
+import { LabHost, NetLab } from './lab';
 
 export const ACTIONS = ['promote', 'demote', 'fence', 'resync', 'start-app', 'stop-app'] as const;
 export const ZONE = 'chaos.test';
@@ -40,6 +40,8 @@ export interface WorldOptions {
   /** one orchestrator process per port */
   httpPorts: number[];
   dnsPorts: number[];
+  /** with these (one per orchestrator), agents send UDP heartbeats (HTTP for the full ones) */
+  udpPorts?: number[];
   agentPort: number;
   /** heartbeat proxies listen on the lab's root address from here up */
   proxyBasePort: number;
@@ -63,7 +65,7 @@ export interface WorldHost {
   agentStderr: string;
   service: ProtectedService;
   /** one per orchestrator, in httpPorts order */
-  proxies: DelayProxy[];
+  proxies: TcpProxy[];
   /** the clock offset the running agent was started with */
   skewMs: number;
 }
@@ -173,6 +175,19 @@ export class ChaosWorld {
     return r.status === 200 ? r.body : null;
   }
 
+  /** The operation once it has ended (succeeded or failed); throws after `timeoutMs`. */
+  waitOperationEnd(id: string, timeoutMs = 90000): Promise<any> {
+    return waitFor(
+      `operation ${id} to end`,
+      async () => {
+        const op = await this.operation(id).catch(() => null);
+        return operationEnded(op) ? op : null;
+      },
+      timeoutMs,
+      250,
+    );
+  }
+
   private async addHost(name: string): Promise<void> {
     const lab = this.lab.addHost(name);
     const agentUrl = `http://${lab.ip}:${this.opts.agentPort}`;
@@ -194,14 +209,14 @@ export class ChaosWorld {
     }
     const service = new ProtectedService(dir, { beatMs: BEAT_MS });
     service.start();
-    const proxies: DelayProxy[] = [];
+    const proxies: TcpProxy[] = [];
     const hostIndex = this.hosts.length;
     for (let j = 0; j < this.opts.httpPorts.length; j++) {
-      const p = new DelayProxy(
-        this.lab.rootIp,
-        this.opts.proxyBasePort + hostIndex * this.opts.httpPorts.length + j,
+      const p = new TcpProxy(
         '127.0.0.1',
         this.opts.httpPorts[j],
+        this.lab.rootIp,
+        this.opts.proxyBasePort + hostIndex * this.opts.httpPorts.length + j,
       );
       await p.start();
       proxies.push(p);
@@ -212,11 +227,12 @@ export class ChaosWorld {
       JSON.stringify({
         nodeId: r.body.node.id,
         nodeName: name,
-        orchestrators: proxies.map((p) => `http://${p.listenHost}:${p.listenPort}`),
+        orchestrators: proxies.map((p) => `http://${p.listenHost}:${p.port}`),
         token: r.body.agentToken,
         actionToken: r.body.actionToken,
         listen: { host: lab.ip, port: this.opts.agentPort },
         heartbeatIntervalMs: this.interval,
+        udpHeartbeats: !!this.opts.udpPorts,
         stateFile: join(dir, 'state.json'),
         actions,
         watchdog: { pidFiles: [service.pidFile] },
@@ -379,6 +395,14 @@ globalThis.Date = SkewedDate;
     } else writeFileSync(f, String(seconds));
   }
 
+  /** Index of the orchestrator that evaluates the host's node now (sharded detection), or null. */
+  async detectorOf(h: WorldHost): Promise<number | null> {
+    const r = await this.api('GET', `/api/v1/nodes/${h.id}/health`).catch(() => null);
+    const owner: string | undefined = r?.body?.detection?.owners?.[0];
+    const j = owner ? this.opts.httpPorts.findIndex((p) => owner.endsWith(`:${p}`)) : -1;
+    return j >= 0 ? j : null;
+  }
+
   orchestratorRunning(j: number): boolean {
     const o = this.orchestrators[j];
     return !!o && o.child.exitCode === null && o.child.signalCode === null;
@@ -466,6 +490,9 @@ globalThis.Date = SkewedDate;
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+export const operationEnded = (op: { state?: string } | null | undefined): boolean =>
+  op?.state === 'succeeded' || op?.state === 'failed';
 
 export interface ActionRun {
   host: string;
