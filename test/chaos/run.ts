@@ -1,6 +1,6 @@
 /**
  * The seeded randomized chaos runner:
- *   npm run test:chaos -- --rounds N --seed S [--round K] [--fault NAME | --each] [--udp] [--port BASE]
+ *   npm run test:chaos -- --rounds N --seed S [--round K | --first K] [--fault NAME | --each] [--udp] [--port BASE]
  * Each round draws a fault and its timing from (seed, round), runs it against a live world (two
  * orchestrators, production and replica agents in network namespaces), heals, settles and checks
  * every invariant, then prints one line. A violating round prints the command that replays it.
@@ -18,7 +18,7 @@ async function main(): Promise<void> {
   const seed = Number(arg('seed') ?? Date.now() % 2147483647);
   const only = arg('round') !== undefined ? Number(arg('round')) : undefined;
   const rounds = only !== undefined ? 1 : Number(arg('rounds') ?? 10);
-  const first = only ?? 0;
+  const first = only ?? Number(arg('first') ?? 0);
   const pinned = arg('fault');
   // --each: round i runs the i-th (mod n) of every fault and variant (e.g. each step), in order.
   const each = process.argv.includes('--each');
@@ -57,7 +57,9 @@ async function main(): Promise<void> {
         if (r.violations.length) {
           violations += r.violations.length;
           failing.push(i);
-          line += `\n  replay: npm run test:chaos -- --seed ${seed} --round ${i}`;
+          const how = `${pinned ? ` --fault ${pinned}` : ''}${each ? ' --each' : ''}${udp ? ' --udp' : ''}`;
+          line += `\n  replay: npm run test:chaos -- --seed ${seed} --round ${i}${how}`;
+          line += `\n  logs: ${world.world.saveDiagnostics(`/tmp/chaos-${seed}-${i}`)}`;
           // Start the next round from a fresh world: this one broke a rule and may stay broken.
           await world.close();
           world = null;

@@ -62,7 +62,7 @@ export interface WorldHost {
   actionToken: string;
   configFile: string;
   agent: ChildProcess | null;
-  agentStderr: string;
+  agentLog: string;
   service: ProtectedService;
   /** one per orchestrator, in httpPorts order */
   proxies: TcpProxy[];
@@ -248,7 +248,7 @@ export class ChaosWorld {
       actionToken: r.body.actionToken,
       configFile,
       agent: null,
-      agentStderr: '',
+      agentLog: '',
       service,
       proxies,
       skewMs: 0,
@@ -316,10 +316,8 @@ export class ChaosWorld {
         env: { ...process.env, HA_CLOCK_SKEW_MS: String(skewMs) },
       },
     );
-    h.agentStderr = '';
-    child
-      .stderr!.setEncoding('utf8')
-      .on('data', (d: string) => (h.agentStderr = (h.agentStderr + d).slice(-4000)));
+    h.agentLog = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (h.agentLog = (h.agentLog + d).slice(-4000)));
     h.agent = child;
     h.skewMs = skewMs;
   }
@@ -328,7 +326,7 @@ export class ChaosWorld {
     await waitFor(
       `agent ${h.name} up`,
       async () => {
-        if (h.agent && h.agent.exitCode !== null) throw new Error(`agent ${h.name} exited: ${h.agentStderr}`);
+        if (h.agent && h.agent.exitCode !== null) throw new Error(`agent ${h.name} exited: ${h.agentLog}`);
         return (await this.agentStatus(h)) !== null;
       },
       timeoutMs,
@@ -455,6 +453,20 @@ globalThis.Date = SkewedDate;
           scenarioId: field('scenario'),
         };
       });
+  }
+
+  /** Writes what a failing round needs to be understood (process logs, action logs) under `dir`. */
+  saveDiagnostics(dir: string): string {
+    mkdirSync(dir, { recursive: true });
+    this.orchestrators.forEach((o, j) =>
+      writeFileSync(join(dir, `orchestrator-${j}.log`), o?.logs.join('') ?? ''),
+    );
+    for (const h of this.hosts) {
+      writeFileSync(join(dir, `${h.name}-agent.log`), h.agentLog);
+      const f = join(h.dir, 'actions.ns.log');
+      if (existsSync(f)) writeFileSync(join(dir, `${h.name}-actions.log`), readFileSync(f));
+    }
+    return dir;
   }
 
   async close(): Promise<void> {

@@ -7,6 +7,7 @@ import { AppConfig } from './config/app-config';
 import { DetectionModule } from './detection/detection.module';
 import { DnsModule } from './dns/dns.module';
 import { HeartbeatsModule } from './heartbeats/heartbeats.module';
+import { MaintenanceModule } from './maintenance/maintenance.module';
 import { NotifyModule } from './notify/notify.module';
 import { OperationsModule } from './operations/operations.module';
 import { TopologyModule } from './topology/topology.module';
@@ -25,6 +26,7 @@ export function FEATURE_MODULES(config: AppConfig): (Type<unknown> | DynamicModu
     IdempotencyModule,
     TopologyModule,
     NotifyModule,
+    MaintenanceModule,
     DnsModule.forRoot(config),
     HeartbeatsModule,
     OperationsModule,

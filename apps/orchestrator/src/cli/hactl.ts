@@ -26,6 +26,11 @@ const USAGE = `usage: hactl <command> [args] [--json]
   operation <id>                     one operation with its step timeline
   events [<scenario>]                recent events
   storm-brake [ack --reason R]       show, or release (admin)
+  maintenance [list] [--all]         windows active or scheduled (--all: ended too)
+  maintenance start (--node N | --scenario S | --group G) --reason R (--for 2h | --until ISO) [--at ISO]
+                                     suppress automatic failover of that scope; the node is no promotion target
+  maintenance extend <id> --reason R (--for 30m | --until ISO)   move the end (--for counts from now)
+  maintenance end <id> --reason R    end now (a scheduled window is cancelled)
 
 environment: HA_URL (default http://127.0.0.1:8080), HA_TOKEN (required)`;
 
@@ -70,9 +75,12 @@ async function call<T = any>(ctx: Ctx, method: string, path: string, body?: unkn
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-async function resolve(ctx: Ctx, kind: 'scenarios' | 'nodes', ref: string | undefined): Promise<any> {
-  if (!ref)
-    throw new CliError(`missing ${kind === 'scenarios' ? 'scenario' : 'node'} name or id\n\n${USAGE}`, 2);
+async function resolve(
+  ctx: Ctx,
+  kind: 'scenarios' | 'nodes' | 'groups',
+  ref: string | undefined,
+): Promise<any> {
+  if (!ref) throw new CliError(`missing ${kind.slice(0, -1)} name or id\n\n${USAGE}`, 2);
   if (UUID.test(ref)) return call(ctx, 'GET', `/api/v1/${kind}/${ref}`);
   for (let offset = 0; ; offset += 500) {
     const page = await call(ctx, 'GET', `/api/v1/${kind}?limit=500&offset=${offset}`);
@@ -116,6 +124,94 @@ async function waitOperation(ctx: Ctx, id: string): Promise<any> {
   }
 }
 
+/** "90s", "30m", "2h", "1d" → seconds. */
+function seconds(text: string): number {
+  const m = /^(\d+)\s*([smhd])$/.exec(text.trim());
+  if (!m) throw new CliError(`--for takes a duration like 90s, 30m, 2h or 1d, not ${text}`, 2);
+  return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[m[2] as 's' | 'm' | 'h' | 'd'];
+}
+
+/** --for or --until (exactly one) as the API's durationSeconds / endsAt. */
+function windowEnd(values: { for?: string; until?: string }): Record<string, unknown> {
+  if (!!values.for === !!values.until)
+    throw new CliError('give the window an end: --for DURATION or --until ISO', 2);
+  return values.for ? { durationSeconds: seconds(values.for) } : { endsAt: values.until };
+}
+
+async function maintenance(
+  ctx: Ctx,
+  action: string | undefined,
+  id: string | undefined,
+  values: any,
+): Promise<number> {
+  const windows = (items: any[]) =>
+    table(
+      items.map((w) => ({ ...w, scope: `${w.scopeType} ${w.scopeName ?? w.scopeId}` })),
+      ['id', 'state', 'scope', 'startsAt', 'endsAt', 'createdBy', 'reason'],
+    );
+  const shown = (r: any) =>
+    [
+      `window ${r.window.id}: ${r.window.scopeType} ${r.window.scopeName} ${r.window.state} ${r.window.startsAt} → ${r.window.endsAt}`,
+      ...r.impact.map((i: any) => `  ${i.scenarioName}: ${i.effects.join(', ')}`),
+      ...r.warnings.map((w: string) => `WARNING: ${w}`),
+    ].join('\n');
+  switch (action ?? 'list') {
+    case 'list': {
+      const states = values.all ? [''] : ['active', 'scheduled'];
+      const items: any[] = [];
+      for (const st of states) {
+        items.push(
+          ...(await call(ctx, 'GET', `/api/v1/maintenance?limit=500${st ? `&state=${st}` : ''}`)).items,
+        );
+      }
+      print(ctx, items, () => (items.length ? windows(items) : 'no maintenance window'));
+      return 0;
+    }
+    case 'start': {
+      if (!values.reason)
+        throw new CliError('maintenance start needs --reason (it goes to the audit log)', 2);
+      const scopes = (['node', 'scenario', 'group'] as const).filter((k) => values[k]);
+      if (scopes.length !== 1)
+        throw new CliError('maintenance start takes one of --node, --scenario, --group', 2);
+      const scopeType = scopes[0];
+      const scope = await resolve(ctx, `${scopeType}s`, values[scopeType]);
+      const r = await call(ctx, 'POST', '/api/v1/maintenance', {
+        scopeType,
+        scopeId: scope.id,
+        reason: values.reason,
+        ...(values.at && { startsAt: values.at }),
+        ...windowEnd(values),
+      });
+      print(ctx, r, () => shown(r));
+      return 0;
+    }
+    case 'extend': {
+      if (!id) throw new CliError(`missing window id\n\n${USAGE}`, 2);
+      if (!values.reason) throw new CliError('maintenance extend needs --reason', 2);
+      const r = await call(ctx, 'PATCH', `/api/v1/maintenance/${id}`, {
+        reason: values.reason,
+        ...windowEnd(values),
+      });
+      print(ctx, r, () => shown(r));
+      return 0;
+    }
+    case 'end': {
+      if (!id) throw new CliError(`missing window id\n\n${USAGE}`, 2);
+      if (!values.reason) throw new CliError('maintenance end needs --reason', 2);
+      const w = await call(ctx, 'POST', `/api/v1/maintenance/${id}/end`, { reason: values.reason });
+      print(
+        ctx,
+        w,
+        () =>
+          `window ${w.id} ended at ${w.endsAt}: automatic failover of ${w.scopeType} ${w.scopeName} resumes`,
+      );
+      return 0;
+    }
+    default:
+      throw new CliError(`unknown maintenance action ${action}\n\n${USAGE}`, 2);
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
@@ -129,6 +225,13 @@ async function main(argv: string[]): Promise<number> {
         'confirm-fenced': { type: 'boolean' },
         wait: { type: 'boolean' },
         json: { type: 'boolean' },
+        node: { type: 'string' },
+        scenario: { type: 'string' },
+        group: { type: 'string' },
+        for: { type: 'string' },
+        until: { type: 'string' },
+        at: { type: 'string' },
+        all: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -136,7 +239,7 @@ async function main(argv: string[]): Promise<number> {
     throw new CliError(`${(err as Error).message}\n\n${USAGE}`, 2);
   }
   const { values, positionals } = parsed;
-  const [command, arg] = positionals;
+  const [command, arg, arg2] = positionals;
   if (values.help || !command) {
     console.log(USAGE);
     return values.help ? 0 : 2;
@@ -210,6 +313,7 @@ async function main(argv: string[]): Promise<number> {
         body.confirmFenced = true;
       }
       let op = await call(ctx, 'POST', `/api/v1/scenarios/${s.id}/${command}`, body);
+      for (const w of op.warnings ?? []) console.error(`hactl: note: ${w}`);
       if (values.wait) op = await waitOperation(ctx, op.id);
       print(ctx, op, () =>
         values.wait
@@ -256,6 +360,8 @@ async function main(argv: string[]): Promise<number> {
       );
       return 0;
     }
+    case 'maintenance':
+      return maintenance(ctx, arg, arg2, values);
     default:
       throw new CliError(`unknown command ${command}\n\n${USAGE}`, 2);
   }

@@ -6,6 +6,7 @@ import { EventEntity } from '../detection/event.entity';
 import { NodeStatusEntity } from '../detection/node-status.entity';
 import { DnsRecordEntity } from '../dns/dns-record.entity';
 import { GroupEntity, GroupMemberEntity } from '../groups/group.entity';
+import { MaintenanceWindowEntity } from '../maintenance/maintenance-window.entity';
 import { NodeEntity } from '../nodes/node.entity';
 import { OperationEntity, OperationStepEntity } from '../operations/operation.entity';
 import { ScenarioReplicaEntity } from '../scenarios/scenario-replica.entity';
@@ -26,4 +27,5 @@ export const ENTITIES = [
   NodeStatusEntity,
   EventEntity,
   DnsRecordEntity,
+  MaintenanceWindowEntity,
 ];

@@ -25,6 +25,7 @@ import { TopologyNode, TopologyService } from '../topology/topology.service';
 import { CheckScheduler, DEFAULT_CHECK_CONCURRENCY } from './check-scheduler';
 import { CheckState, CheckTracker } from './check-tracker';
 import { GroupView } from '../groups/dtos/group.dto';
+import { MaintenanceService } from '../maintenance/maintenance.service';
 import { GroupsService } from '../groups/groups.service';
 import { ScenarioEntity } from '../scenarios/scenario.entity';
 import { EventEntity } from './event.entity';
@@ -152,6 +153,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     @Optional() private readonly leader?: LeaderElection,
     @Optional() private readonly membership?: DetectorMembership,
     @Optional() private readonly redis?: RedisService,
+    @Optional() private readonly maintenance?: MaintenanceService,
   ) {}
 
   /** Detection shared across instances (DetectorMembership): each evaluates its share only. */
@@ -554,6 +556,21 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
         continue;
       }
       if ((this.requestedAt.get(s.id) ?? 0) > now - 5000) continue;
+      const window = this.maintenance?.suppressing(s.id, s.activeNodeId, now);
+      if (window) {
+        this.eventOnce(
+          key,
+          `maintenance:${window.id}`,
+          'failover-suppressed',
+          'warning',
+          s.id,
+          s.activeNodeId,
+          `${node} failed but ${s.name} is in maintenance (window ${window.id} on ${window.scopeType}, until ` +
+            `${window.endsAt.toISOString()}: ${window.reason}): no automatic failover`,
+          { maintenanceWindowId: window.id, evidence: ev },
+        );
+        continue;
+      }
       if (s.holdUntil && s.holdUntil.getTime() > now) {
         this.eventOnce(
           key,
@@ -773,6 +790,18 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       if (id === failed.id || !mate || !GROUP_SWITCH_STATES.has(mate.state)) continue;
       if ((this.requestedAt.get(id) ?? 0) > now - 5000) continue;
       const because = `${failed.name} (group ${group.name}) failed: ${failedNode}`;
+      const window = this.maintenance?.suppressing(mate.id, mate.activeNodeId, now);
+      if (window) {
+        this.event(
+          'failover-suppressed',
+          'warning',
+          mate.id,
+          mate.activeNodeId,
+          `${because}, but ${mate.name} is in maintenance (window ${window.id}) until ${window.endsAt.toISOString()}: not switched`,
+          { groupId: group.id, failedScenarioId: failed.id, maintenanceWindowId: window.id },
+        );
+        continue;
+      }
       if (mate.holdUntil && mate.holdUntil.getTime() > now) {
         this.event(
           'failover-suppressed',

@@ -16,6 +16,8 @@ export const EVENT_KINDS = [
   'ar-test-skipped',
   'ar-test-aborted',
   'ar-test-step-failed',
+  'maintenance-started',
+  'maintenance-ended',
 ] as const;
 
 /** Verdict changes, alerts and failover requests: what the detector saw and decided. */

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Optional, Param, Post, Query } from '@nestjs/common';
 import { UuidParamPipe } from '../common/validation';
 import { DomainError, InvalidInputError } from '../common/errors';
 import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
@@ -14,7 +14,8 @@ import {
   BulkOperationView,
   BulkScenarioActionDto,
 } from './dtos/operation.dto';
-import { OperationsService } from './operations.service';
+import { MaintenanceService } from '../maintenance/maintenance.service';
+import { OperationsService, OperationView } from './operations.service';
 
 const CONFLICT = {
   status: 409,
@@ -25,7 +26,17 @@ const CONFLICT = {
 @ApiBearerAuth()
 @Controller('api/v1')
 export class OperationsController {
-  constructor(private readonly operations: OperationsService) {}
+  constructor(
+    private readonly operations: OperationsService,
+    @Optional() private readonly maintenance?: MaintenanceService,
+  ) {}
+
+  /** A manual move of users is allowed during maintenance; the answer says which windows are active. */
+  private async withMaintenanceWarnings(scenarioId: string, request: Promise<OperationView>) {
+    const view = await request;
+    const warnings = (await this.maintenance?.warningsFor(scenarioId).catch(() => [])) ?? [];
+    return warnings.length ? { ...view, warnings } : view;
+  }
 
   @Post('scenarios/:id/failover')
   @HttpCode(202)
@@ -38,18 +49,21 @@ export class OperationsController {
     @Body() dto: FailoverDto,
     @CurrentPrincipal() p: Principal,
   ) {
-    return this.operations.request({
-      scenarioId: id,
-      type: 'failover',
-      trigger: 'manual',
-      requestedBy: actorOf(p),
-      reason: dto.reason,
-      params: {
-        ...(dto.targetNodeId && { targetNodeId: dto.targetNodeId }),
-        force: dto.force === true,
-        ...confirmFencedParam(dto),
-      },
-    });
+    return this.withMaintenanceWarnings(
+      id,
+      this.operations.request({
+        scenarioId: id,
+        type: 'failover',
+        trigger: 'manual',
+        requestedBy: actorOf(p),
+        reason: dto.reason,
+        params: {
+          ...(dto.targetNodeId && { targetNodeId: dto.targetNodeId }),
+          force: dto.force === true,
+          ...confirmFencedParam(dto),
+        },
+      }),
+    );
   }
 
   @Post('scenarios/:id/switchover')
@@ -62,14 +76,17 @@ export class OperationsController {
     @Body() dto: SwitchoverDto,
     @CurrentPrincipal() p: Principal,
   ) {
-    return this.operations.request({
-      scenarioId: id,
-      type: 'switchover',
-      trigger: 'manual',
-      requestedBy: actorOf(p),
-      reason: dto.reason,
-      params: { ...(dto.targetNodeId && { targetNodeId: dto.targetNodeId }) },
-    });
+    return this.withMaintenanceWarnings(
+      id,
+      this.operations.request({
+        scenarioId: id,
+        type: 'switchover',
+        trigger: 'manual',
+        requestedBy: actorOf(p),
+        reason: dto.reason,
+        params: { ...(dto.targetNodeId && { targetNodeId: dto.targetNodeId }) },
+      }),
+    );
   }
 
   @Post('scenarios/:id/failback')
@@ -80,13 +97,16 @@ export class OperationsController {
   })
   @ApiResponse(CONFLICT)
   failback(@Param('id', UuidParamPipe) id: string, @Body() dto: ReasonDto, @CurrentPrincipal() p: Principal) {
-    return this.operations.request({
-      scenarioId: id,
-      type: 'failback',
-      trigger: 'manual',
-      requestedBy: actorOf(p),
-      reason: dto.reason,
-    });
+    return this.withMaintenanceWarnings(
+      id,
+      this.operations.request({
+        scenarioId: id,
+        type: 'failback',
+        trigger: 'manual',
+        requestedBy: actorOf(p),
+        reason: dto.reason,
+      }),
+    );
   }
 
   @Post('scenarios/:id/active-server-recovery')

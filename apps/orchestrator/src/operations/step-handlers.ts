@@ -3,7 +3,7 @@
  * bumped, DNS already pointing at the target) and agent actions carry the step id, which the agent
  * uses to answer a replay with the stored result instead of running the action twice.
  */
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { AgentAction } from '@ha/contracts';
 import { DataSource, EntityManager, In } from 'typeorm';
 import { KeyedBatcher, TickLoader } from '../common/coalesce';
@@ -24,6 +24,7 @@ import { NodeStatusEntity } from '../detection/node-status.entity';
 import { DnsRecordWrite } from '../dns/dns-provider.interface';
 import { DnsService } from '../dns/dns.service';
 import { readLastContact, readWatchdogArmed } from '../heartbeats/heartbeat.store';
+import { MaintenanceService } from '../maintenance/maintenance.service';
 import { NodeEntity } from '../nodes/node.entity';
 import { NotificationsService } from '../notify/notifications.service';
 import { RedisService } from '../redis/redis.service';
@@ -119,7 +120,14 @@ export class StepHandlers {
     private readonly redis: RedisService,
     private readonly audit: AuditService,
     private readonly notifications: NotificationsService,
+    @Optional() private readonly maintenance?: MaintenanceService,
   ) {}
+
+  /** Nodes in an active maintenance window (never a promotion target), read once for concurrent handlers. */
+  private readonly inMaintenance = new KeyedBatcher<'all', null, Set<string>>(async (_k, calls) => {
+    const nodes = (await this.maintenance?.nodesInMaintenance()) ?? new Set<string>();
+    return calls.map(() => nodes);
+  });
 
   /** Steps with a many-at-once form (batch jobs): a few statements instead of a few per operation. */
   private readonly manyHandlers: Record<string, ManyHandler> = {
@@ -181,10 +189,20 @@ export class StepHandlers {
       .sort((a, b) => a.position - b.position)
       .map((r) => r.nodeId);
     const oldActive = scenario.activeNodeId;
+    // Active-server recovery keeps one of the nodes already serving: maintenance does not apply.
+    const maintenance =
+      op.type === 'active-server-recovery' ? new Set<string>() : await this.inMaintenance.call('all', null);
+    const notInMaintenance = (id: string) => {
+      if (maintenance.has(id))
+        throw new PreCheckFailedError(
+          `node ${id} is in maintenance: not a promotion target (end its window first)`,
+        );
+      return id;
+    };
     if (op.type === 'failback') {
       if (oldActive === scenario.productionNodeId)
         throw new InvalidStateError('production is already active');
-      return { target: scenario.productionNodeId, oldActive };
+      return { target: notInMaintenance(scenario.productionNodeId), oldActive };
     }
     const requested = op.params.targetNodeId as string | undefined;
     // Active-server recovery may keep the current active node (and fence the others).
@@ -197,11 +215,16 @@ export class StepHandlers {
           `node ${requested} is not a replica of this scenario or is already active`,
         );
       }
-      return { target: requested, oldActive };
+      return { target: notInMaintenance(requested), oldActive };
     }
     const failed = await this.failedNodes.call('all', null);
-    const pick = candidates.find((id) => !failed.has(id));
-    if (!pick) throw new PreCheckFailedError('no replica is available (all failed)');
+    const pick = candidates.find((id) => !failed.has(id) && !maintenance.has(id));
+    if (!pick) {
+      const held = candidates.filter((id) => maintenance.has(id));
+      throw new PreCheckFailedError(
+        `no replica is available (${candidates.length - held.length} failed${held.length ? `, ${held.length} in maintenance: ${held.join(', ')}` : ''})`,
+      );
+    }
     return { target: pick, oldActive };
   }
 
