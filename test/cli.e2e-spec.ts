@@ -58,6 +58,40 @@ describe('hactl (ops CLI)', () => {
     expect((await hactl(['scenarios'], c.token, 'http://127.0.0.1:1')).code).toBe(3);
   });
 
+  it('maintenance: start on a node by name, list, extend, end; bad usage is exit 2', async () => {
+    expect((await hactl(['maintenance', 'start', '--node', 'replica1', '--reason', 'x'])).code).toBe(2);
+    expect(
+      (await hactl(['maintenance', 'start', '--node', 'replica1', '--for', '2 weeks', '--reason', 'x'])).code,
+    ).toBe(2);
+    expect((await hactl(['maintenance', 'start', '--for', '1h', '--reason', 'x'])).code).toBe(2);
+    const started = await hactl([
+      'maintenance',
+      'start',
+      '--node',
+      'replica1',
+      '--for',
+      '1h',
+      '--reason',
+      'CHG-1 patching',
+    ]);
+    expect(started.code).toBe(0);
+    expect(started.stdout).toMatch(/window [0-9a-f-]{36}: node replica1 active/);
+    expect(started.stdout).toMatch(/orders: node is not a promotion target/);
+    expect(started.stdout).toMatch(/WARNING: scenario orders has no eligible replica/);
+    const id = /window ([0-9a-f-]{36})/.exec(started.stdout)![1];
+    expect((await hactl(['maintenance'])).stdout).toMatch(new RegExp(`${id}\\s+active\\s+node replica1`));
+    const extended = JSON.parse(
+      (await hactl(['maintenance', 'extend', id, '--for', '2h', '--reason', 'longer', '--json'])).stdout,
+    );
+    expect(new Date(extended.window.endsAt).getTime()).toBeGreaterThan(Date.now() + 3600_000);
+    const ended = await hactl(['maintenance', 'end', id, '--reason', 'done']);
+    expect(ended.code).toBe(0);
+    expect(ended.stdout).toMatch(/automatic failover of node replica1 resumes/);
+    expect((await hactl(['maintenance', 'end', id, '--reason', 'again'])).code).toBe(1);
+    expect((await hactl(['maintenance'])).stdout).toMatch(/no maintenance window/);
+    expect((await hactl(['maintenance', '--all'])).stdout).toMatch(new RegExp(`${id}\\s+ended`));
+  });
+
   it('fails over with --wait, prints the step timeline, and DNS follows', async () => {
     const op = await c.api('POST', '/api/v1/tokens', { name: 'cli-operator', role: 'operator' });
     const r = await hactl(
