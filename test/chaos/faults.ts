@@ -46,6 +46,8 @@ export interface FaultContext {
   note(msg: string): void;
   /** DNS answers seen while the fault lasted (the fault samples them where it matters) */
   dnsDuringFault: string[][];
+  /** the fault turned out to be a real failure after all (e.g. an agent restart longer than the TTL) */
+  allowFailover(why: string): void;
 }
 
 export interface Fault {
@@ -345,32 +347,59 @@ export const FAULTS: Fault[] = [
       await ctx.world.restartOrchestrator(j);
     }),
   ]),
-  ...(['prod', 'replica'] as const).map((target): Fault => ({
-    name: `clock-skew-${target}`,
-    expect: 'no-failover',
-    async run(ctx) {
-      const h = ctx[target];
-      const skew = ctx.rng.pick([-600_000, 600_000]);
-      ctx.note(`agent clock ${skew > 0 ? '+' : ''}${skew / 60000} min`);
-      await restartAgent(ctx.world, h, skew);
-      try {
-        await holdAndSample(ctx, ctx.rng.int(4000, 8000));
-      } finally {
-        await restartAgent(ctx.world, h, 0);
-      }
+  ...(['prod', 'replica'] as const).flatMap((target): Fault[] => [
+    {
+      // The running agent's wall clock steps ±10 minutes (an NTP step, a bad RTC).
+      name: `clock-jump-${target}`,
+      expect: 'no-failover',
+      async run(ctx) {
+        const h = ctx[target];
+        const skew = ctx.rng.pick([-600_000, 600_000]);
+        ctx.note(`agent clock steps ${skew > 0 ? '+' : ''}${skew / 60000} min`);
+        ctx.world.setClockSkew(h, skew);
+        try {
+          await holdAndSample(ctx, ctx.rng.int(4000, 8000));
+        } finally {
+          ctx.world.setClockSkew(h, 0);
+        }
+      },
     },
-  })),
+    {
+      // The agent restarts with its clock ±10 minutes off (its state file written in that time),
+      // then restarts again with the right time.
+      name: `clock-skew-restart-${target}`,
+      expect: 'no-failover',
+      async run(ctx) {
+        const h = ctx[target];
+        const skew = ctx.rng.pick([-600_000, 600_000]);
+        ctx.note(`agent restarted with its clock ${skew > 0 ? '+' : ''}${skew / 60000} min`);
+        await restartAgent(ctx, h, skew);
+        try {
+          await holdAndSample(ctx, ctx.rng.int(4000, 8000));
+        } finally {
+          await restartAgent(ctx, h, 0);
+        }
+      },
+    },
+  ]),
 ];
 
-/** A graceful agent restart (SIGTERM, start again), e.g. with another clock. */
-async function restartAgent(world: ChaosWorld, h: WorldHost, skewMs: number): Promise<void> {
-  if (world.agentRunning(h)) {
+/**
+ * A graceful agent restart (SIGTERM, start again), e.g. with another clock. Production's agent down
+ * for longer than the TTL is a real failure: the round may then fail over (noted).
+ */
+async function restartAgent(ctx: FaultContext, h: WorldHost, skewMs: number): Promise<void> {
+  const started = Date.now();
+  if (ctx.world.agentRunning(h)) {
     const exited = new Promise((r) => h.agent!.once('exit', r));
     h.agent!.kill('SIGTERM');
     await exited;
   }
-  world.startAgent(h, skewMs);
-  await world.waitAgentUp(h);
+  ctx.world.startAgent(h, skewMs);
+  await ctx.world.waitAgentUp(h);
+  const down = Date.now() - started;
+  if (h === ctx.prod && down > ctx.ttlMs * 0.75)
+    ctx.allowFailover(`the restart took ${down} ms (TTL ${ctx.ttlMs} ms)`);
 }
 
 export function faultNamed(name: string): Fault {

@@ -1,6 +1,6 @@
 /**
  * The seeded randomized chaos runner:
- *   npm run test:chaos -- --rounds N --seed S [--round K | --first K] [--fault NAME | --each] [--udp] [--port BASE]
+ *   npm run test:chaos -- --rounds N --seed S [--round K | --first K] [--fault NAME [--variant V] | --each] [--udp] [--port BASE]
  * Each round draws a fault and its timing from (seed, round), runs it against a live world (two
  * orchestrators, production and replica agents in network namespaces), heals, settles and checks
  * every invariant, then prints one line. A violating round prints the command that replays it.
@@ -39,13 +39,12 @@ async function main(): Promise<void> {
     await world?.close().catch(() => undefined);
     process.exit(130);
   };
-  process.once('SIGINT', () => void stop());
-  process.once('SIGTERM', () => void stop());
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => void stop());
   try {
     for (let i = first; i < first + rounds; i++) {
       const rng = rngFor(seed, i);
       const { fault, variant } = pinned
-        ? { fault: faultNamed(pinned), variant: undefined }
+        ? { fault: faultNamed(pinned), variant: arg('variant') }
         : each
           ? expanded[i % expanded.length]
           : { fault: rng.pick(FAULTS), variant: undefined };

@@ -294,9 +294,12 @@ export class ChaosWorld {
     );
   }
 
-  /** Starts the host's agent in its namespace; `skewMs` shifts its wall clock (Date) by that much. */
+  /**
+   * Starts the host's agent in its namespace, its wall clock (Date) shifted by `skewMs`
+   * (setClockSkew changes that while it runs, as an NTP step would).
+   */
   startAgent(h: WorldHost, skewMs = 0): void {
-    const preload = skewMs ? ['-r', this.skewPreload()] : [];
+    this.setClockSkew(h, skewMs);
     const child = spawn(
       'ip',
       [
@@ -305,21 +308,30 @@ export class ChaosWorld {
         h.lab.ns,
         process.execPath,
         ...AGENT_NODE_FLAGS,
-        ...preload,
+        '-r',
+        this.skewPreload(),
         AGENT_MAIN,
         '--config',
         h.configFile,
       ],
       {
         cwd: h.dir,
-        stdio: ['ignore', 'ignore', 'pipe'],
-        env: { ...process.env, HA_CLOCK_SKEW_MS: String(skewMs) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, HA_CLOCK_SKEW_FILE: join(h.dir, 'clock-skew') },
       },
     );
-    h.agentLog = '';
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (h.agentLog = (h.agentLog + d).slice(-4000)));
+    h.agentLog += `--- agent started ${new Date().toISOString()}${skewMs ? ` with its clock ${skewMs} ms off` : ''}\n`;
+    // Its log lines (stdout) and anything it prints on stderr, the last 64 KiB.
+    const keep = (d: string) => (h.agentLog = (h.agentLog + d).slice(-65536));
+    child.stdout!.setEncoding('utf8').on('data', keep);
+    child.stderr!.setEncoding('utf8').on('data', keep);
     h.agent = child;
-    h.skewMs = skewMs;
+  }
+
+  /** Shifts the running agent's wall clock by `ms` from now on (the preload reads the file every 100 ms). */
+  setClockSkew(h: WorldHost, ms: number): void {
+    writeFileSync(join(h.dir, 'clock-skew'), String(ms));
+    h.skewMs = ms;
   }
 
   async waitAgentUp(h: WorldHost, timeoutMs = 15000): Promise<void> {
@@ -348,13 +360,22 @@ export class ChaosWorld {
     await exited;
   }
 
-  /** A JS file that shifts Date (now, new Date(), Date()) by HA_CLOCK_SKEW_MS; monotonic clocks are untouched. */
+  /**
+   * A JS file that shifts Date (now, new Date(), Date()) by the number in HA_CLOCK_SKEW_FILE, re-read
+   * every 100 ms; monotonic clocks (performance.now, process.hrtime) are untouched, as with a real
+   * wall-clock step.
+   */
   private skewPreload(): string {
     const f = join(this.dir, 'clock-skew.js');
     if (!existsSync(f)) {
       writeFileSync(
         f,
-        `const skew = Number(process.env.HA_CLOCK_SKEW_MS || 0);
+        `const fs = require('fs');
+const file = process.env.HA_CLOCK_SKEW_FILE;
+let skew = 0;
+const read = () => { try { skew = Number(fs.readFileSync(file, 'utf8')) || 0; } catch { skew = 0; } };
+read();
+setInterval(read, 100).unref();
 const RealDate = Date;
 class SkewedDate extends RealDate {
   constructor(...args) { if (args.length === 0) super(RealDate.now() + skew); else super(...args); }

@@ -66,6 +66,29 @@ describe('fail static: PostgreSQL or Redis down', () => {
     );
   });
 
+  it('PostgreSQL down longer than the lease: a production with no live peer keeps its contact and its service', async () => {
+    // Alone: its only peer is gone, so its lease rests on the orchestrator's answers.
+    await c.replica.agent!.kill();
+    await new Promise((r) => setTimeout(r, 1000));
+    const before = c.actionsLog(c.production).length;
+    pg.cut();
+    // Longer than the auth cache (2 s) plus the lease (1.5 s), several times over.
+    await new Promise((r) => setTimeout(r, 8000));
+    // The API says "unavailable, retry", not "internal error".
+    expect((await c.api('GET', '/api/v1/scenarios')).status).toBe(503);
+    pg.restore();
+    expect(c.actionsLog(c.production).slice(before)).toEqual([]);
+    expect(c.production.service!.alive()).toBe(true);
+    const st = await c.agentStatus(c.production);
+    expect(st.scenarios[0]).toMatchObject({ role: 'production' });
+    await c.startAgent(c.replica);
+    await waitFor(
+      'replica healthy again',
+      async () => (await c.api('GET', `/api/v1/nodes/${c.replica.id}/health`)).body?.verdict === 'healthy',
+      30000,
+    );
+  });
+
   it('Redis down: DNS keeps answering and no operation starts; back up: a failover runs', async () => {
     redis.cut();
     expect([...(await answersFor(2000))]).toEqual([c.production.address]);

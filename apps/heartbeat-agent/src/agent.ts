@@ -114,6 +114,7 @@ export class Agent implements AgentApi {
       intervalMs: config.heartbeatIntervalMs,
       peerTimeoutMs: config.peerTimeoutMs,
       now: monotonicNow,
+      clusterTime: () => this.clusterTime(),
       assignments: () => this.store.assignments(),
       ownRole: (scenarioId) => {
         const s = this.store.scenario(scenarioId);
@@ -230,6 +231,9 @@ export class Agent implements AgentApi {
     // After a pause, the lease comes first: a self-fence is queued before this action can run.
     // (One check serves every request that arrived in the same turn: a batch of 1,000 is one.)
     await this.checkLeasesSoon();
+    // Deadlines are in the orchestrators' time. Just started, this agent has not measured its
+    // clock against theirs yet: a clock minutes off would judge every deadline wrong. Ask first.
+    if (!this.heartbeats.hasClockOffset()) await this.heartbeats.exchangeNow([], 1000);
     const late = this.lateByMs(request.deadline);
     if (late > 0 && !this.store.findStep(`${request.scenarioId}/${request.stepId}`)) {
       this.logger.warn(
@@ -339,9 +343,12 @@ export class Agent implements AgentApi {
     if (!assignment.peers.some((p) => p.nodeId === heartbeat.fromNodeId)) {
       throw new ForbiddenError('fromNodeId is not a peer of this scenario');
     }
-    // Contact counts from when the peer sent it (its clock; a request read late counts as old), never
-    // later than now: a stale request cannot push our lease, or the watchdog's deadline, forward.
-    const age = Math.max(0, Date.now() - heartbeat.sentAt);
+    // Contact counts from when the peer sent it (a request read late counts as old), never later
+    // than now: a stale request cannot push our lease, or the watchdog's deadline, forward. Both
+    // sides tell time as the orchestrators do (own clock + measured offset): a node whose clock is
+    // minutes off is still heard as fresh, and does not hear its peers as minutes old.
+    const clusterNow = this.clusterTime();
+    const age = Math.max(0, clusterNow - heartbeat.sentAt);
     this.peers.heard(heartbeat.fromNodeId, monotonicNow() - age, {
       scenarioId: heartbeat.scenarioId,
       role: heartbeat.role,
@@ -354,8 +361,13 @@ export class Agent implements AgentApi {
       scenarioId: heartbeat.scenarioId,
       role: own?.role ?? 'unknown',
       epoch: own?.epoch ?? 0,
-      sentAt: Date.now(),
+      sentAt: Math.max(0, Math.round(clusterNow)),
     };
+  }
+
+  /** The orchestrators' wall-clock time as this agent estimates it (its own clock when it has not heard them yet). */
+  private clusterTime(): number {
+    return Date.now() + this.heartbeats.clockOffsetMs();
   }
 
   status(): Record<string, unknown> {

@@ -143,6 +143,11 @@ export class HeartbeatSender {
     return this.contacts.map((c) => ({ ...c }));
   }
 
+  /** Whether an orchestrator has answered since start (clockOffsetMs is measured, not assumed 0). */
+  hasClockOffset(): boolean {
+    return this.contacts.some((c) => c.clockOffsetMs !== undefined);
+  }
+
   /** Orchestrator clock minus ours as of the latest answer (0 before any answer). */
   clockOffsetMs(): number {
     let best: OrchestratorContact | undefined;

@@ -16,7 +16,7 @@ describe('PeerTracker', () => {
   const me = randomUUID();
   const peer = randomUUID();
   const scenarios: string[] = Array.from({ length: 5 }, () => randomUUID());
-  const received: { scenarioId: string; token: string }[] = [];
+  const received: { scenarioId: string; token: string; sentAt: number }[] = [];
   let server: Server;
   let url: string;
 
@@ -27,7 +27,7 @@ describe('PeerTracker', () => {
       req.on('end', () => {
         const body = JSON.parse(raw);
         const token = (req.headers.authorization ?? '').replace('Bearer ', '');
-        received.push({ scenarioId: body.scenarioId, token });
+        received.push({ scenarioId: body.scenarioId, token, sentAt: body.sentAt });
         // The peer no longer has the first scenario: it refuses that token.
         if (body.scenarioId === scenarios[0]) {
           res.writeHead(401).end('{}');
@@ -71,6 +71,8 @@ describe('PeerTracker', () => {
       intervalMs: 200,
       peerTimeoutMs: 600,
       now: () => performance.now(),
+      // this agent's clock is 10 minutes slow; it has measured that against the orchestrators
+      clusterTime: () => Date.now() + 600_000,
       assignments: () => assignments,
       ownRole: () => ({ role: 'production', epoch: 1 }),
       logger: pino({ level: 'silent' }),
@@ -90,5 +92,7 @@ describe('PeerTracker', () => {
     expect(received.slice(1).map((r) => r.scenarioId)).toEqual(received.slice(1).map(() => scenarios[1]));
     expect(tracker.lastContact([peer])).toBeDefined();
     expect(tracker.views([peer])[0]).toMatchObject({ nodeId: peer, reachable: true });
+    // sentAt is in the orchestrators' time, which the peer compares with its own estimate of it.
+    for (const r of received) expect(Math.abs(r.sentAt - (Date.now() + 600_000))).toBeLessThan(5000);
   });
 });

@@ -34,6 +34,12 @@ export class PeerTracker {
       intervalMs: number;
       peerTimeoutMs: number;
       now: () => number;
+      /**
+       * Wall-clock time corrected by this agent's measured offset to the orchestrators (default
+       * Date.now): peers compare `sentAt` in that common time, so an agent whose own clock is off
+       * by minutes is still heard as fresh.
+       */
+      clusterTime?: () => number;
       assignments: () => ScenarioAssignment[];
       /** Our role/epoch in a scenario, sent in each peer heartbeat. */
       ownRole: (scenarioId: string) => { role: PeerHeartbeat['role']; epoch: number };
@@ -140,7 +146,7 @@ export class PeerTracker {
       scenarioId: assignment.scenarioId,
       role: own.role,
       epoch: own.epoch,
-      sentAt: Date.now(),
+      sentAt: Math.max(0, Math.round(this.options.clusterTime?.() ?? Date.now())),
     };
     // Contact time is when we sent: the peer was alive at some point after it, never earlier.
     const sentAt = this.options.now();

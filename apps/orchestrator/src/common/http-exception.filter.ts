@@ -1,11 +1,13 @@
 /**
  * One global filter: domain errors → their status; Nest HTTP errors pass through with a uniform
  * body; body-parser errors (malformed JSON, too large, wrong type) → 400/413/415; anything else
- * → 500 with a generic message and the correlation id, never a stack trace.
+ * → 500 with a generic message and the correlation id, never a stack trace. PostgreSQL or Redis
+ * unreachable → 503 (retry), logged as a warning.
  */
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException } from '@nestjs/common';
 import { FastifyReply, FastifyRequest } from 'fastify';
 import { createLogger } from './logger';
+import { isDependencyUnavailable } from './dependency-errors';
 import { DomainError } from './errors';
 
 const log = createLogger('HttpExceptionFilter');
@@ -26,7 +28,9 @@ export class GlobalExceptionFilter implements ExceptionFilter {
     const request = ctx.getRequest<FastifyRequest>();
     const requestId = String(request?.id ?? '');
     const body = toErrorBody(exception, requestId);
-    if (body.statusCode >= 500) {
+    if (body.statusCode === 503 && !(exception instanceof DomainError)) {
+      log.warn({ err: (exception as Error).message, requestId, url: request?.url }, 'dependency unreachable');
+    } else if (body.statusCode >= 500) {
       log.error({ err: exception, requestId, url: request?.url }, 'unhandled error');
     }
     void reply.status(body.statusCode).send(body);
@@ -78,6 +82,14 @@ export function toErrorBody(exception: unknown, requestId?: string): ErrorBody {
         fe.statusCode === 400
           ? `${messages[400]}: ${fe.message}`
           : (messages[fe.statusCode] ?? fe.message ?? ''),
+      requestId,
+    };
+  }
+  if (isDependencyUnavailable(exception)) {
+    return {
+      statusCode: 503,
+      error: 'unavailable',
+      message: 'PostgreSQL or Redis is unreachable right now; retry',
       requestId,
     };
   }

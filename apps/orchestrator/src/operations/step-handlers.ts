@@ -39,6 +39,7 @@ import {
 } from './agent.client';
 import { OperationEntity, OperationStepEntity } from './operation.entity';
 import { MOVES_USERS } from './operation-plans';
+import { CandidateFacts, chooseTarget, TargetPolicy } from './target-choice';
 
 const log = createLogger('StepHandlers');
 
@@ -182,50 +183,70 @@ export class StepHandlers {
     return n;
   }
 
-  /** The node this operation moves users to (failback: production; else requested or first not failed). */
+  /**
+   * The node this operation moves users to: failback → production; otherwise the requested node or
+   * the best eligible candidate under the promotion policy (target-choice.ts). Nodes in maintenance
+   * never; lag, labels and site rules unless forced.
+   */
   private async chooseTarget(ctx: StepContext): Promise<{ target: string; oldActive: string }> {
     const { op, scenario } = ctx;
     const replicas = [...(scenario.replicas ?? [])]
       .sort((a, b) => a.position - b.position)
       .map((r) => r.nodeId);
     const oldActive = scenario.activeNodeId;
-    // Active-server recovery keeps one of the nodes already serving: maintenance does not apply.
-    const maintenance =
-      op.type === 'active-server-recovery' ? new Set<string>() : await this.inMaintenance.call('all', null);
-    const notInMaintenance = (id: string) => {
-      if (maintenance.has(id))
-        throw new PreCheckFailedError(
-          `node ${id} is in maintenance: not a promotion target (end its window first)`,
-        );
-      return id;
-    };
-    if (op.type === 'failback') {
-      if (oldActive === scenario.productionNodeId)
-        throw new InvalidStateError('production is already active');
-      return { target: notInMaintenance(scenario.productionNodeId), oldActive };
-    }
-    const requested = op.params.targetNodeId as string | undefined;
+    if (op.type === 'failback' && oldActive === scenario.productionNodeId)
+      throw new InvalidStateError('production is already active');
+    const requested =
+      op.type === 'failback' ? scenario.productionNodeId : (op.params.targetNodeId as string | undefined);
     // Active-server recovery may keep the current active node (and fence the others).
     const candidates = [scenario.productionNodeId, ...replicas].filter(
       (id) => op.type === 'active-server-recovery' || id !== oldActive,
     );
-    if (requested) {
-      if (!candidates.includes(requested)) {
-        throw new PreCheckFailedError(
-          `node ${requested} is not a replica of this scenario or is already active`,
-        );
-      }
-      return { target: notInMaintenance(requested), oldActive };
-    }
-    const failed = await this.failedNodes.call('all', null);
-    const pick = candidates.find((id) => !failed.has(id) && !maintenance.has(id));
-    if (!pick) {
-      const held = candidates.filter((id) => maintenance.has(id));
-      throw new PreCheckFailedError(
-        `no replica is available (${candidates.length - held.length} failed${held.length ? `, ${held.length} in maintenance: ${held.join(', ')}` : ''})`,
-      );
-    }
-    return { target: pick, oldActive };
+    const choice = chooseTarget(
+      await this.candidateFacts(candidates, scenario.policy, op.type === 'active-server-recovery'),
+      scenario.policy,
+      (await this.node(oldActive).catch(() => null))?.labels.site,
+      // A failback or an explicitly named node: the operator chose; only maintenance refuses it.
+      { force: op.params.force === true || op.type === 'failback', requested },
+    );
+    if (!choice.target) throw new PreCheckFailedError(choice.summary);
+    return { target: choice.target.nodeId, oldActive };
+  }
+
+  /**
+   * What the promotion policy judges each candidate on: labels, verdict, maintenance and, when the
+   * policy bounds it, the replication lag its agent reports now.
+   */
+  async candidateFacts(
+    ids: string[],
+    policy: TargetPolicy,
+    ignoreMaintenance = false,
+  ): Promise<CandidateFacts[]> {
+    const [failed, maintenance, nodes] = await Promise.all([
+      this.failedNodes.call('all', null),
+      ignoreMaintenance ? new Set<string>() : this.inMaintenance.call('all', null),
+      Promise.all(ids.map((id) => this.node(id))),
+    ]);
+    return Promise.all(
+      nodes.map(async (n): Promise<CandidateFacts> => {
+        const facts: CandidateFacts = {
+          nodeId: n.id,
+          name: n.name,
+          labels: n.labels ?? {},
+          failed: failed.has(n.id),
+          inMaintenance: maintenance.has(n.id),
+          lagSeconds: null,
+        };
+        if (policy.maxLagSeconds === null || facts.failed || facts.inMaintenance) return facts;
+        try {
+          const st = await this.agents.status(n.id);
+          facts.lagSeconds = typeof st.replicaLagSeconds === 'number' ? st.replicaLagSeconds : null;
+        } catch (err) {
+          facts.unreachable = (err as Error).message;
+        }
+        return facts;
+      }),
+    );
   }
 
   /** Choose the target and bump the scenario epoch, once per operation. */
@@ -475,8 +496,28 @@ export class StepHandlers {
     }
     const started = Date.now();
     const limit = 3 * policy.leaseMs + 10_000;
+    let demoteTriedAt = started;
     for (;;) {
       const last = (await readLastContact(this.redis, oldId)) ?? started;
+      // Heard from again while we wait (it was paused, or cut off and back): it is reachable,
+      // so fence it the ordinary way, by its agent, at this operation's epoch.
+      if (last > started && Date.now() - demoteTriedAt >= 1000) {
+        demoteTriedAt = Date.now();
+        const res = await this.agents
+          .action(oldId, 'demote', this.request(ctx, stepSuffix), policy.fenceTimeoutMs ?? 5000)
+          .catch((err: Error) => {
+            if (err instanceof StaleEpochError) throw err;
+            return null;
+          });
+        if (res?.status === 'ok') {
+          return {
+            fencedBy: 'agent',
+            node: old.name,
+            replayed: res.replayed,
+            afterLeaseWaitMs: Date.now() - started,
+          };
+        }
+      }
       const expiry = last + policy.leaseMs + policy.leaseMarginMs;
       const now = Date.now();
       if (now >= expiry) {

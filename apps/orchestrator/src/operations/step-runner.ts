@@ -88,8 +88,12 @@ export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown
           batches.set(r.batchId, Math.min(batches.get(r.batchId) ?? Infinity, r.position));
           continue;
         }
+        // A failed job of an operation still active: its outcome was never recorded (PostgreSQL
+        // was down when the job ran out of attempts). Its id would block a new job: remove it.
         const job = await this.queue.queue.getJob(`${r.operationId}.${r.position}`);
-        if (!job) await this.queue.enqueueStep(r.operationId, r.position);
+        if (job && (await job.isFailed())) await job.remove();
+        else if (job) continue;
+        await this.queue.enqueueStep(r.operationId, r.position);
       }
       for (const [batchId, position] of batches) {
         const job = await this.queue.queue.getJob(batchJobId(batchId, position));
@@ -194,9 +198,17 @@ export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown
         );
         throw new UnrecoverableError(e.message);
       }
-      await this.fail(op, step, steps, e, arNothingRan(step.name, err)).catch((fe: Error) =>
-        log.error({ err: fe.message }, 'could not record failure'),
-      );
+      let recorded = true;
+      await this.fail(op, step, steps, e, arNothingRan(step.name, err)).catch((fe: Error) => {
+        recorded = false;
+        log.error(
+          { err: fe.message, stepError: e.message },
+          'could not record the failure; the step runs again (PostgreSQL unreachable?)',
+        );
+      });
+      // Unrecorded, the operation would stay running with no job: let BullMQ retry the step (and the
+      // reconciler re-queue it should the attempts run out) until the outcome can be written.
+      if (!recorded) throw err;
       throw new UnrecoverableError(e.message);
     }
     log.info({ step: step.name, position }, 'step done');

@@ -72,6 +72,12 @@ export interface FailoverPolicy {
    * the agent's self-demotion alone: two actives are possible while that agent is paused.
    */
   requireWatchdog: boolean;
+  /** a promotion target must carry every one of these node labels (force overrides) */
+  requiredLabels?: Record<string, string>;
+  /** among the eligible, nodes carrying all of these come first */
+  preferredLabels?: Record<string, string>;
+  /** false: a failover stays within the old active node's `site` label (force overrides); default true */
+  allowCrossSite?: boolean;
 }
 
 /**

@@ -19,6 +19,7 @@ import {
 import { DEFAULT_CHECKS, DEFAULT_POLICY, mergePolicy, normalizeCheck } from './scenario-defaults';
 import { ScenarioReplicaEntity } from './scenario-replica.entity';
 import { ScenarioEntity } from './scenario.entity';
+import { FailoverPolicy } from './scenario.types';
 
 export function toScenarioView(s: ScenarioEntity): ScenarioView {
   return {
@@ -125,15 +126,19 @@ export class ScenariosService {
           for (const id of [p.dto.productionNodeId, ...p.dto.replicaNodeIds]) nodeIds.add(id);
           if (p.policy.fencingHook?.nodeId) nodeIds.add(p.policy.fencingHook.nodeId);
         }
-        const found = new Set(
-          (await m.getRepository(NodeEntity).find({ where: { id: In([...nodeIds]) }, select: ['id'] })).map(
-            (n) => n.id,
-          ),
-        );
-        for (const p of prepared) {
+        const nodeRows = await m
+          .getRepository(NodeEntity)
+          .find({ where: { id: In([...nodeIds]) }, select: ['id', 'labels'] });
+        const found = new Map(nodeRows.map((n) => [n.id, n]));
+        for (const [i, p] of prepared.entries()) {
           for (const id of [p.dto.productionNodeId, ...p.dto.replicaNodeIds, p.policy.fencingHook?.nodeId]) {
             if (id && !found.has(id)) throw new NotFoundError('node', id);
           }
+          assertPolicyLabels(
+            p.policy,
+            [p.dto.productionNodeId, ...p.dto.replicaNodeIds].map((id) => found.get(id)!),
+            at(i),
+          );
         }
         const taken: { name: string }[] = await m.query(`SELECT name FROM scenarios WHERE name = ANY($1)`, [
           [...names.keys()],
@@ -255,6 +260,12 @@ export class ScenariosService {
       const policy = mergePolicy(s.policy, dto.policy);
       if (topologyChange || dto.policy?.fencingHook) {
         await this.assertNodes(m, production, replicaIds, policy.fencingHook?.nodeId);
+      }
+      if (topologyChange || dto.policy?.requiredLabels || dto.policy?.preferredLabels) {
+        const nodes = await m
+          .getRepository(NodeEntity)
+          .find({ where: { id: In([production, ...replicaIds]) }, select: ['id', 'labels'] });
+        assertPolicyLabels(policy, nodes, '');
       }
       if (dto.dnsRecords) {
         s.dnsRecords = this.normalizeRecords(dto.dnsRecords);
@@ -380,6 +391,27 @@ export class ScenariosService {
           field: 'dnsRecords',
           scenarioId: clash[0].id,
         });
+      }
+    }
+  }
+}
+
+/**
+ * A label the promotion policy requires or prefers must be carried by at least one node of the
+ * scenario: otherwise it names a label that does not exist there (a typo, or the wrong site).
+ */
+function assertPolicyLabels(
+  policy: FailoverPolicy,
+  nodes: Pick<NodeEntity, 'labels'>[],
+  prefix: string,
+): void {
+  for (const key of ['requiredLabels', 'preferredLabels'] as const) {
+    for (const [k, v] of Object.entries(policy[key] ?? {})) {
+      if (!nodes.some((n) => n.labels?.[k] === v)) {
+        throw new InvalidInputError(
+          `${prefix}policy.${key}.${k}: no node of this scenario has the label ${k}=${v}`,
+          `${prefix}policy.${key}.${k}`,
+        );
       }
     }
   }

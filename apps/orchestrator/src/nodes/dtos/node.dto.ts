@@ -23,7 +23,7 @@ const HOST_PATTERN =
   /^(([0-9]{1,3}\.){3}[0-9]{1,3}|[0-9a-fA-F:]+:[0-9a-fA-F:.]*|([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)*[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)$/;
 
 @ValidatorConstraint({ name: 'labels' })
-class LabelsConstraint implements ValidatorConstraintInterface {
+export class LabelsConstraint implements ValidatorConstraintInterface {
   validate(value: unknown): boolean {
     if (!value || typeof value !== 'object' || Array.isArray(value)) return false;
     const entries = Object.entries(value as Record<string, unknown>);

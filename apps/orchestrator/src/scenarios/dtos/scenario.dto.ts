@@ -8,6 +8,7 @@ import {
   IsBoolean,
   IsIn,
   IsInt,
+  IsObject,
   IsOptional,
   IsString,
   IsUUID,
@@ -15,11 +16,12 @@ import {
   Max,
   MaxLength,
   Min,
+  Validate,
   ValidateNested,
 } from 'class-validator';
 import { PaginationQuery } from '../../common/dtos/pagination.dto';
 import { DNS_RECORD_TYPES, DnsRecordType } from '../../dns/dns-provider.interface';
-import { NAME_PATTERN } from '../../nodes/dtos/node.dto';
+import { LabelsConstraint, NAME_PATTERN } from '../../nodes/dtos/node.dto';
 import { IsCronExpression } from './cron-expression.validator';
 import {
   CHECK_KINDS,
@@ -236,6 +238,34 @@ export class PolicyDto {
   @ValidateNested()
   @Type(() => FencingHookDto)
   fencingHook?: FencingHookDto | null;
+
+  @ApiPropertyOptional({
+    example: { tier: 'gold' },
+    description: 'A promotion target must carry all these node labels (a forced failover may override)',
+  })
+  @IsOptional()
+  @IsObject()
+  @Validate(LabelsConstraint)
+  requiredLabels?: Record<string, string>;
+
+  @ApiPropertyOptional({
+    example: { site: 'paris' },
+    description:
+      'Among eligible replicas, those carrying all these labels are promoted first (then replica order)',
+  })
+  @IsOptional()
+  @IsObject()
+  @Validate(LabelsConstraint)
+  preferredLabels?: Record<string, string>;
+
+  @ApiPropertyOptional({
+    default: true,
+    description:
+      "false: a failover only promotes a node with the old active node's `site` label (a forced failover may override)",
+  })
+  @IsOptional()
+  @IsBoolean()
+  allowCrossSite?: boolean;
 }
 
 export class CreateScenarioDto {
