@@ -35,6 +35,10 @@ import { incidentKey, StormBrakeService } from './storm-brake.service';
 import { OrchestratorView, PeerVote, rawVerdict, VerdictDamper } from './verdict';
 import { pushTo } from '../common/push-to';
 
+/** A detector tick running longer than this is reported. */
+const SLOW_TICK_MS = 2000;
+/** How long a failover decision waits for another instance's (PostgreSQL advisory lock). */
+const ACT_LOCK_TIMEOUT_MS = 2000;
 const log = createLogger('Detector');
 
 export interface CheckEvidence {
@@ -137,6 +141,8 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
   private persistFailing = false;
   private timer: NodeJS.Timeout | null = null;
   private ticking = false;
+  private tickStartedAt = 0;
+  private slowTickWarnedAt = 0;
   enabled = false;
 
   constructor(
@@ -190,8 +196,16 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
   }
 
   async tick(now = Date.now()): Promise<void> {
-    if (this.ticking) return;
+    if (this.ticking) {
+      // A tick that hangs holds up every failover decision: say so (once a second at most).
+      if (now - this.tickStartedAt > SLOW_TICK_MS && now - this.slowTickWarnedAt > 1000) {
+        this.slowTickWarnedAt = now;
+        log.warn({ runningMs: now - this.tickStartedAt }, 'detector tick still running; decisions wait for it');
+      }
+      return;
+    }
     this.ticking = true;
+    this.tickStartedAt = now;
     try {
       this.syncNetworkChecks();
       const watched = new Map<string, { node: TopologyNode; quorum: number; holdMs: number }>();
@@ -625,6 +639,9 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     try {
       await runner.connect();
       await runner.startTransaction();
+      // Bounded: an instance stuck holding the lock (a connection lost mid-decision) must not
+      // stall every other instance's decisions; this tick is skipped, the next one tries again.
+      await runner.query(`SET LOCAL lock_timeout = '${ACT_LOCK_TIMEOUT_MS}ms'`);
       await runner.query('SELECT pg_advisory_xact_lock(hashtext($1))', [key]);
     } catch (err) {
       await runner.release().catch(() => undefined);

@@ -188,7 +188,7 @@ export class StepHandlers {
    * the best eligible candidate under the promotion policy (target-choice.ts). Nodes in maintenance
    * never; lag, labels and site rules unless forced.
    */
-  private async chooseTarget(ctx: StepContext): Promise<{ target: string; oldActive: string }> {
+  private async chooseTarget(ctx: StepContext): Promise<{ target: string; oldActive: string; why: string }> {
     const { op, scenario } = ctx;
     const replicas = [...(scenario.replicas ?? [])]
       .sort((a, b) => a.position - b.position)
@@ -206,11 +206,14 @@ export class StepHandlers {
       await this.candidateFacts(candidates, scenario.policy, op.type === 'active-server-recovery'),
       scenario.policy,
       (await this.node(oldActive).catch(() => null))?.labels.site,
-      // A failback or an explicitly named node: the operator chose; only maintenance refuses it.
-      { force: op.params.force === true || op.type === 'failback', requested },
+      // Only an operator overrides the policy (an automatic failover's `force` is about fencing); a
+      // failback goes to production by definition. Maintenance is never overridden.
+      { force: policyOverridden(op) || op.type === 'failback', requested },
     );
     if (!choice.target) throw new PreCheckFailedError(choice.summary);
-    return { target: choice.target.nodeId, oldActive };
+    const skipped = choice.ranked.filter((v) => !v.eligible).map((v) => `${v.name}: ${v.reasons.join('; ')}`);
+    const why = `${choice.summary}${skipped.length ? `; not eligible: ${skipped.join(' | ')}` : ''}`;
+    return { target: choice.target.nodeId, oldActive, why };
   }
 
   /**
@@ -255,9 +258,9 @@ export class StepHandlers {
     if (op.epoch !== null && op.params.targetNodeId) {
       return { epoch: op.epoch, targetNodeId: op.params.targetNodeId, resumed: true };
     }
-    const { target, oldActive } = await this.chooseTarget(ctx);
+    const { target, oldActive, why } = await this.chooseTarget(ctx);
     let epoch = 0;
-    await ctx.finish({ targetNodeId: target, oldActiveNodeId: oldActive }, async (m) => {
+    await ctx.finish({ targetNodeId: target, oldActiveNodeId: oldActive, target: why }, async (m) => {
       // Claim the bump on the operation row first: if a second worker runs this step at the same
       // time (a lock lost to a long pause), it blocks here, then finds the epoch set and bumps nothing.
       // TypeORM returns [rows, count] for an UPDATE … RETURNING on PostgreSQL.
@@ -300,7 +303,7 @@ export class StepHandlers {
     finishMany: FinishMany,
   ): Promise<PromiseSettledResult<unknown>[]> {
     const out: PromiseSettledResult<unknown>[] = new Array(ctxs.length);
-    const todo: { i: number; ctx: StepContext; target: string; oldActive: string }[] = [];
+    const todo: { i: number; ctx: StepContext; target: string; oldActive: string; why: string }[] = [];
     await Promise.all(
       ctxs.map(async (ctx, i) => {
         try {
@@ -311,11 +314,12 @@ export class StepHandlers {
               ctx,
               target: String(ctx.op.params.targetNodeId),
               oldActive: this.oldActive(ctx),
+              why: 'chosen before a restart',
             });
             return;
           }
-          const { target, oldActive } = await this.chooseTarget(ctx);
-          todo.push({ i, ctx, target, oldActive });
+          const { target, oldActive, why } = await this.chooseTarget(ctx);
+          todo.push({ i, ctx, target, oldActive, why });
         } catch (reason) {
           out[i] = { status: 'rejected', reason };
         }
@@ -325,7 +329,10 @@ export class StepHandlers {
     const epochs = new Map<string, number>();
     // A failing shared statement (PostgreSQL) throws: the batch job is retried as a whole.
     await finishMany(
-      todo.map((t) => ({ ctx: t.ctx, output: { targetNodeId: t.target, oldActiveNodeId: t.oldActive } })),
+      todo.map((t) => ({
+        ctx: t.ctx,
+        output: { targetNodeId: t.target, oldActiveNodeId: t.oldActive, target: t.why },
+      })),
       async (m) => {
         const params = todo.map((t) =>
           JSON.stringify({ ...t.ctx.op.params, targetNodeId: t.target, oldActiveNodeId: t.oldActive }),
@@ -398,7 +405,13 @@ export class StepHandlers {
     });
     const lag = typeof status.replicaLagSeconds === 'number' ? status.replicaLagSeconds : null;
     const max = ctx.scenario.policy.maxLagSeconds;
-    if (max !== null && lag !== null && lag > max && ctx.op.params.force !== true) {
+    if (
+      max !== null &&
+      lag !== null &&
+      lag > max &&
+      !policyOverridden(ctx.op) &&
+      ctx.op.type !== 'failback'
+    ) {
       throw new PreCheckFailedError(
         `replica ${targetNode.name} lags ${lag}s (max ${max}s); use force to override`,
       );
@@ -953,4 +966,9 @@ export type { AgentAction };
 export class ArStepFailedError extends DomainError {
   readonly status = 409;
   readonly code = 'ar_step_failed';
+}
+
+/** An operator forced this operation: the promotion policy (lag, labels, site) may be overridden. */
+function policyOverridden(op: OperationEntity): boolean {
+  return op.trigger === 'manual' && op.params.force === true;
 }
