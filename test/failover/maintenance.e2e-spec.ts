@@ -38,6 +38,8 @@ describe('maintenance windows', () => {
       details: Record<string, unknown>;
     }[];
   const windows = async () => (await c.api('GET', '/api/v1/maintenance?limit=500')).body;
+  const nodeWindow = (nodeId: string, reason: string, durationSeconds = 600) =>
+    c.api('POST', '/api/v1/maintenance', { scopeType: 'node', scopeId: nodeId, reason, durationSeconds });
 
   it('refuses bad windows with a 4xx naming the field, and writes nothing', async () => {
     const before = (await windows()).total;
@@ -84,23 +86,13 @@ describe('maintenance windows', () => {
   });
 
   it('a window on both replicas warns that the scenario has no eligible replica; ended early, it cannot be moved again', async () => {
-    const a = await c.api('POST', '/api/v1/maintenance', {
-      scopeType: 'node',
-      scopeId: c.nodes[1].id,
-      reason: 'disk swap',
-      durationSeconds: 600,
-    });
+    const a = await nodeWindow(c.nodes[1].id, 'disk swap');
     expect(a.status).toBe(201);
     expect(a.body.warnings).toEqual([]);
     expect(a.body.impact).toEqual([
       { scenarioId: c.scenarioId, scenarioName: 'orders', effects: ['node is not a promotion target'] },
     ]);
-    const b = await c.api('POST', '/api/v1/maintenance', {
-      scopeType: 'node',
-      scopeId: c.nodes[2].id,
-      reason: 'firmware',
-      durationSeconds: 600,
-    });
+    const b = await nodeWindow(c.nodes[2].id, 'firmware');
     expect(b.status).toBe(201);
     expect(b.body.warnings.join()).toMatch(/orders has no eligible replica/);
     // A failover now has nowhere to go: it fails in its pre-checks and nothing moved.
@@ -127,12 +119,7 @@ describe('maintenance windows', () => {
   });
 
   it('a node in maintenance is skipped as promotion target; a manual switchover during a window works and says so', async () => {
-    const w = await c.api('POST', '/api/v1/maintenance', {
-      scopeType: 'node',
-      scopeId: c.nodes[1].id,
-      reason: 'replica1 patching',
-      durationSeconds: 600,
-    });
+    const w = await nodeWindow(c.nodes[1].id, 'replica1 patching');
     expect(w.status).toBe(201);
     const op = await c.api('POST', `/api/v1/scenarios/${c.scenarioId}/switchover`, {
       reason: 'planned move',
@@ -162,12 +149,7 @@ describe('maintenance windows', () => {
 
   it('suppresses the automatic failover of a failed production until the window expires, then fails over', async () => {
     await c.waitState('running');
-    const w = await c.api('POST', '/api/v1/maintenance', {
-      scopeType: 'node',
-      scopeId: c.production.id,
-      reason: 'kernel upgrade, reboots expected',
-      durationSeconds: 8,
-    });
+    const w = await nodeWindow(c.production.id, 'kernel upgrade, reboots expected', 8);
     expect(w.status).toBe(201);
     expect(w.body.impact[0].effects).toEqual(['automatic failover suppressed']);
     await waitFor(

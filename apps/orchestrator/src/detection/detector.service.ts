@@ -200,7 +200,10 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       // A tick that hangs holds up every failover decision: say so (once a second at most).
       if (now - this.tickStartedAt > SLOW_TICK_MS && now - this.slowTickWarnedAt > 1000) {
         this.slowTickWarnedAt = now;
-        log.warn({ runningMs: now - this.tickStartedAt }, 'detector tick still running; decisions wait for it');
+        log.warn(
+          { runningMs: now - this.tickStartedAt },
+          'detector tick still running; decisions wait for it',
+        );
       }
       return;
     }

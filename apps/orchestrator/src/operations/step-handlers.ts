@@ -205,7 +205,7 @@ export class StepHandlers {
     const choice = chooseTarget(
       await this.candidateFacts(candidates, scenario.policy, op.type === 'active-server-recovery'),
       scenario.policy,
-      (await this.node(oldActive).catch(() => null))?.labels.site,
+      (await this.node(oldActive).catch(() => null))?.labels?.site,
       // Only an operator overrides the policy (an automatic failover's `force` is about fencing); a
       // failback goes to production by definition. Maintenance is never overridden.
       { force: policyOverridden(op) || op.type === 'failback', requested },
@@ -220,7 +220,7 @@ export class StepHandlers {
    * What the promotion policy judges each candidate on: labels, verdict, maintenance and, when the
    * policy bounds it, the replication lag its agent reports now.
    */
-  async candidateFacts(
+  private async candidateFacts(
     ids: string[],
     policy: TargetPolicy,
     ignoreMaintenance = false,

@@ -17,25 +17,13 @@ import { MAINTENANCE_SCOPES, MaintenanceScope } from '../maintenance-window.enti
 /** The longest a window may last: a forgotten window must not switch automatic failover off for good. */
 export const MAX_WINDOW_SECONDS = 30 * 86_400;
 
-export class CreateMaintenanceDto {
-  @ApiProperty({ enum: MAINTENANCE_SCOPES })
-  @IsIn(MAINTENANCE_SCOPES)
-  scopeType: MaintenanceScope;
-
-  @ApiProperty({ description: 'id of the node, scenario or group' })
-  @IsUUID()
-  scopeId: string;
-
+/** Why, and the (new) end: endsAt, or durationSeconds from startsAt (create) or from now (extend). */
+export class ExtendMaintenanceDto {
   @ApiProperty({ example: 'kernel upgrade of db1, change CHG-1234' })
   @IsString()
   @IsNotEmpty()
   @MaxLength(1024)
   reason: string;
-
-  @ApiPropertyOptional({ description: 'ISO 8601; default now' })
-  @IsOptional()
-  @IsISO8601({ strict: true })
-  startsAt?: string;
 
   @ApiPropertyOptional({ description: 'ISO 8601 end; give this or durationSeconds' })
   @IsOptional()
@@ -43,7 +31,7 @@ export class CreateMaintenanceDto {
   endsAt?: string;
 
   @ApiPropertyOptional({
-    description: 'length from startsAt; give this or endsAt',
+    description: 'seconds from startsAt (create) or from now (extend); give this or endsAt',
     maximum: MAX_WINDOW_SECONDS,
   })
   @IsOptional()
@@ -53,24 +41,19 @@ export class CreateMaintenanceDto {
   durationSeconds?: number;
 }
 
-export class ExtendMaintenanceDto {
-  @ApiProperty({ example: 'upgrade takes longer' })
-  @IsString()
-  @IsNotEmpty()
-  @MaxLength(1024)
-  reason: string;
+export class CreateMaintenanceDto extends ExtendMaintenanceDto {
+  @ApiProperty({ enum: MAINTENANCE_SCOPES })
+  @IsIn(MAINTENANCE_SCOPES)
+  scopeType: MaintenanceScope;
 
-  @ApiPropertyOptional({ description: 'the new end, ISO 8601; give this or durationSeconds' })
+  @ApiProperty({ description: 'id of the node, scenario or group' })
+  @IsUUID()
+  scopeId: string;
+
+  @ApiPropertyOptional({ description: 'ISO 8601; default now' })
   @IsOptional()
   @IsISO8601({ strict: true })
-  endsAt?: string;
-
-  @ApiPropertyOptional({ description: 'the new end as seconds from now; give this or endsAt' })
-  @IsOptional()
-  @IsInt()
-  @Min(1)
-  @Max(MAX_WINDOW_SECONDS)
-  durationSeconds?: number;
+  startsAt?: string;
 }
 
 export class EndMaintenanceDto {
