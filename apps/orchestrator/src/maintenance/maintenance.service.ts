@@ -348,10 +348,14 @@ export class MaintenanceService implements OnApplicationBootstrap, OnApplication
       if (!ms.length) return [];
       return repo.find({ where: { id: In(ms.map((m) => m.scenarioId)) }, relations: { replicas: true } });
     }
-    const all = await repo.find({ relations: { replicas: true } });
-    return all.filter(
-      (s) => s.productionNodeId === w.scopeId || (s.replicas ?? []).some((r) => r.nodeId === w.scopeId),
+    // The scenarios the node belongs to, found by PostgreSQL rather than by loading every scenario.
+    const ids: { id: string }[] = await this.dataSource.query(
+      `SELECT id FROM scenarios WHERE "productionNodeId" = $1
+       UNION SELECT "scenarioId" FROM scenario_replicas WHERE "nodeId" = $1`,
+      [w.scopeId],
     );
+    if (!ids.length) return [];
+    return repo.find({ where: { id: In(ids.map((r) => r.id)) }, relations: { replicas: true } });
   }
 
   /** Claims the starts and ends due since the last round (each once, across instances) and announces them. */
