@@ -52,6 +52,19 @@ export class AppConfig {
   @Matches(/^[A-Za-z0-9:_-]{1,64}$/, { message: 'must be 1-64 chars of A-Z a-z 0-9 : _ -' })
   REDIS_PREFIX = 'ha';
 
+  /**
+   * A command on the orchestrator's own Redis connections (membership, leader lease, storm brake,
+   * heartbeat flushes) that gets no answer within this is rejected. Without it a command can wait
+   * in ioredis' offline queue for as long as a half-open connection lasts (a proxy or load balancer
+   * that accepts and drops), and the work behind it (a membership renewal: the right to act) with
+   * it. BullMQ's connections are not bounded (they block by design).
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(60_000)
+  REDIS_COMMAND_TIMEOUT_MS = 2000;
+
   @IsString()
   HTTP_HOST = '0.0.0.0';
 

@@ -43,6 +43,7 @@ export class RedisService implements OnApplicationShutdown {
       ...redisOptionsFromUrl(this.config.REDIS_URL),
       lazyConnect: false,
       maxRetriesPerRequest: 2,
+      commandTimeout: this.config.REDIS_COMMAND_TIMEOUT_MS,
       retryStrategy: (times) => Math.min(times * 200, 2000),
       connectionName: `ha-${name}`,
     });
