@@ -4,6 +4,7 @@ import { AuditModule } from './audit/audit.module';
 import { TokensModule } from './auth/tokens.module';
 import { IdempotencyModule } from './common/idempotency.module';
 import { AppConfig } from './config/app-config';
+import { DecisionsModule } from './decisions/decisions.module';
 import { DetectionModule } from './detection/detection.module';
 import { DnsModule } from './dns/dns.module';
 import { HeartbeatsModule } from './heartbeats/heartbeats.module';
@@ -27,6 +28,7 @@ export function FEATURE_MODULES(config: AppConfig): (Type<unknown> | DynamicModu
     TopologyModule,
     NotifyModule,
     MaintenanceModule,
+    DecisionsModule,
     DnsModule.forRoot(config),
     HeartbeatsModule,
     OperationsModule,

@@ -4,6 +4,7 @@ import { IdempotencyKeyEntity } from '../common/idempotency-key.entity';
 import { SettingEntity } from '../common/setting.entity';
 import { EventEntity } from '../detection/event.entity';
 import { NodeStatusEntity } from '../detection/node-status.entity';
+import { DecisionEntity, NoteEntity } from '../decisions/decision.entity';
 import { DnsRecordEntity } from '../dns/dns-record.entity';
 import { GroupEntity, GroupMemberEntity } from '../groups/group.entity';
 import { MaintenanceWindowEntity } from '../maintenance/maintenance-window.entity';
@@ -28,4 +29,6 @@ export const ENTITIES = [
   EventEntity,
   DnsRecordEntity,
   MaintenanceWindowEntity,
+  DecisionEntity,
+  NoteEntity,
 ];

@@ -121,17 +121,31 @@ function setup(
     scenariosOfNode: (id: string) => scenarios.filter((s) => s.nodeIds.includes(id)),
   } as unknown as TopologyService;
 
-  const written: { kind: string; nodeId: string | null; message: string }[] = [];
+  const written: { kind: string; nodeId: string | null; message: string; details?: unknown }[] = [];
+  /** decision rows as the detector inserts them (the columns the tests look at) */
+  const decisions: {
+    id: string;
+    scenarioId: string;
+    outcome: string;
+    rule: string;
+    operationId: string | null;
+  }[] = [];
   let pgDown = false;
   const dataSource = {
     transaction: async (fn: (m: unknown) => Promise<void>) => {
       if (pgDown) throw new Error('connection refused');
       const staged: typeof written = [];
+      const stagedDecisions: typeof decisions = [];
       await fn({
         getRepository: () => ({ insert: async (e: (typeof written)[number]) => void staged.push(e) }),
-        query: async () => undefined,
+        query: async (sql: string, p: unknown[]) => {
+          if (!sql.includes('INSERT INTO decisions')) return;
+          const [id, scenarioId, , , outcome, rule, , , , operationId] = p as string[];
+          stagedDecisions.push({ id, scenarioId, outcome, rule, operationId });
+        },
       });
       written.push(...staged);
+      decisions.push(...stagedDecisions);
     },
   };
   const store = new HeartbeatStore({} as never, {} as never, {} as never);
@@ -201,6 +215,7 @@ function setup(
     stormBrake,
     mateScenarios,
     written,
+    decisions,
     heartbeat,
     app,
     setPgDown: (down: boolean) => (pgDown = down),
@@ -376,5 +391,71 @@ describe('DetectorService', () => {
       expect.objectContaining({ message: expect.stringMatching(/held is in its hold-down/) }),
     ]);
     expect(s.written.filter((e) => e.kind === 'failover-requested')).toHaveLength(3);
+  });
+  it('no quorum: production lost by the orchestrator but reached by its replica → one no-quorum decision, no failover', async () => {
+    const s = setup('auto');
+    s.heartbeat(s.prod, t0);
+    s.heartbeat(s.replica, t0, { views: [[s.prod, true]] });
+    await s.detector.tick(t0 + 10);
+    for (let at = t0 + TTL + 100; at < t0 + TTL + 1100; at += 100) {
+      s.heartbeat(s.replica, at, { views: [[s.prod, true]] });
+      await s.detector.tick(at + 10);
+    }
+    expect(s.verdict(s.prod)).toBe('suspect');
+    await s.detector.flushEvents();
+    expect(s.requested).toEqual([]);
+    // (The stranger's scenario has no replica to confirm its silence: a no-quorum decision of its own.)
+    expect(s.decisions.filter((d) => d.scenarioId === s.scenario.entity.id)).toEqual([
+      expect.objectContaining({ outcome: 'no-action', rule: 'no-quorum' }),
+    ]);
+    expect(s.written.filter((e) => e.kind === 'failover-withheld' && e.nodeId === s.prod.id)).toHaveLength(1);
+  });
+
+  it('hold-down: one suppressed decision however many ticks; once the hold ends, a failover decision that names its operation', async () => {
+    const s = setup('auto');
+    const entity = s.scenario.entity as { holdUntil: Date | null };
+    entity.holdUntil = new Date(t0 + 1000);
+    for (let i = 0; i < 8; i++) {
+      const at = t0 + i * 100;
+      s.heartbeat(s.prod, at, { checks: [s.app('critical', at)] });
+      s.heartbeat(s.replica, at, { views: [[s.prod, true]] });
+      await s.detector.tick(at + 10);
+    }
+    await s.detector.flushEvents();
+    expect(s.requested).toEqual([]);
+    const own = () => s.decisions.filter((d) => d.scenarioId === s.scenario.entity.id);
+    expect(own()).toEqual([expect.objectContaining({ outcome: 'suppressed', rule: 'hold-down' })]);
+    entity.holdUntil = null;
+    await s.detector.tick(t0 + 900);
+    await s.detector.tick(t0 + 1000);
+    await s.detector.flushEvents();
+    expect(s.requested).toHaveLength(1);
+    const failover = own()[1];
+    expect(failover).toMatchObject({ outcome: 'failover', rule: 'failover', operationId: 'op-1' });
+    expect(s.requested[0].params).toMatchObject({ decisionId: failover.id });
+    const requested = s.written.find((e) => e.kind === 'failover-requested');
+    expect(requested?.details).toMatchObject({ decision: { id: failover.id, outcome: 'failover' } });
+  });
+
+  it('storm brake: the suppressed decision is recorded once', async () => {
+    const s = setup('auto');
+    s.stormBrake.allowIncidents.mockImplementation(async () => new Set<string>());
+    for (let i = 0; i < 2; i++) {
+      const at = t0 + i * 100;
+      s.heartbeat(s.prod, at, { checks: [s.app('critical', at)] });
+      s.heartbeat(s.replica, at, { views: [[s.prod, true]] });
+      await s.detector.tick(at + 10);
+    }
+    // The detector asks again after its 5 s retry pause: still braked, still one record.
+    for (const at of [t0 + 6000, t0 + 12_000]) {
+      s.heartbeat(s.prod, at, { checks: [s.app('critical', at)] });
+      s.heartbeat(s.replica, at, { views: [[s.prod, true]] });
+      await s.detector.tick(at + 10);
+    }
+    await s.detector.flushEvents();
+    expect(s.stormBrake.allowIncidents).toHaveBeenCalledTimes(3);
+    expect(s.decisions.filter((d) => d.scenarioId === s.scenario.entity.id)).toEqual([
+      expect.objectContaining({ outcome: 'suppressed', rule: 'storm-brake' }),
+    ]);
   });
 });

@@ -8,6 +8,8 @@
  * Events are written by a background queue: a slow or unreachable PostgreSQL delays the record,
  * never the verdicts (fail static), and nothing is dropped while it is down (up to a bound).
  */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { Injectable, OnApplicationBootstrap, OnApplicationShutdown, Optional } from '@nestjs/common';
 import { Verdict } from '@ha/contracts';
 import { DataSource } from 'typeorm';
@@ -29,6 +31,7 @@ import { MaintenanceService } from '../maintenance/maintenance.service';
 import { GroupsService } from '../groups/groups.service';
 import { ScenarioEntity } from '../scenarios/scenario.entity';
 import { EventEntity } from './event.entity';
+import { ALERT_STATES, AUTO_FAILOVER_STATES, brakeDecision, decide, Decision } from './decision';
 import { runProbe } from './probes';
 import { LeaderElection } from './leader-election';
 import { incidentKey, StormBrakeService } from './storm-brake.service';
@@ -62,6 +65,8 @@ export interface NodeEvidence {
   checks: CheckEvidence[];
   observers: { observer: string; reachable: boolean; seenMsAgo: number | null; fresh: boolean }[];
   peerQuorum: number;
+  /** the orchestrator lost the node and its peers do not confirm it (so it is not failed) */
+  noQuorum?: boolean;
 }
 
 const ACTIVE_STATES = new Set([
@@ -78,9 +83,6 @@ const ACTIVE_STATES = new Set([
  */
 /** How long a node may report `production` at an older epoch (it is demoting itself) before it is a split. */
 const STALE_PRODUCTION_GRACE_MS = 15_000;
-const AUTO_FAILOVER_STATES = new Set(['running', 'degraded', 'ar_testing']);
-/** States in which a failed active node raises an alert when no automatic failover follows. */
-const ALERT_STATES = new Set(['running', 'degraded', 'failed_over', 'ar_testing']);
 /**
  * Group mates switched because another member failed: their own production is healthy, so a mate
  * under an AR test is left alone (as before AR existed); it is not aborted for a neighbour.
@@ -109,9 +111,28 @@ interface Candidate {
   key: string;
   node: string;
   ev: NodeEvidence;
+  /** what decide() said (a failover), and the id of its record, which the operation names */
+  d: Decision;
+  decisionId: string;
+}
+
+/** A decision record as the detector writes it (decisions table). */
+interface DecisionRow {
+  id: string;
+  scenarioId: string;
+  nodeId: string;
+  epoch: number;
+  outcome: string;
+  rule: string;
+  message: string;
+  evidence: unknown;
+  thresholds: unknown;
+  operationId: string | null;
+  dedupKey: string;
 }
 
 interface PendingEvent {
+  decision?: DecisionRow;
   event?: Pick<EventEntity, 'kind' | 'severity' | 'nodeId' | 'scenarioId' | 'message' | 'details'>;
   /** node_status upsert that goes with a verdict change */
   status?: { nodeId: string; verdict: Verdict; evidence: string };
@@ -128,6 +149,8 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
   private readonly lastUserCheckAt = new Map<string, number>();
   private readonly requestedAt = new Map<string, number>();
   private readonly alerted = new Map<string, Set<string>>();
+  /** Per scenario, what the last decision recorded was about: a new record only when that changes. */
+  private readonly decided = new Map<string, string>();
   private readonly staleProductionSince = new Map<string, number>();
   /** With sharding: since when this instance watches each node (a node taken over starts its clock then) */
   private readonly watchedSince = new Map<string, number>();
@@ -446,6 +469,9 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       checks,
       observers: votes,
       peerQuorum: quorum,
+      // Not while the other instances' views are still being read (that is a moment, not a decision).
+      noQuorum:
+        view === 'down' && raw.verdict === 'suspect' && !raw.reason.includes('reading the peer views'),
     };
     this.evidence.set(node.id, ev);
     this.fullEvaluation.set(node.id, { generation: this.topology.generation, at: now });
@@ -530,7 +556,10 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     });
   }
 
-  /** Failed active node of a running scenario → failover (auto) or alert (manual). */
+  /**
+   * Failed active node of a running scenario → failover (auto) or alert (manual); every decision,
+   * and every decision not to act, is recorded once per change (decision.ts has the rules).
+   */
   private async act(now: number): Promise<void> {
     const candidates: Candidate[] = [];
     for (const t of this.topology.allScenarios()) {
@@ -539,84 +568,34 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       if (!this.actsFor(s.activeNodeId)) continue;
       const ev = this.evidence.get(s.activeNodeId);
       const key = `${s.id}/${s.activeNodeId}/${s.epoch}`;
-      if (!ev || ev.verdict !== 'failed' || !ALERT_STATES.has(s.state)) {
-        if (ev?.verdict !== 'failed') this.alerted.delete(key);
-        continue;
-      }
+      if (ev?.verdict !== 'failed') this.alerted.delete(key);
       const node = this.topology.node(s.activeNodeId)?.name ?? s.activeNodeId;
-      if (!AUTO_FAILOVER_STATES.has(s.state)) {
-        // After a failover the other nodes are demoted and not resynced: moving users back
-        // automatically could serve stale data. An operator decides (failback or failover).
-        this.eventOnce(
-          key,
-          'state',
-          'alert',
-          'critical',
-          s.id,
-          s.activeNodeId,
-          `${node} (active of ${s.name}) failed while ${s.state}: no automatic failover from this state, waiting for an operator`,
-          ev,
-        );
+      const failed = ev?.verdict === 'failed';
+      const window = failed ? this.maintenance?.suppressing(s.id, s.activeNodeId, now) : undefined;
+      const d =
+        ev &&
+        decide({
+          scenario: s,
+          node,
+          verdict: ev.verdict,
+          noQuorum: ev.noQuorum === true,
+          reason: ev.reason,
+          maintenance: window ?? null,
+          cannotFence: failed && this.cannotFence(s, now),
+          now,
+        });
+      if (!d) {
+        this.decided.delete(s.id);
         continue;
       }
-      if (s.failoverMode === 'manual') {
-        this.eventOnce(
-          key,
-          'manual',
-          'alert',
-          'critical',
-          s.id,
-          s.activeNodeId,
-          `${node} (active of ${s.name}) failed: manual mode, waiting for an operator`,
-          ev,
-        );
+      if (d.outcome !== 'failover') {
+        this.recordDecision(s, ev, d, window ? `:${window.id}` : '', {
+          ...(window && { maintenanceWindowId: window.id }),
+        });
         continue;
       }
       if ((this.requestedAt.get(s.id) ?? 0) > now - 5000) continue;
-      const window = this.maintenance?.suppressing(s.id, s.activeNodeId, now);
-      if (window) {
-        this.eventOnce(
-          key,
-          `maintenance:${window.id}`,
-          'failover-suppressed',
-          'warning',
-          s.id,
-          s.activeNodeId,
-          `${node} failed but ${s.name} is in maintenance (window ${window.id} on ${window.scopeType}, until ` +
-            `${window.endsAt.toISOString()}: ${window.reason}): no automatic failover`,
-          { maintenanceWindowId: window.id, evidence: ev },
-        );
-        continue;
-      }
-      if (s.holdUntil && s.holdUntil.getTime() > now) {
-        this.eventOnce(
-          key,
-          'hold-down',
-          'failover-suppressed',
-          'warning',
-          s.id,
-          s.activeNodeId,
-          `${node} failed but ${s.name} is in its hold-down period until ${s.holdUntil.toISOString()}`,
-          ev,
-        );
-        continue;
-      }
-      if (this.cannotFence(s, now)) {
-        this.eventOnce(
-          key,
-          'fencing-blocked',
-          'failover-blocked',
-          'critical',
-          s.id,
-          s.activeNodeId,
-          `${node} (active of ${s.name}) failed and cannot be fenced: its agent does not answer, it reported no armed watchdog ` +
-            'and the scenario has no fencing hook, so lease expiry would not prove its service stopped. No automatic failover. ' +
-            'Power it off or isolate it, then fail over with force and confirmFenced',
-          ev,
-        );
-        continue;
-      }
-      candidates.push({ s, key, node, ev });
+      candidates.push({ s, key, node, ev, d, decisionId: randomUUID() });
     }
     if (candidates.length > 0) await this.failOver(candidates, now);
   }
@@ -677,17 +656,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     const go: Candidate[] = [];
     for (const c of candidates) {
       if (allowed.has(c.s.id)) go.push(c);
-      else
-        this.eventOnce(
-          c.key,
-          'storm-brake',
-          'failover-suppressed',
-          'critical',
-          c.s.id,
-          c.s.activeNodeId,
-          `${c.node} failed but the storm brake is engaged`,
-          c.ev,
-        );
+      else this.recordDecision(c.s, c.ev, brakeDecision(c.s.name, c.node));
     }
     if (go.length === 0) return;
     const tBrake = Date.now();
@@ -712,7 +681,12 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
               trigger: 'auto' as const,
               requestedBy: 'detector',
               reason: `${c.node} failed: ${c.ev.reason}`,
-              params: { force: true, detectedAt: c.ev.since, failedNodeId: c.s.activeNodeId },
+              params: {
+                force: true,
+                detectedAt: c.ev.since,
+                failedNodeId: c.s.activeNodeId,
+                decisionId: c.decisionId,
+              },
             };
           }),
           { batch: true },
@@ -721,21 +695,24 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     }
     let requested = 0;
     for (const [i, c] of go.entries()) {
-      const { s, key, node } = c;
+      const { s, node } = c;
       const r = results[i];
       if ('error' in r) {
         const err = r.error;
         if (err instanceof ArTestAbortingError) {
           // Retry soon rather than after the usual 5 s: the test only needs rewind + resume.
           this.requestedAt.set(s.id, now - 5000 + AR_ABORT_RETRY_MS);
-          this.eventOnce(
-            key,
-            'ar-abort',
-            'failover-delayed',
-            'critical',
-            s.id,
-            s.activeNodeId,
-            `${node} failed during an AR test of ${s.name}: test aborted, failover follows once the replica is resumed`,
+          this.recordDecision(
+            s,
+            c.ev,
+            {
+              outcome: 'delayed',
+              rule: 'ar-abort',
+              eventKind: 'failover-delayed',
+              severity: 'critical',
+              message: `${node} failed during an AR test of ${s.name}: test aborted, failover follows once the replica is resumed`,
+            },
+            '',
             { arOperationId: err.operationId },
           );
           continue;
@@ -750,16 +727,18 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       requested++;
       if (go.length <= 20)
         log.warn({ scenario: s.name, operationId: op.id, node }, 'automatic failover requested');
-      this.event(
-        'failover-requested',
-        'critical',
-        s.id,
-        s.activeNodeId,
-        `automatic failover of ${s.name} requested: ${node} failed`,
-        { operationId: op.id, ...(groups.length && { groupId: groups[0].id }) },
+      this.recordDecision(
+        s,
+        c.ev,
+        c.d,
+        `:${op.id}`,
+        {
+          ...(groups.length && { groupId: groups[0].id }),
+        },
+        { id: c.decisionId, operationId: op.id },
       );
       // The storm brake was checked once above for the whole group action: a group never stops half moved.
-      for (const g of groups) await this.switchGroup(g, s, node, now, c.ev.since);
+      for (const g of groups) await this.switchGroup(g, s, node, now, c.ev);
     }
     if (go.length > 20) {
       log.warn(
@@ -803,36 +782,40 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     failed: ScenarioEntity,
     failedNode: string,
     now: number,
-    detectedAt: number,
+    ev: NodeEvidence,
   ) {
+    const detectedAt = ev.since;
     for (const id of group.scenarioIds) {
       const mate = this.topology.scenario(id)?.entity;
       if (id === failed.id || !mate || !GROUP_SWITCH_STATES.has(mate.state)) continue;
       if ((this.requestedAt.get(id) ?? 0) > now - 5000) continue;
       const because = `${failed.name} (group ${group.name}) failed: ${failedNode}`;
       const window = this.maintenance?.suppressing(mate.id, mate.activeNodeId, now);
+      const about = { groupId: group.id, failedScenarioId: failed.id };
+      const suppressed = (rule: 'maintenance' | 'hold-down', message: string, extra = '') =>
+        this.recordDecision(
+          mate,
+          ev,
+          { outcome: 'suppressed', rule, eventKind: 'failover-suppressed', severity: 'warning', message },
+          `:${failed.id}${extra}`,
+          { ...about, ...(window && { maintenanceWindowId: window.id }) },
+        );
       if (window) {
-        this.event(
-          'failover-suppressed',
-          'warning',
-          mate.id,
-          mate.activeNodeId,
+        suppressed(
+          'maintenance',
           `${because}, but ${mate.name} is in maintenance (window ${window.id}) until ${window.endsAt.toISOString()}: not switched`,
-          { groupId: group.id, failedScenarioId: failed.id, maintenanceWindowId: window.id },
+          `:${window.id}`,
         );
         continue;
       }
       if (mate.holdUntil && mate.holdUntil.getTime() > now) {
-        this.event(
-          'failover-suppressed',
-          'warning',
-          mate.id,
-          mate.activeNodeId,
+        suppressed(
+          'hold-down',
           `${because}, but ${mate.name} is in its hold-down period until ${mate.holdUntil.toISOString()}: not switched`,
-          { groupId: group.id, failedScenarioId: failed.id },
         );
         continue;
       }
+      const decisionId = randomUUID();
       this.requestedAt.set(id, now);
       try {
         const op = await this.operations.request({
@@ -843,20 +826,32 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
           requestedBy: 'detector',
           reason: `switch all if any fails: group ${group.name} member ${failed.name} failed (${failedNode})`,
           // The failed member's incident: the brake counts the group's move once.
-          params: { force: true, switchAllOf: failed.id, failedNodeId: failed.activeNodeId, detectedAt },
+          params: {
+            force: true,
+            switchAllOf: failed.id,
+            failedNodeId: failed.activeNodeId,
+            detectedAt,
+            decisionId,
+          },
           onlyFrom: [...GROUP_SWITCH_STATES],
         });
         log.warn(
           { scenario: mate.name, group: group.name, failed: failed.name, operationId: op.id },
           'automatic group failover requested',
         );
-        this.event(
-          'failover-requested',
-          'critical',
-          mate.id,
-          mate.activeNodeId,
-          `automatic failover of ${mate.name} requested: ${because} and the group switches all members`,
-          { operationId: op.id, groupId: group.id, failedScenarioId: failed.id },
+        this.recordDecision(
+          mate,
+          ev,
+          {
+            outcome: 'failover',
+            rule: 'switch-all',
+            eventKind: 'failover-requested',
+            severity: 'critical',
+            message: `automatic failover of ${mate.name} requested: ${because} and the group switches all members`,
+          },
+          `:${op.id}`,
+          about,
+          { id: decisionId, operationId: op.id },
         );
       } catch (err) {
         if (err instanceof OperationInProgressError) continue;
@@ -900,37 +895,100 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       }
       const name = this.topology.node(id)?.name ?? id;
       const active = this.topology.node(s.activeNodeId)?.name ?? s.activeNodeId;
-      this.eventOnce(
-        `split/${s.id}/${s.epoch}`,
-        id,
-        'split-state',
-        'critical',
-        s.id,
-        id,
-        `split state in ${s.name}: ${name} acts as production (epoch ${report.epoch}) while ${active} is active; ` +
-          'run an active-server recovery to keep one and fence the others',
+      const once = `split/${s.id}/${s.epoch}`;
+      if (this.alerted.get(once)?.has(id)) continue;
+      this.alerted.set(once, (this.alerted.get(once) ?? new Set()).add(id));
+      const scenario = this.topology.scenario(s.id)?.entity;
+      if (!scenario) continue;
+      this.recordDecision(
+        scenario,
+        this.evidence.get(id),
+        {
+          outcome: 'alert',
+          rule: 'split-state',
+          eventKind: 'split-state',
+          severity: 'critical',
+          message:
+            `split state in ${s.name}: ${name} acts as production (epoch ${report.epoch}) while ${active} is active; ` +
+            'run an active-server recovery to keep one and fence the others',
+        },
+        `:${id}`,
         { node: name, reportedEpoch: report.epoch, scenarioEpoch: s.epoch },
+        { nodeId: id, unique: true },
       );
     }
   }
 
-  /** One event per failure (scenario, active node, epoch) and reason, not one per tick. */
-  private eventOnce(
-    key: string,
-    reason: string,
-    kind: string,
-    severity: 'info' | 'warning' | 'critical',
-    scenarioId: string,
-    nodeId: string,
-    message: string,
-    details: unknown,
+  /**
+   * One decision about a scenario: recorded (decisions table), announced (event, webhook) and
+   * logged once per change of what it is about (epoch, active node, the evidence's incident, rule),
+   * not once per tick. A failover is always new (its operation is in the key).
+   */
+  private recordDecision(
+    s: ScenarioEntity,
+    ev: NodeEvidence | undefined,
+    d: Decision,
+    keyExtra = '',
+    details: Record<string, unknown> = {},
+    opts: { id?: string; operationId?: string; nodeId?: string; unique?: boolean } = {},
   ): void {
-    let reasons = this.alerted.get(key);
-    if (!reasons) this.alerted.set(key, (reasons = new Set()));
-    if (reasons.has(reason)) return;
-    reasons.add(reason);
-    this.event(kind, severity, scenarioId, nodeId, message, details);
+    const nodeId = opts.nodeId ?? s.activeNodeId;
+    const about = `${s.epoch}/${nodeId}/${ev?.nodeId ?? '-'}/${ev?.since ?? 0}/${d.rule}${keyExtra}`;
+    // Split-state records are about another node than the active one: they never replace the
+    // scenario's own latest decision, they are deduplicated by the caller.
+    if (!opts.unique) {
+      if (this.decided.get(s.id) === about) return;
+      this.decided.set(s.id, about);
+    }
+    const id = opts.id ?? randomUUID();
+    const operationId = opts.operationId ?? null;
+    this.enqueue({
+      decision: {
+        id,
+        scenarioId: s.id,
+        nodeId,
+        epoch: s.epoch,
+        outcome: d.outcome,
+        rule: d.rule,
+        message: d.message.slice(0, 2048),
+        evidence: ev ?? {},
+        thresholds: this.thresholdsOf(s),
+        operationId,
+        dedupKey: `${s.id}/${about}`.slice(0, 400),
+      },
+    });
+    const decision = { id, outcome: d.outcome, rule: d.rule };
+    this.event(d.eventKind, d.severity, s.id, nodeId, d.message, {
+      ...details,
+      ...(operationId && { operationId }),
+      decision,
+      evidence: ev,
+    });
   }
+
+  /** What the rules compared against, as they stood when deciding. */
+  private thresholdsOf(s: ScenarioEntity): Record<string, unknown> {
+    return {
+      peerQuorum: s.policy.peerQuorum,
+      recoveryHoldMs: s.policy.recoveryHoldMs,
+      holdDownMs: s.policy.holdDownMs,
+      holdUntil: s.holdUntil,
+      failoverMode: s.failoverMode,
+      maxLagSeconds: s.policy.maxLagSeconds ?? null,
+      checks: s.checks.map((c) => ({
+        name: c.name,
+        kind: c.kind,
+        intervalMs: c.intervalMs,
+        ...(c.kind === 'heartbeat'
+          ? { ttlMs: c.ttlMs ?? 3 * c.intervalMs }
+          : { failureThreshold: c.failureThreshold, recoveryThreshold: c.recoveryThreshold }),
+      })),
+      stormBrake: { maxFailovers: this.config.STORM_MAX_FAILOVERS, windowMs: this.config.STORM_WINDOW_MS },
+    };
+  }
+
+  /** Which orchestrator instance decides (the decisions' `decidedBy`). */
+  private readonly instance = `${hostname()}:${process.pid}`;
 
   private event(
     kind: string,
@@ -942,8 +1000,18 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
   ): void {
     this.enqueue({ event: { kind, severity, scenarioId, nodeId, message, details: details as never } });
     // Webhooks for the NOC: best effort here (the event row is the durable record).
+    const d = (details as { decision?: { id: string } } | undefined)?.decision;
+    const operationId = (details as { operationId?: string } | undefined)?.operationId ?? null;
     this.notifications
-      ?.publish(`${kind}.${scenarioId}.${Date.now()}`, { kind, severity, scenarioId, nodeId, message })
+      ?.publish(`${kind}.${scenarioId}.${d?.id ?? Date.now()}`, {
+        kind,
+        severity,
+        scenarioId,
+        nodeId,
+        message,
+        ...(operationId && { operationId }),
+        ...(d && { details: { decision: { ...d, url: `/api/v1/decisions/${d.id}` } } }),
+      })
       .catch((err: Error) => log.warn({ err: err.message }, 'webhook not queued'));
   }
 
@@ -970,6 +1038,29 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       const e = this.pending[0];
       try {
         await this.dataSource.transaction(async (m) => {
+          if (e.decision) {
+            const r = e.decision;
+            await m.query(
+              `INSERT INTO decisions (id, "scenarioId", "nodeId", epoch, outcome, rule, message, evidence, thresholds,
+                                      "operationId", "dedupKey", "decidedBy")
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12)
+               ON CONFLICT ("dedupKey") DO NOTHING`,
+              [
+                r.id,
+                r.scenarioId,
+                r.nodeId,
+                r.epoch,
+                r.outcome,
+                r.rule,
+                r.message,
+                JSON.stringify(r.evidence),
+                JSON.stringify(r.thresholds),
+                r.operationId,
+                r.dedupKey,
+                this.membership?.id ?? this.instance,
+              ],
+            );
+          }
           if (e.event)
             await m.getRepository(EventEntity).insert({ ...e.event, details: e.event.details as never });
           if (e.status) {
@@ -1043,9 +1134,12 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
   }
 }
 
-/** SQLSTATE class 22 (data exception: out of range, bad encoding, invalid JSON…): retrying never helps. */
+/**
+ * SQLSTATE class 22 (data exception: out of range, bad encoding, invalid JSON…) or a foreign key
+ * violation (the scenario of a decision was deleted meanwhile): retrying never helps.
+ */
 function isDataError(err: unknown): boolean {
   const e = err as { code?: unknown; driverError?: { code?: unknown } };
   const code = e.driverError?.code ?? e.code;
-  return typeof code === 'string' && code.startsWith('22');
+  return typeof code === 'string' && (code.startsWith('22') || code === '23503');
 }

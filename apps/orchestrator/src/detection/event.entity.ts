@@ -7,9 +7,13 @@ export const EVENT_KINDS = [
   'failover-requested',
   'failover-suppressed',
   'failover-blocked',
+  /** the orchestrator lost an active node its peers still see (no quorum): nothing done */
+  'failover-withheld',
   'storm-brake',
   'operation-succeeded',
   'operation-failed',
+  /** an operation found no replica the promotion policy allows (each candidate's reasons in details) */
+  'no-eligible-replica',
   'failover-delayed',
   'split-state',
   'ar-test-result',

@@ -15,6 +15,7 @@ import {
   BulkScenarioActionDto,
 } from './dtos/operation.dto';
 import { MaintenanceService } from '../maintenance/maintenance.service';
+import { DecisionsService } from '../decisions/decisions.service';
 import { OperationsService, OperationView } from './operations.service';
 
 const CONFLICT = {
@@ -29,6 +30,7 @@ export class OperationsController {
   constructor(
     private readonly operations: OperationsService,
     @Optional() private readonly maintenance?: MaintenanceService,
+    @Optional() private readonly decisions?: DecisionsService,
   ) {}
 
   /** A manual move of users is allowed during maintenance; the answer says which windows are active. */
@@ -239,9 +241,13 @@ export class OperationsController {
 
   @Get('operations/:id')
   @MinRole('viewer')
-  @ApiOperation({ summary: 'One operation with its steps as a timeline' })
-  get(@Param('id', UuidParamPipe) id: string) {
-    return this.operations.get(id);
+  @ApiOperation({
+    summary: 'One operation with its steps as a timeline, the decision that requested it and notes',
+  })
+  async get(@Param('id', UuidParamPipe) id: string) {
+    const view = await this.operations.get(id);
+    const notes = (await this.decisions?.notesOf('operation', [id]))?.get(id) ?? [];
+    return { ...view, notes };
   }
 }
 

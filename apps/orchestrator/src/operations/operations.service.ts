@@ -78,6 +78,8 @@ export interface OperationView {
   createdAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
+  /** the detector's decision that requested it (GET /api/v1/decisions/{id}); null for an operator's */
+  decisionId: string | null;
   steps?: {
     position: number;
     name: string;
@@ -108,6 +110,7 @@ export function toOperationView(op: OperationEntity, steps?: OperationStepEntity
     createdAt: op.createdAt,
     startedAt: op.startedAt,
     finishedAt: op.finishedAt,
+    decisionId: typeof op.params?.decisionId === 'string' ? op.params.decisionId : null,
     steps: steps
       ?.sort((a, b) => a.position - b.position)
       .map((s) => ({

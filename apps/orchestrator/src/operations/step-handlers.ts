@@ -210,7 +210,11 @@ export class StepHandlers {
       // failback goes to production by definition. Maintenance is never overridden.
       { force: policyOverridden(op) || op.type === 'failback', requested },
     );
-    if (!choice.target) throw new PreCheckFailedError(choice.summary);
+    if (!choice.target)
+      throw new PreCheckFailedError(choice.summary, {
+        noEligibleTarget: true,
+        candidates: choice.ranked.map((v) => ({ nodeId: v.nodeId, name: v.name, reasons: v.reasons })),
+      });
     const skipped = choice.ranked.filter((v) => !v.eligible).map((v) => `${v.name}: ${v.reasons.join('; ')}`);
     const why = `${choice.summary}${skipped.length ? `; not eligible: ${skipped.join(' | ')}` : ''}`;
     return { target: choice.target.nodeId, oldActive, why };

@@ -9,7 +9,7 @@ import { Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nest
 import { Job, UnrecoverableError } from 'bullmq';
 import { DataSource, EntityManager, In } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
-import { PreCheckFailedError, StaleEpochError } from '../common/errors';
+import { DomainError, PreCheckFailedError, StaleEpochError } from '../common/errors';
 import { createLogger, logContext } from '../common/logger';
 import { AppConfig } from '../config/app-config';
 import { EventEntity } from '../detection/event.entity';
@@ -302,6 +302,9 @@ export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown
           s.position <= step.position,
       );
     const previous = String(op.params.previousState ?? 'running');
+    // No replica satisfied the promotion policy: an alert of its own, with each candidate's reasons.
+    const noTarget =
+      err instanceof DomainError && err.details.noEligibleTarget === true ? err.details.candidates : null;
     const scenarioState = touched ? 'degraded' : previous;
     await this.dataSource.transaction(async (m) => {
       await m
@@ -324,6 +327,16 @@ export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown
         message: `${op.type} failed at ${step.name}: ${err.message}`.slice(0, 1000),
         details: { operationId: op.id, step: step.name, scenarioState } as never,
       });
+      if (noTarget) {
+        await m.getRepository(EventEntity).insert({
+          kind: 'no-eligible-replica',
+          severity: 'critical',
+          scenarioId: op.scenarioId,
+          nodeId: null,
+          message: `${op.type} of ${op.scenarioId} stopped, nothing promoted: ${err.message}`.slice(0, 1000),
+          details: { operationId: op.id, candidates: noTarget } as never,
+        });
+      }
       await this.audit.record(
         {
           actor: 'system',
@@ -343,9 +356,26 @@ export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown
         message: `${op.type} failed at ${step.name}: ${err.message}`.slice(0, 1000),
         scenarioId: op.scenarioId,
         operationId: op.id,
-        details: { type: op.type, step: step.name, scenarioState },
+        details: {
+          type: op.type,
+          step: step.name,
+          scenarioState,
+          ...(typeof op.params.decisionId === 'string' && { decisionId: op.params.decisionId }),
+        },
       })
       .catch((e: Error) => log.warn({ err: e.message }, 'webhook not queued'));
+    if (noTarget) {
+      await this.notifications
+        .publish(`operation.${op.id}.no-eligible-replica`, {
+          kind: 'no-eligible-replica',
+          severity: 'critical',
+          message: `${op.type} stopped, nothing promoted: ${err.message}`.slice(0, 1000),
+          scenarioId: op.scenarioId,
+          operationId: op.id,
+          details: { candidates: noTarget },
+        })
+        .catch((e: Error) => log.warn({ err: e.message }, 'webhook not queued'));
+    }
     this.metrics.operations.inc({ type: op.type, trigger: op.trigger, state: 'failed' });
     log.error({ step: step.name, err: err.message, scenarioState }, 'operation failed');
     if (reload) await this.topology.changed().catch(() => undefined);

@@ -2,6 +2,7 @@ import { Initial1795613083121 } from './1795613083121-Initial';
 import { AssuredRecoverySchedule1795700000000 } from './1795700000000-AssuredRecoverySchedule';
 import { OperationBatches1795800000000 } from './1795800000000-OperationBatches';
 import { MaintenanceWindows1795900000000 } from './1795900000000-MaintenanceWindows';
+import { DecisionRecords1796000000000 } from './1796000000000-DecisionRecords';
 
 /** Every migration, in order. A new migration is added here as well as in its own file. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
@@ -10,4 +11,5 @@ export const MIGRATIONS: Function[] = [
   AssuredRecoverySchedule1795700000000,
   OperationBatches1795800000000,
   MaintenanceWindows1795900000000,
+  DecisionRecords1796000000000,
 ];

@@ -1,0 +1,65 @@
+import { decide, DecisionInput } from './decision';
+
+const base: DecisionInput = {
+  scenario: { name: 'orders', state: 'running', failoverMode: 'auto', holdUntil: null },
+  node: 'db1',
+  verdict: 'failed',
+  noQuorum: false,
+  reason: 'orchestrator and 1 peer(s) lost the node',
+  maintenance: null,
+  cannotFence: false,
+  now: 1_000_000,
+};
+const window = { id: 'w1', scopeType: 'node', endsAt: new Date(2_000_000), reason: 'kernel update' };
+const rule = (over: Partial<DecisionInput>, scenario: Partial<DecisionInput['scenario']> = {}) =>
+  decide({ ...base, ...over, scenario: { ...base.scenario, ...scenario } })?.rule ?? null;
+
+describe('decide', () => {
+  it('fails over a failed active node of a running auto scenario', () => {
+    expect(decide(base)).toMatchObject({
+      outcome: 'failover',
+      rule: 'failover',
+      eventKind: 'failover-requested',
+    });
+    expect(rule({}, { state: 'degraded' })).toBe('failover');
+    expect(rule({}, { state: 'ar_testing' })).toBe('failover');
+  });
+
+  it('nothing to decide for a healthy or suspect node, or a scenario that is not protected now', () => {
+    expect(rule({ verdict: 'healthy' })).toBeNull();
+    expect(rule({ verdict: 'suspect' })).toBeNull();
+    for (const state of ['stopped', 'starting', 'failing_over', 'failing_back'])
+      expect(rule({}, { state })).toBeNull();
+  });
+
+  it('no quorum: lost by the orchestrator, not confirmed by peers', () => {
+    expect(decide({ ...base, verdict: 'suspect', noQuorum: true })).toMatchObject({
+      outcome: 'no-action',
+      rule: 'no-quorum',
+    });
+    expect(rule({ verdict: 'suspect', noQuorum: true }, { state: 'stopped' })).toBeNull();
+  });
+
+  it('applies the rules in order: state, manual mode, maintenance, hold-down, fencing', () => {
+    const all = { maintenance: window, cannotFence: true };
+    const held = { holdUntil: new Date(base.now + 1) };
+    expect(rule(all, { state: 'failed_over', failoverMode: 'manual', ...held })).toBe('state');
+    expect(rule(all, { failoverMode: 'manual', ...held })).toBe('manual-mode');
+    expect(rule(all, held)).toBe('maintenance');
+    expect(rule({ cannotFence: true }, held)).toBe('hold-down');
+    expect(rule({ cannotFence: true })).toBe('fencing-blocked');
+    // A hold that has ended holds nothing.
+    expect(rule({}, { holdUntil: new Date(base.now) })).toBe('failover');
+  });
+
+  it('says why in words an operator reads', () => {
+    expect(decide({ ...base, maintenance: window })!.message).toMatch(
+      /db1 failed but orders is in maintenance \(window w1 on node, until .*: kernel update\)/,
+    );
+    expect(decide({ ...base, scenario: { ...base.scenario, failoverMode: 'manual' } })).toMatchObject({
+      outcome: 'alert',
+      severity: 'critical',
+      message: expect.stringMatching(/manual mode, waiting for an operator/),
+    });
+  });
+});

@@ -1,0 +1,163 @@
+/**
+ * What the detector decides about one scenario whose active node is in trouble (pure): fail over,
+ * or not, and why. The rules, in the order they apply:
+ *
+ * 1. `no-quorum`    the orchestrator lost the active node but its peers do not confirm it (some still
+ *                   reach it, or too few lost it): not failed, nothing done.
+ * 2. `state`        failed while the scenario is failed over (its other nodes are demoted and not
+ *                   resynced): alert, an operator decides.
+ * 3. `manual-mode`  failed, failover mode manual: alert, an operator decides.
+ * 4. `maintenance`  failed inside a maintenance window of the node, the scenario or one of its groups:
+ *                   no automatic failover.
+ * 5. `hold-down`    failed within the hold-down period after the last move of users.
+ * 6. `fencing-blocked` failed and cannot be fenced (agent silent, no armed watchdog, no fencing hook).
+ * 7. `failover`     none of the above: a failover is requested, unless the storm brake (read after
+ *                   this, for all candidates at once) says `storm-brake`.
+ *
+ * Split state (`split-state`) and an AR test being aborted (`ar-abort`) are decided where they are
+ * found (detectSplitState, the failover request); they use the same record.
+ */
+import { Verdict } from '@ha/contracts';
+
+export const DECISION_OUTCOMES = [
+  'failover',
+  'suppressed',
+  'alert',
+  'blocked',
+  'delayed',
+  'no-action',
+] as const;
+export type DecisionOutcome = (typeof DECISION_OUTCOMES)[number];
+
+export const DECISION_RULES = [
+  'failover',
+  'switch-all',
+  'no-quorum',
+  'state',
+  'manual-mode',
+  'maintenance',
+  'hold-down',
+  'fencing-blocked',
+  'storm-brake',
+  'split-state',
+  'ar-abort',
+] as const;
+export type DecisionRule = (typeof DECISION_RULES)[number];
+
+export interface DecisionInput {
+  scenario: {
+    name: string;
+    state: string;
+    failoverMode: 'auto' | 'manual';
+    holdUntil: Date | null;
+  };
+  /** the active node's name, for messages */
+  node: string;
+  verdict: Verdict;
+  /** the orchestrator lost the node and its peers do not confirm it */
+  noQuorum: boolean;
+  /** the verdict's reason, as the detector gave it */
+  reason: string;
+  maintenance: { id: string; scopeType: string; endsAt: Date; reason: string } | null;
+  cannotFence: boolean;
+  now: number;
+}
+
+export interface Decision {
+  outcome: DecisionOutcome;
+  rule: DecisionRule;
+  /** the event this decision is announced as (webhooks, the event log) */
+  eventKind: string;
+  severity: 'info' | 'warning' | 'critical';
+  message: string;
+}
+
+/** States in which a failed active node is acted on or alerted about. */
+export const ALERT_STATES = new Set(['running', 'degraded', 'failed_over', 'ar_testing']);
+/** States from which the detector fails over on its own. */
+export const AUTO_FAILOVER_STATES = new Set(['running', 'degraded', 'ar_testing']);
+
+/** null: nothing to decide (the active node is not failed, or the scenario is not protected now). */
+export function decide(i: DecisionInput): Decision | null {
+  const s = i.scenario;
+  if (!ALERT_STATES.has(s.state)) return null;
+  if (i.verdict !== 'failed') {
+    if (!i.noQuorum) return null;
+    return {
+      outcome: 'no-action',
+      rule: 'no-quorum',
+      eventKind: 'failover-withheld',
+      severity: 'warning',
+      message: `${i.node} (active of ${s.name}) is unreachable from the orchestrator but its peers do not confirm it (${i.reason}): not failed, no failover`,
+    };
+  }
+  if (!AUTO_FAILOVER_STATES.has(s.state)) {
+    return {
+      outcome: 'alert',
+      rule: 'state',
+      eventKind: 'alert',
+      severity: 'critical',
+      message: `${i.node} (active of ${s.name}) failed while ${s.state}: no automatic failover from this state, waiting for an operator`,
+    };
+  }
+  if (s.failoverMode === 'manual') {
+    return {
+      outcome: 'alert',
+      rule: 'manual-mode',
+      eventKind: 'alert',
+      severity: 'critical',
+      message: `${i.node} (active of ${s.name}) failed: manual mode, waiting for an operator`,
+    };
+  }
+  const w = i.maintenance;
+  if (w) {
+    return {
+      outcome: 'suppressed',
+      rule: 'maintenance',
+      eventKind: 'failover-suppressed',
+      severity: 'warning',
+      message:
+        `${i.node} failed but ${s.name} is in maintenance (window ${w.id} on ${w.scopeType}, until ` +
+        `${w.endsAt.toISOString()}: ${w.reason}): no automatic failover`,
+    };
+  }
+  if (s.holdUntil && s.holdUntil.getTime() > i.now) {
+    return {
+      outcome: 'suppressed',
+      rule: 'hold-down',
+      eventKind: 'failover-suppressed',
+      severity: 'warning',
+      message: `${i.node} failed but ${s.name} is in its hold-down period until ${s.holdUntil.toISOString()}`,
+    };
+  }
+  if (i.cannotFence) {
+    return {
+      outcome: 'blocked',
+      rule: 'fencing-blocked',
+      eventKind: 'failover-blocked',
+      severity: 'critical',
+      message:
+        `${i.node} (active of ${s.name}) failed and cannot be fenced: its agent does not answer, it reported no armed watchdog ` +
+        'and the scenario has no fencing hook, so lease expiry would not prove its service stopped. No automatic failover. ' +
+        'Power it off or isolate it, then fail over with force and confirmFenced',
+    };
+  }
+  return {
+    outcome: 'failover',
+    rule: 'failover',
+    eventKind: 'failover-requested',
+    severity: 'critical',
+    message: `automatic failover of ${s.name} requested: ${i.node} failed (${i.reason})`,
+  };
+}
+
+/** The storm brake said no to a failover `decide` allowed. */
+export function brakeDecision(scenario: string, node: string): Decision {
+  return {
+    outcome: 'suppressed',
+    rule: 'storm-brake',
+    eventKind: 'failover-suppressed',
+    severity: 'critical',
+    message: `${node} failed but the storm brake is engaged: no automatic failover of ${scenario}`,
+  };
+}
