@@ -71,7 +71,26 @@ describe('detection: orchestrator cut off from production, the replica still see
     expect(await c.dnsAnswer()).toEqual([c.production.address]);
     expect((await verdictChanges(c, c.production)).some((x) => x.endsWith('→failed'))).toBe(false);
     const scenarioEvents = await events(c, `scenarioId=${c.scenarioId}`);
-    expect(scenarioEvents.filter((e) => /alert|failover/.test(e.kind))).toEqual([]);
+    // No alert and no failover, only one record of the decision not to act (no quorum): not repeated
+    // however many ticks the partition lasted.
+    expect(scenarioEvents.filter((e) => /alert|failover/.test(e.kind)).map((e) => e.kind)).toEqual([
+      'failover-withheld',
+    ]);
+    const decisions = (await c.api('GET', `/api/v1/scenarios/${c.scenarioId}/decisions`)).body.items;
+    expect(decisions).toEqual([
+      expect.objectContaining({
+        outcome: 'no-action',
+        rule: 'no-quorum',
+        nodeId: c.production.id,
+        operationId: null,
+        message: expect.stringMatching(/peers do not confirm it/),
+        evidence: expect.objectContaining({
+          view: 'down',
+          observers: [expect.objectContaining({ observer: 'replica1', reachable: true })],
+        }),
+        thresholds: expect.objectContaining({ peerQuorum: 1 }),
+      }),
+    ]);
     // It still heard its peer, so it never demoted itself.
     expect(c.actionsLog(c.production).filter((l) => /^(demote|fence)/.test(l))).toEqual([]);
   });

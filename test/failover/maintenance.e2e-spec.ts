@@ -180,12 +180,27 @@ describe('maintenance windows', () => {
     await sleep(1500);
     expect((await c.operations()).filter((o) => o.trigger === 'auto')).toHaveLength(0);
     expect(await c.dnsAnswer()).toEqual([c.production.address]);
-    // The suppression is recorded once, not every tick.
+    // The suppression is recorded once, not every tick; its decision record says why.
     expect(await maintenanceSuppressions()).toHaveLength(1);
+    const decided = (await c.api('GET', `/api/v1/scenarios/${c.scenarioId}/decisions?rule=maintenance`)).body;
+    expect(decided.items).toEqual([
+      expect.objectContaining({
+        outcome: 'suppressed',
+        operationId: null,
+        message: expect.stringContaining(w.body.window.id),
+        evidence: expect.objectContaining({ verdict: 'failed' }),
+      }),
+    ]);
     // The window expires on its own; production is still dead: automatic failover now.
     await c.waitDns(c.replica.address, 30000);
     const auto = (await c.operations()).filter((o) => o.trigger === 'auto');
     expect(auto).toHaveLength(1);
+    const failoverDecisions = (
+      await c.api('GET', `/api/v1/scenarios/${c.scenarioId}/decisions?outcome=failover`)
+    ).body.items;
+    expect(failoverDecisions).toEqual([
+      expect.objectContaining({ rule: 'failover', operationId: auto[0].id }),
+    ]);
     await waitFor(
       'end announced',
       async () => (await events('maintenance-ended')).some((e) => e.nodeId === c.production.id),

@@ -31,7 +31,7 @@ import { MaintenanceService } from '../maintenance/maintenance.service';
 import { GroupsService } from '../groups/groups.service';
 import { ScenarioEntity } from '../scenarios/scenario.entity';
 import { EventEntity } from './event.entity';
-import { ALERT_STATES, AUTO_FAILOVER_STATES, brakeDecision, decide, Decision } from './decision';
+import { brakeDecision, decide, Decision } from './decision';
 import { runProbe } from './probes';
 import { LeaderElection } from './leader-election';
 import { incidentKey, StormBrakeService } from './storm-brake.service';

@@ -10,6 +10,7 @@ import {
   Post,
   Put,
   Query,
+  Res,
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, MinRole } from '../auth/auth.decorators';
@@ -27,7 +28,12 @@ import {
   UpdateGroupDto,
 } from './dtos/group.dto';
 import { GroupsService } from './groups.service';
-import { GroupOperationType, RequestGroupOperationUseCase } from './usecases/request-group-operation.usecase';
+import {
+  GroupOperationPlan,
+  GroupOperationType,
+  RequestGroupOperationUseCase,
+} from './usecases/request-group-operation.usecase';
+import type { FastifyReply } from 'fastify';
 
 const GROUP_OPERATION_RESPONSES = [
   {
@@ -165,8 +171,9 @@ export class GroupsController {
     @Param('id', UuidParamPipe) id: string,
     @Body() dto: GroupFailoverDto,
     @CurrentPrincipal() p: Principal,
+    @Res({ passthrough: true }) res: FastifyReply,
   ) {
-    return this.request(id, 'failover', dto, p, dto.force === true);
+    return this.request(id, 'failover', dto, p, res, dto.force === true);
   }
 
   @Post(':id/switchover')
@@ -175,8 +182,9 @@ export class GroupsController {
     @Param('id', UuidParamPipe) id: string,
     @Body() dto: GroupOperationDto,
     @CurrentPrincipal() p: Principal,
+    @Res({ passthrough: true }) res: FastifyReply,
   ) {
-    return this.request(id, 'switchover', dto, p);
+    return this.request(id, 'switchover', dto, p, res);
   }
 
   @Post(':id/failback')
@@ -185,8 +193,9 @@ export class GroupsController {
     @Param('id', UuidParamPipe) id: string,
     @Body() dto: GroupOperationDto,
     @CurrentPrincipal() p: Principal,
+    @Res({ passthrough: true }) res: FastifyReply,
   ) {
-    return this.request(id, 'failback', dto, p);
+    return this.request(id, 'failback', dto, p, res);
   }
 
   @Post(':id/start')
@@ -195,8 +204,9 @@ export class GroupsController {
     @Param('id', UuidParamPipe) id: string,
     @Body() dto: GroupOperationDto,
     @CurrentPrincipal() p: Principal,
+    @Res({ passthrough: true }) res: FastifyReply,
   ) {
-    return this.request(id, 'start', dto, p);
+    return this.request(id, 'start', dto, p, res);
   }
 
   @Post(':id/stop')
@@ -205,17 +215,25 @@ export class GroupsController {
     @Param('id', UuidParamPipe) id: string,
     @Body() dto: GroupOperationDto,
     @CurrentPrincipal() p: Principal,
+    @Res({ passthrough: true }) res: FastifyReply,
   ) {
-    return this.request(id, 'stop', dto, p);
+    return this.request(id, 'stop', dto, p, res);
   }
 
+  /** Start the members' operations (202), or with dryRun answer their plans (200), changing nothing. */
   private request(
     groupId: string,
     type: GroupOperationType,
     dto: GroupOperationDto,
     p: Principal,
+    res: FastifyReply,
     force?: boolean,
-  ): Promise<GroupOperationResult> {
-    return this.groupOperation.execute({ groupId, type, requestedBy: actorOf(p), reason: dto.reason, force });
+  ): Promise<GroupOperationResult | GroupOperationPlan> {
+    const cmd = { groupId, type, requestedBy: actorOf(p), reason: dto.reason, force };
+    if (dto.dryRun) {
+      res.status(200);
+      return this.groupOperation.plan(cmd);
+    }
+    return this.groupOperation.execute(cmd);
   }
 }

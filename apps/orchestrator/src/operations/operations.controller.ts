@@ -1,4 +1,5 @@
-import { Body, Controller, Get, HttpCode, Optional, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Optional, Param, Post, Query, Res } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
 import { UuidParamPipe } from '../common/validation';
 import { DomainError, InvalidInputError } from '../common/errors';
 import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
@@ -7,7 +8,7 @@ import { actorOf, Principal } from '../auth/principal';
 import {
   FailoverDto,
   ListOperationsQuery,
-  ReasonDto,
+  OperationReasonDto,
   SwitchoverDto,
   ActiveServerRecoveryDto,
   BulkOperationItem,
@@ -16,7 +17,8 @@ import {
 } from './dtos/operation.dto';
 import { MaintenanceService } from '../maintenance/maintenance.service';
 import { DecisionsService } from '../decisions/decisions.service';
-import { OperationsService, OperationView } from './operations.service';
+import { OperationPlanner } from './operation-planner';
+import { OperationRequest, OperationsService } from './operations.service';
 
 const CONFLICT = {
   status: 409,
@@ -29,14 +31,23 @@ const CONFLICT = {
 export class OperationsController {
   constructor(
     private readonly operations: OperationsService,
+    private readonly planner: OperationPlanner,
     @Optional() private readonly maintenance?: MaintenanceService,
     @Optional() private readonly decisions?: DecisionsService,
   ) {}
 
-  /** A manual move of users is allowed during maintenance; the answer says which windows are active. */
-  private async withMaintenanceWarnings(scenarioId: string, request: Promise<OperationView>) {
-    const view = await request;
-    const warnings = (await this.maintenance?.warningsFor(scenarioId).catch(() => [])) ?? [];
+  /**
+   * Start the operation (202), or with dryRun answer its plan (200) and change nothing. A manual
+   * move of users is allowed during maintenance; the answer says which windows are active.
+   */
+  private async submit(req: OperationRequest, dryRun: boolean | undefined, res: FastifyReply, warn = true) {
+    if (dryRun) {
+      res.status(200);
+      return this.planner.plan(req);
+    }
+    const view = await this.operations.request(req);
+    if (!warn) return view;
+    const warnings = (await this.maintenance?.warningsFor(req.scenarioId).catch(() => [])) ?? [];
     return warnings.length ? { ...view, warnings } : view;
   }
 
@@ -50,10 +61,10 @@ export class OperationsController {
     @Param('id', UuidParamPipe) id: string,
     @Body() dto: FailoverDto,
     @CurrentPrincipal() p: Principal,
+    @Res({ passthrough: true }) res: FastifyReply,
   ) {
-    return this.withMaintenanceWarnings(
-      id,
-      this.operations.request({
+    return this.submit(
+      {
         scenarioId: id,
         type: 'failover',
         trigger: 'manual',
@@ -64,7 +75,9 @@ export class OperationsController {
           force: dto.force === true,
           ...confirmFencedParam(dto),
         },
-      }),
+      },
+      dto.dryRun,
+      res,
     );
   }
 
@@ -77,17 +90,19 @@ export class OperationsController {
     @Param('id', UuidParamPipe) id: string,
     @Body() dto: SwitchoverDto,
     @CurrentPrincipal() p: Principal,
+    @Res({ passthrough: true }) res: FastifyReply,
   ) {
-    return this.withMaintenanceWarnings(
-      id,
-      this.operations.request({
+    return this.submit(
+      {
         scenarioId: id,
         type: 'switchover',
         trigger: 'manual',
         requestedBy: actorOf(p),
         reason: dto.reason,
         params: { ...(dto.targetNodeId && { targetNodeId: dto.targetNodeId }) },
-      }),
+      },
+      dto.dryRun,
+      res,
     );
   }
 
@@ -98,16 +113,16 @@ export class OperationsController {
     summary: 'Failback: resync the original production from the active node, then switch back',
   })
   @ApiResponse(CONFLICT)
-  failback(@Param('id', UuidParamPipe) id: string, @Body() dto: ReasonDto, @CurrentPrincipal() p: Principal) {
-    return this.withMaintenanceWarnings(
-      id,
-      this.operations.request({
-        scenarioId: id,
-        type: 'failback',
-        trigger: 'manual',
-        requestedBy: actorOf(p),
-        reason: dto.reason,
-      }),
+  failback(
+    @Param('id', UuidParamPipe) id: string,
+    @Body() dto: OperationReasonDto,
+    @CurrentPrincipal() p: Principal,
+    @Res({ passthrough: true }) res: FastifyReply,
+  ) {
+    return this.submit(
+      { scenarioId: id, type: 'failback', trigger: 'manual', requestedBy: actorOf(p), reason: dto.reason },
+      dto.dryRun,
+      res,
     );
   }
 
@@ -125,15 +140,21 @@ export class OperationsController {
     @Param('id', UuidParamPipe) id: string,
     @Body() dto: ActiveServerRecoveryDto,
     @CurrentPrincipal() p: Principal,
+    @Res({ passthrough: true }) res: FastifyReply,
   ) {
-    return this.operations.request({
-      scenarioId: id,
-      type: 'active-server-recovery',
-      trigger: 'manual',
-      requestedBy: actorOf(p),
-      reason: dto.reason,
-      params: { targetNodeId: dto.activeNodeId, force: dto.force === true, ...confirmFencedParam(dto) },
-    });
+    return this.submit(
+      {
+        scenarioId: id,
+        type: 'active-server-recovery',
+        trigger: 'manual',
+        requestedBy: actorOf(p),
+        reason: dto.reason,
+        params: { targetNodeId: dto.activeNodeId, force: dto.force === true, ...confirmFencedParam(dto) },
+      },
+      dto.dryRun,
+      res,
+      false,
+    );
   }
 
   @Post('scenarios/bulk/start')
@@ -204,15 +225,25 @@ export class OperationsController {
   @MinRole('operator')
   @ApiOperation({ summary: 'Start protecting the scenario: DNS points at the active node, checks run' })
   @ApiResponse(CONFLICT)
-  start(@Param('id', UuidParamPipe) id: string, @Body() dto: ReasonDto, @CurrentPrincipal() p: Principal) {
-    return this.operations.request({
-      scenarioId: id,
-      type: 'start',
-      trigger: 'manual',
-      requestedBy: actorOf(p),
-      reason: dto.reason,
-      params: { force: dto.force === true },
-    });
+  start(
+    @Param('id', UuidParamPipe) id: string,
+    @Body() dto: OperationReasonDto,
+    @CurrentPrincipal() p: Principal,
+    @Res({ passthrough: true }) res: FastifyReply,
+  ) {
+    return this.submit(
+      {
+        scenarioId: id,
+        type: 'start',
+        trigger: 'manual',
+        requestedBy: actorOf(p),
+        reason: dto.reason,
+        params: { force: dto.force === true },
+      },
+      dto.dryRun,
+      res,
+      false,
+    );
   }
 
   @Post('scenarios/:id/stop')
@@ -220,14 +251,18 @@ export class OperationsController {
   @MinRole('operator')
   @ApiOperation({ summary: 'Stop protecting the scenario (no automatic failover; DNS unchanged)' })
   @ApiResponse(CONFLICT)
-  stop(@Param('id', UuidParamPipe) id: string, @Body() dto: ReasonDto, @CurrentPrincipal() p: Principal) {
-    return this.operations.request({
-      scenarioId: id,
-      type: 'stop',
-      trigger: 'manual',
-      requestedBy: actorOf(p),
-      reason: dto.reason,
-    });
+  stop(
+    @Param('id', UuidParamPipe) id: string,
+    @Body() dto: OperationReasonDto,
+    @CurrentPrincipal() p: Principal,
+    @Res({ passthrough: true }) res: FastifyReply,
+  ) {
+    return this.submit(
+      { scenarioId: id, type: 'stop', trigger: 'manual', requestedBy: actorOf(p), reason: dto.reason },
+      dto.dryRun,
+      res,
+      false,
+    );
   }
 
   @Get('operations')

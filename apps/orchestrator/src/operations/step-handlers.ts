@@ -188,7 +188,9 @@ export class StepHandlers {
    * the best eligible candidate under the promotion policy (target-choice.ts). Nodes in maintenance
    * never; lag, labels and site rules unless forced.
    */
-  private async chooseTarget(ctx: StepContext): Promise<{ target: string; oldActive: string; why: string }> {
+  async chooseTarget(
+    ctx: Pick<StepContext, 'op' | 'scenario'>,
+  ): Promise<{ target: string; oldActive: string; why: string }> {
     const { op, scenario } = ctx;
     const replicas = [...(scenario.replicas ?? [])]
       .sort((a, b) => a.position - b.position)

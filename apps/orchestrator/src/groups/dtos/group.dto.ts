@@ -1,3 +1,4 @@
+import { DryRun } from '../../operations/dtos/operation.dto';
 import { ApiProperty, ApiPropertyOptional, OmitType, PartialType } from '@nestjs/swagger';
 import {
   ArrayMaxSize,
@@ -107,6 +108,9 @@ export class GroupOperationDto {
   @IsNotEmpty()
   @MaxLength(1024)
   reason: string;
+
+  @DryRun()
+  dryRun?: boolean;
 }
 
 export class GroupFailoverDto extends GroupOperationDto {

@@ -9,6 +9,7 @@ import { AuditService } from '../../audit/audit.service';
 import { ConflictError, DomainError, TransientError } from '../../common/errors';
 import { createLogger } from '../../common/logger';
 import { OperationType } from '../../operations/operation.entity';
+import { OperationPlan, OperationPlanner } from '../../operations/operation-planner';
 import { OperationsService, OperationView } from '../../operations/operations.service';
 import { GroupOperationRefusal, GroupOperationResult } from '../dtos/group.dto';
 import { GroupsService } from '../groups.service';
@@ -26,13 +27,53 @@ export interface GroupOperationCommand {
   force?: boolean;
 }
 
+/** A group dry run: each member's plan, as its own dry run would answer. */
+export interface GroupOperationPlan {
+  dryRun: true;
+  groupId: string;
+  type: GroupOperationType;
+  /** every member would run */
+  wouldRun: boolean;
+  plans: OperationPlan[];
+}
+
 @Injectable()
 export class RequestGroupOperationUseCase {
   constructor(
     private readonly groups: GroupsService,
     private readonly operations: OperationsService,
     private readonly audit: AuditService,
+    private readonly planner: OperationPlanner,
   ) {}
+
+  /** What the group action would do, member by member; nothing is changed. */
+  async plan(cmd: GroupOperationCommand): Promise<GroupOperationPlan> {
+    const group = await this.groups.get(cmd.groupId);
+    if (!group.scenarioIds.length) {
+      throw new ConflictError(`group ${group.name} has no member scenarios`, { groupId: group.id });
+    }
+    const plans: OperationPlan[] = [];
+    for (const scenarioId of group.scenarioIds) {
+      plans.push(
+        await this.planner.plan({
+          scenarioId,
+          groupId: group.id,
+          type: cmd.type,
+          trigger: 'manual',
+          requestedBy: cmd.requestedBy,
+          reason: cmd.reason,
+          params: this.params(cmd),
+        }),
+      );
+    }
+    return {
+      dryRun: true,
+      groupId: group.id,
+      type: cmd.type,
+      wouldRun: plans.every((p) => p.wouldRun),
+      plans,
+    };
+  }
 
   async execute(cmd: GroupOperationCommand): Promise<GroupOperationResult> {
     const group = await this.groups.get(cmd.groupId);

@@ -28,6 +28,19 @@ const ConfirmFenced = () =>
     IsBoolean(),
   );
 
+/** dryRun: answer the plan (200) instead of starting the operation (202); nothing is changed. */
+export const DryRun = () =>
+  applyDecorators(
+    ApiPropertyOptional({
+      default: false,
+      description:
+        'Return the plan instead of starting: steps in order, the target and why, how each node would be fenced, ' +
+        'and every rule that would refuse it. Changes nothing (no epoch bump, no audit entry, no DNS change)',
+    }),
+    IsOptional(),
+    IsBoolean(),
+  );
+
 export class FailoverDto {
   @ApiProperty({
     example: 'db1 power loss confirmed by NOC ticket 4711',
@@ -53,6 +66,9 @@ export class FailoverDto {
 
   @ConfirmFenced()
   confirmFenced?: boolean;
+
+  @DryRun()
+  dryRun?: boolean;
 }
 
 export class SwitchoverDto {
@@ -66,6 +82,9 @@ export class SwitchoverDto {
   @IsOptional()
   @IsUUID()
   targetNodeId?: string;
+
+  @DryRun()
+  dryRun?: boolean;
 }
 
 export class ReasonDto {
@@ -79,6 +98,12 @@ export class ReasonDto {
   @IsOptional()
   @IsBoolean()
   force?: boolean;
+}
+
+/** failback, start, stop of one scenario */
+export class OperationReasonDto extends ReasonDto {
+  @DryRun()
+  dryRun?: boolean;
 }
 
 export class BulkScenarioActionDto extends ReasonDto {
@@ -154,4 +179,7 @@ export class ActiveServerRecoveryDto {
 
   @ConfirmFenced()
   confirmFenced?: boolean;
+
+  @DryRun()
+  dryRun?: boolean;
 }
