@@ -92,6 +92,25 @@ describe('hactl (ops CLI)', () => {
     expect((await hactl(['maintenance', '--all'])).stdout).toMatch(new RegExp(`${id}\\s+ended`));
   });
 
+  it('--dry-run prints the plan and changes nothing; a refused plan exits 1', async () => {
+    const before = await c.scenario();
+    const audited = (await c.api('GET', '/api/v1/audit?limit=1')).body.total;
+    const plan = await hactl(['failover', 'orders', '--reason', 'runbook check', '--dry-run']);
+    expect(plan.code).toBe(0);
+    expect(plan.stdout).toMatch(/DRY RUN failover of orders: would run \(nothing was changed\)/);
+    expect(plan.stdout).toMatch(/epoch 1 → 2/);
+    expect(plan.stdout).toMatch(/target: replica1/);
+    expect(plan.stdout).toMatch(/fence prod: agent-demote/);
+    expect(plan.stdout).toMatch(/steps: lock-epoch → pre-checks → fence → promote → redirect-dns/);
+    const refused = await hactl(['failback', 'orders', '--reason', 'x', '--dry-run']);
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toMatch(/REFUSED \(state\): cannot failback a scenario that is running/);
+    expect((await hactl(['failover', 'orders', '--reason', 'x', '--dry-run', '--wait'])).code).toBe(2);
+    expect(await c.scenario()).toMatchObject({ epoch: before.epoch, state: before.state });
+    expect((await c.api('GET', '/api/v1/audit?limit=1')).body.total).toBe(audited);
+    expect((await c.operations()).filter((o) => o.type === 'failover')).toHaveLength(0);
+  });
+
   it('fails over with --wait, prints the step timeline, and DNS follows', async () => {
     const op = await c.api('POST', '/api/v1/tokens', { name: 'cli-operator', role: 'operator' });
     const r = await hactl(
@@ -104,5 +123,15 @@ describe('hactl (ops CLI)', () => {
     expect(await c.dnsAnswer()).toEqual([c.replica.address]);
     const ops = await hactl(['operations', 'orders']);
     expect(ops.stdout).toMatch(/failover\s+succeeded\s+manual/);
+    // A note on the operation for the review; bad usage is exit 2.
+    const id = (await c.operations()).find((o) => o.type === 'failover').id;
+    expect((await hactl(['note', 'operation', id, '--text', 'INC-9 drill'])).code).toBe(0);
+    expect((await c.api('GET', `/api/v1/operations/${id}`)).body.notes).toEqual([
+      expect.objectContaining({ text: 'INC-9 drill' }),
+    ]);
+    expect((await hactl(['note', 'operation', id])).code).toBe(2);
+    expect((await hactl(['note', 'thing', id, '--text', 'x'])).code).toBe(2);
+    // A manual-mode scenario: nothing automatic was decided about it.
+    expect((await hactl(['decisions', 'orders'])).code).toBe(0);
   });
 });

@@ -16,12 +16,16 @@ const USAGE = `usage: hactl <command> [args] [--json]
   status <scenario>                  state, nodes and verdicts, running operation
   nodes                              list nodes
   health <node>                      verdict and evidence of a node
-  failover <scenario> --reason R [--target NODE] [--force [--confirm-fenced]] [--wait]
+  failover <scenario> --reason R [--target NODE] [--force [--confirm-fenced]] [--wait|--dry-run]
                                      --confirm-fenced: you powered off/isolated the old production
-  switchover <scenario> --reason R [--target NODE] [--wait]
-  failback <scenario> --reason R [--wait]
-  start <scenario> --reason R [--wait]
-  stop <scenario> --reason R [--wait]
+  switchover <scenario> --reason R [--target NODE] [--wait|--dry-run]
+  failback <scenario> --reason R [--wait|--dry-run]
+  start <scenario> --reason R [--wait|--dry-run]
+  stop <scenario> --reason R [--wait|--dry-run]
+                                     --dry-run: print the plan (steps, target and why, fencing,
+                                     what would refuse it); nothing changes; exit 1 if it would be refused
+  decisions <scenario> [--outcome O] why the detector acted, or did not (newest first)
+  note (decision|operation) <id> --text T   add a note for the post-incident review
   operations [<scenario>]            recent operations
   operation <id>                     one operation with its step timeline
   events [<scenario>]                recent events
@@ -212,6 +216,23 @@ async function maintenance(
   }
 }
 
+/** A dry run's plan as an operator reads it. */
+function planText(p: any): string {
+  const lines = [
+    `DRY RUN ${p.type} of ${p.scenarioName}: ${p.wouldRun ? 'would run' : 'WOULD BE REFUSED'} (nothing was changed)`,
+    `  state ${p.state.current}${p.state.during ? ` → ${p.state.during} while it runs` : ''}; epoch ${p.epoch.current}${p.epoch.next !== p.epoch.current ? ` → ${p.epoch.next}` : ''}`,
+  ];
+  if (p.target) lines.push(`  target: ${p.target.name ?? 'none'} (${p.target.why})`);
+  for (const f of p.fencing ?? [])
+    lines.push(
+      `  fence ${f.node}: ${f.method}${f.expectedWaitMs !== undefined ? ` (about ${Math.ceil(f.expectedWaitMs / 1000)} s)` : ''}: ${f.detail}`,
+    );
+  lines.push(`  steps: ${p.steps.join(' → ')}`);
+  for (const r of p.refusals ?? []) lines.push(`  REFUSED (${r.rule}): ${r.message}`);
+  for (const w of p.warnings ?? []) lines.push(`  note: ${w}`);
+  return lines.join('\n');
+}
+
 async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
@@ -223,6 +244,9 @@ async function main(argv: string[]): Promise<number> {
         target: { type: 'string' },
         force: { type: 'boolean' },
         'confirm-fenced': { type: 'boolean' },
+        'dry-run': { type: 'boolean' },
+        outcome: { type: 'string' },
+        text: { type: 'string' },
         wait: { type: 'boolean' },
         json: { type: 'boolean' },
         node: { type: 'string' },
@@ -312,6 +336,15 @@ async function main(argv: string[]): Promise<number> {
         if (command !== 'failover') throw new CliError('--confirm-fenced is for failover', 2);
         body.confirmFenced = true;
       }
+      if (values['dry-run']) {
+        if (values.wait) throw new CliError('--dry-run and --wait do not go together', 2);
+        const plan = await call(ctx, 'POST', `/api/v1/scenarios/${s.id}/${command}`, {
+          ...body,
+          dryRun: true,
+        });
+        print(ctx, plan, () => planText(plan));
+        return plan.wouldRun ? 0 : 1;
+      }
       let op = await call(ctx, 'POST', `/api/v1/scenarios/${s.id}/${command}`, body);
       for (const w of op.warnings ?? []) console.error(`hactl: note: ${w}`);
       if (values.wait) op = await waitOperation(ctx, op.id);
@@ -321,6 +354,22 @@ async function main(argv: string[]): Promise<number> {
           : `operation ${op.id} accepted (${op.type}); follow: hactl operation ${op.id}`,
       );
       return op.state === 'failed' ? 1 : 0;
+    }
+    case 'decisions': {
+      const s = await resolve(ctx, 'scenarios', arg);
+      const q = values.outcome ? `&outcome=${encodeURIComponent(values.outcome)}` : '';
+      const page = await call(ctx, 'GET', `/api/v1/scenarios/${s.id}/decisions?limit=20${q}`);
+      print(ctx, page, () => table(page.items, ['createdAt', 'outcome', 'rule', 'operationId', 'message']));
+      return 0;
+    }
+    case 'note': {
+      if (arg !== 'decision' && arg !== 'operation')
+        throw new CliError(`note needs decision or operation, then its id\n\n${USAGE}`, 2);
+      if (!arg2 || !values.text) throw new CliError('note needs an id and --text', 2);
+      const path = arg === 'decision' ? 'decisions' : 'operations';
+      const n = await call(ctx, 'POST', `/api/v1/${path}/${arg2}/notes`, { text: values.text });
+      print(ctx, n, () => `note added to ${arg} ${arg2}`);
+      return 0;
     }
     case 'operations': {
       const q = arg ? `&scenarioId=${(await resolve(ctx, 'scenarios', arg)).id}` : '';
