@@ -98,6 +98,20 @@ describe('promotion policy', () => {
     expect(failed.error).toContain('replica2: lags 45 s (max 30 s)');
     expect(await c.dnsAnswer()).toEqual([c.nodes[prod].address]);
     expect(promotes()).toBe(promotedBefore);
+    // A critical alert of its own, with each candidate's reasons; the decision names the operation.
+    const alerts = (await c.api('GET', `/api/v1/events?scenarioId=${c.scenarioId}&kind=no-eligible-replica`))
+      .body.items;
+    const alert = alerts.find(
+      (e: { details: { operationId: string } }) => e.details.operationId === failed.id,
+    );
+    expect(alert).toMatchObject({ severity: 'critical' });
+    expect(alert.details.candidates).toEqual([
+      expect.objectContaining({ name: 'replica1', reasons: ['lags 50 s (max 30 s)'] }),
+      expect.objectContaining({ name: 'replica2', reasons: ['lags 45 s (max 30 s)'] }),
+    ]);
+    expect(failed.decisionId).toEqual(expect.any(String));
+    const decision = (await c.api('GET', `/api/v1/decisions/${failed.decisionId}`)).body;
+    expect(decision).toMatchObject({ outcome: 'failover', operationId: failed.id });
     const forced = await waitFor(
       'forced failover accepted',
       async () => {

@@ -151,10 +151,11 @@ function setup(
   const store = new HeartbeatStore({} as never, {} as never, {} as never);
   // requestMany (the detector's own failovers) and request (group mates) share one call log.
   const requested: Record<string, unknown>[] = [];
+  let opCount = 0;
   const operations = {
     requestMany: jest.fn(async (reqs: Record<string, unknown>[]) => {
       requested.push(...reqs);
-      return reqs.map(() => ({ operation: { id: 'op-1' } }));
+      return reqs.map(() => ({ operation: { id: `op-${++opCount}` } }));
     }),
     request: jest.fn(async (req: Record<string, unknown>) => {
       requested.push(req);
@@ -457,5 +458,20 @@ describe('DetectorService', () => {
     expect(s.decisions.filter((d) => d.scenarioId === s.scenario.entity.id)).toEqual([
       expect.objectContaining({ outcome: 'suppressed', rule: 'storm-brake' }),
     ]);
+  });
+  it('an incident whose failovers keep failing is retried with backoff (5 s, 10 s, 20 s …), not every 5 s', async () => {
+    const s = setup('auto');
+    // The operations "fail": the scenario stays running with its failed production.
+    for (let i = 0; i <= 40; i++) {
+      const at = t0 + i * 1000;
+      s.heartbeat(s.prod, at, { checks: [s.app('critical', at)] });
+      s.heartbeat(s.replica, at, { views: [[s.prod, true]] });
+      await s.detector.tick(at + 10);
+    }
+    // Failed from the second tick (threshold 2): requests then, +5 s, +10 s, +20 s.
+    expect(s.requested).toHaveLength(4);
+    await s.detector.flushEvents();
+    const own = s.decisions.filter((d) => d.scenarioId === s.scenario.entity.id);
+    expect(own.map((d) => d.rule)).toEqual(['failover', 'failover', 'failover', 'failover']);
   });
 });

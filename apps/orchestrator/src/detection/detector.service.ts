@@ -90,6 +90,9 @@ const STALE_PRODUCTION_GRACE_MS = 15_000;
 const GROUP_SWITCH_STATES = new Set(['running', 'degraded']);
 /** How soon a failover held up by an aborting AR test is requested again. */
 const AR_ABORT_RETRY_MS = 1000;
+/** Between automatic failover requests for one scenario; doubled per operation of the same incident, up to the max. */
+const RETRY_MS = 5000;
+const RETRY_MAX_MS = 120_000;
 const NETWORK_KINDS = new Set(['ping', 'tcp', 'http', 'database']);
 /** An agent not heard for this long would not answer a demote either (fencing-blocked pre-check). */
 const AGENT_SILENT_MS = 1000;
@@ -147,7 +150,13 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
   private readonly dampers = new Map<string, VerdictDamper>();
   private readonly evidence = new Map<string, NodeEvidence>();
   private readonly lastUserCheckAt = new Map<string, number>();
-  private readonly requestedAt = new Map<string, number>();
+  /**
+   * Per scenario, when the detector may request its next automatic failover, and for which incident
+   * (epoch, active node, start of the failure) it counted the operations it started: an incident
+   * whose failovers keep failing (no replica the policy allows, say) is retried with backoff, not
+   * every 5 s forever.
+   */
+  private readonly retry = new Map<string, { incident: string; started: number; nextAt: number }>();
   private readonly alerted = new Map<string, Set<string>>();
   /** Per scenario, what the last decision recorded was about: a new record only when that changes. */
   private readonly decided = new Map<string, string>();
@@ -586,6 +595,8 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
         });
       if (!d) {
         this.decided.delete(s.id);
+        // The incident is over once the active node is healthy again (a new one starts afresh).
+        if (ev?.verdict === 'healthy') this.retry.delete(s.id);
         continue;
       }
       if (d.outcome !== 'failover') {
@@ -594,7 +605,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
         });
         continue;
       }
-      if ((this.requestedAt.get(s.id) ?? 0) > now - 5000) continue;
+      if (!this.mayRequest(s.id, now)) continue;
       candidates.push({ s, key, node, ev, d, decisionId: randomUUID() });
     }
     if (candidates.length > 0) await this.failOver(candidates, now);
@@ -642,7 +653,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
   }
 
   private async failOverLocked(candidates: Candidate[], now: number): Promise<void> {
-    for (const c of candidates) this.requestedAt.set(c.s.id, now);
+    for (const c of candidates) this.holdRequests(c.s.id, now, RETRY_MS);
     const t0 = Date.now();
     let allowed: Set<string>;
     try {
@@ -701,7 +712,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
         const err = r.error;
         if (err instanceof ArTestAbortingError) {
           // Retry soon rather than after the usual 5 s: the test only needs rewind + resume.
-          this.requestedAt.set(s.id, now - 5000 + AR_ABORT_RETRY_MS);
+          this.holdRequests(s.id, now, AR_ABORT_RETRY_MS);
           this.recordDecision(
             s,
             c.ev,
@@ -724,6 +735,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       }
       const op = r.operation;
       const groups = groupsOf.get(s.id) ?? [];
+      this.started(s.id, `${s.epoch}/${s.activeNodeId}/${c.ev.since}`, now);
       requested++;
       if (go.length <= 20)
         log.warn({ scenario: s.name, operationId: op.id, node }, 'automatic failover requested');
@@ -751,6 +763,27 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
         'automatic failovers requested',
       );
     }
+  }
+
+  private mayRequest(scenarioId: string, now: number): boolean {
+    return (this.retry.get(scenarioId)?.nextAt ?? 0) <= now;
+  }
+
+  /** No new request for this scenario for `ms` (a request is on its way, or just failed to start). */
+  private holdRequests(scenarioId: string, now: number, ms: number): void {
+    const r = this.retry.get(scenarioId);
+    this.retry.set(scenarioId, { incident: r?.incident ?? '', started: r?.started ?? 0, nextAt: now + ms });
+  }
+
+  /** An operation was started for this incident: the next one waits 5 s, 10 s, 20 s … up to 2 min. */
+  private started(scenarioId: string, incident: string, now: number): void {
+    const r = this.retry.get(scenarioId);
+    const started = r?.incident === incident ? r.started + 1 : 1;
+    this.retry.set(scenarioId, {
+      incident,
+      started,
+      nextAt: now + Math.min(RETRY_MS * 2 ** (started - 1), RETRY_MAX_MS),
+    });
   }
 
   /**
@@ -788,7 +821,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     for (const id of group.scenarioIds) {
       const mate = this.topology.scenario(id)?.entity;
       if (id === failed.id || !mate || !GROUP_SWITCH_STATES.has(mate.state)) continue;
-      if ((this.requestedAt.get(id) ?? 0) > now - 5000) continue;
+      if (!this.mayRequest(id, now)) continue;
       const because = `${failed.name} (group ${group.name}) failed: ${failedNode}`;
       const window = this.maintenance?.suppressing(mate.id, mate.activeNodeId, now);
       const about = { groupId: group.id, failedScenarioId: failed.id };
@@ -816,7 +849,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
         continue;
       }
       const decisionId = randomUUID();
-      this.requestedAt.set(id, now);
+      this.holdRequests(id, now, RETRY_MS);
       try {
         const op = await this.operations.request({
           scenarioId: id,
