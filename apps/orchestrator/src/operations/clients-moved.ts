@@ -193,10 +193,11 @@ export class ClientsWatch {
     w.last = answers;
     w.verdict = judgeAnswers(answers, this.plan);
     if (w.verdict === 'new') w.movedAfterMs ??= now - this.plan.startedAt;
-    // An old answer with t seconds left is served until then: ask again when it expires (TTLs are
-    // whole seconds, rounded down, so that is at or just before the expiry; then every poll).
+    // An old answer with t seconds left is served until then: ask again a second before it expires,
+    // then every poll. A second early because TTLs are whole seconds and resolvers round them
+    // either way (BIND showed 5 with 4.2 s left): asking at t would see the move up to 1 s late.
     const ttl = Math.min(...answers.map((a) => a.ttl ?? 0));
-    this.nextAt[i] = w.verdict === 'old' && ttl > 0 ? now + ttl * 1000 : 0;
+    this.nextAt[i] = w.verdict === 'old' && ttl > 1 ? now + (ttl - 1) * 1000 : 0;
   }
 
   /** The address the probe may reach now: the first resolver's answer for its host, if that is the new address. */
