@@ -61,7 +61,58 @@ ns1 IN A 127.0.0.1
 `;
   await writeFile(join(dir, 'named.conf'), conf);
   await writeFile(join(dir, `${options.zone}.db`), zoneFile);
+  return run(dir, options.port, (exited) => waitUntilAnswering(options.port, options.zone, exited, 20_000));
+}
 
+export interface CachingResolverOptions {
+  port: number;
+  /** where every question goes (the embedded server under test): BIND forwards only, never recurses */
+  forwarder: { host: string; port: number };
+  /** a name the forwarder answers, asked (recursively) until the resolver is up */
+  probeName: string;
+}
+
+/**
+ * A throw-away BIND 9 as a caching resolver (what users' machines ask): recursion on, every
+ * question forwarded to `forwarder`, answers cached for their TTL. Prefetch (refreshing a popular
+ * answer before it expires) and serving stale answers are off, so a cached answer lives exactly
+ * its TTL.
+ */
+export async function startCachingResolver(options: CachingResolverOptions): Promise<NamedServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'ha-resolver-'));
+  const conf = `
+options {
+  directory "${dir}";
+  pid-file "${dir}/named.pid";
+  session-keyfile "${dir}/session.key";
+  managed-keys-directory "${dir}";
+  listen-on port ${options.port} { 127.0.0.1; };
+  listen-on-v6 { none; };
+  recursion yes;
+  allow-query { 127.0.0.0/8; };
+  allow-recursion { 127.0.0.0/8; };
+  forward only;
+  forwarders { ${options.forwarder.host} port ${options.forwarder.port}; };
+  dnssec-validation no;
+  prefetch 0;
+  stale-answer-enable no;
+  min-cache-ttl 0;
+  min-ncache-ttl 0;
+  notify no;
+};
+controls { };
+`;
+  await writeFile(join(dir, 'named.conf'), conf);
+  return run(dir, options.port, (exited) =>
+    waitUntilResolving(options.port, options.probeName, exited, 20_000),
+  );
+}
+
+async function run(
+  dir: string,
+  port: number,
+  ready: (exited: () => string | undefined) => Promise<void>,
+): Promise<NamedServer> {
   let output = '';
   let exited: string | undefined;
   const child: ChildProcess = spawn(NAMED, ['-g', '-c', join(dir, 'named.conf')], {
@@ -76,11 +127,9 @@ ns1 IN A 127.0.0.1
     }),
   );
   child.once('error', (error) => (exited = `named failed to start: ${error.message}`));
-
-  // If the test process dies without running afterAll, take named down with it.
   const killOnExit = () => child.kill('SIGKILL');
+  // If the test process dies without running afterAll, take named down with it.
   process.once('exit', killOnExit);
-
   const stop = async () => {
     process.off('exit', killOnExit);
     if (!exited && child.pid !== undefined) {
@@ -93,14 +142,37 @@ ns1 IN A 127.0.0.1
     }
     await rm(dir, { recursive: true, force: true });
   };
-
   try {
-    await waitUntilAnswering(options.port, options.zone, () => exited, 20_000);
+    await ready(() => exited);
   } catch (error) {
     await stop();
     throw new Error(`${(error as Error).message}\n--- named output ---\n${output}`);
   }
-  return { port: options.port, dir, logs: () => output, stop };
+  return { port, dir, logs: () => output, stop };
+}
+
+/** Asks a name recursively until the resolver answers it (its forwarder is reachable). */
+async function waitUntilResolving(
+  port: number,
+  name: string,
+  exited: () => string | undefined,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const query = DNS.UDPClient({ dns: '127.0.0.1', port, timeout: 500 });
+  for (;;) {
+    const reason = exited();
+    if (reason) throw new Error(reason);
+    try {
+      const response = await query(name, 'SOA', DNS.Packet.CLASS.IN, { recursive: true });
+      if (response.header.rcode === 0) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline)
+      throw new Error(`named did not resolve ${name} on port ${port} within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 async function waitUntilAnswering(

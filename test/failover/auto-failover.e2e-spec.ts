@@ -54,13 +54,18 @@ describe('automatic failover on a dead production agent (real agents, PostgreSQL
       ['promote', 'done'],
       ['redirect-dns', 'done'],
       ['verify-dns', 'done'],
+      ['verify-clients', 'done'],
       ['post-checks', 'done'],
       ['notify', 'done'],
       ['audit', 'done'],
     ]);
     expect(failover.steps[2].output).toMatchObject({ fencedBy: 'lease-expiry', watchdogArmed: true });
     // post-checks asked the promoted agent: it holds production at the new epoch.
-    expect(failover.steps[6].output).toMatchObject({ role: 'production', epoch: 2 });
+    expect(failover.steps[7].output).toMatchObject({ role: 'production', epoch: 2 });
+    // No verifyClients configured: "DNS updated" is a milestone, "clients moved" is not measured.
+    expect(failover.steps[6].output).toEqual({ clientsMoved: null, verifyClients: 'not configured' });
+    expect(failover.milestones).toMatchObject({ clients: 'not-configured', clientsMovedAt: null });
+    expect(failover.milestones.dnsUpdatedAt).toBe(failover.steps[5].finishedAt);
     const after = await c.waitState('failed_over');
     expect(after).toMatchObject({ epoch: 2, activeNodeId: c.replica.id });
 

@@ -68,6 +68,7 @@ describe('manual failover, failback and switchover (real agents, PostgreSQL, Red
       'promote',
       'redirect-dns',
       'verify-dns',
+      'verify-clients',
       'post-checks',
       'notify',
       'audit',

@@ -61,6 +61,8 @@ export interface ClusterOptions {
   arActions?: boolean;
   /** extra agent config per node name */
   agentExtra?: (name: string) => Record<string, unknown>;
+  /** TTL (seconds) of the scenario's DNS record (default 1) */
+  recordTtl?: number;
   /** scenario checks (default: one heartbeat check, TTL 4 × heartbeat interval) */
   checks?: Record<string, unknown>[];
   /** instead of the one scenario `orders`: this many member scenarios in one group (see startGroup) */
@@ -278,7 +280,7 @@ exit 0
       name,
       productionNodeId: nodes[0].id,
       replicaNodeIds: nodes.slice(1).map((n) => n.id),
-      dnsRecords: [{ zone: ZONE, name: record, type: 'A', ttl: 1 }],
+      dnsRecords: [{ zone: ZONE, name: record, type: 'A', ttl: this.opts.recordTtl ?? 1 }],
       failoverMode: this.opts.failoverMode ?? 'auto',
       checks: this.opts.checks ?? [
         { name: 'heartbeat', kind: 'heartbeat', intervalMs: interval, ttlMs: interval * 4 },

@@ -22,6 +22,7 @@ export const EVENT_KINDS = [
   'ar-test-step-failed',
   'maintenance-started',
   'maintenance-ended',
+  'clients-not-moved',
 ] as const;
 
 /** Verdict changes, alerts and failover requests: what the detector saw and decided. */

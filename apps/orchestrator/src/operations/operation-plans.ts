@@ -16,6 +16,8 @@ function moveUsers(...takeOut: string[]): readonly string[] {
     'promote',
     'redirect-dns',
     'verify-dns',
+    // "clients moved": done at once ("not configured") unless the scenario has policy.verifyClients.
+    'verify-clients',
     'post-checks',
     'notify',
     'audit',

@@ -91,6 +91,43 @@ export interface OperationView {
     finishedAt: Date | null;
     durationMs: number | null;
   }[];
+  /** With the steps: when users were moved, as an operator reads it (see operationMilestones). */
+  milestones?: OperationMilestones;
+}
+
+export interface OperationMilestones {
+  /** "DNS updated": verify-dns done (the authoritative server answers the new address) */
+  dnsUpdatedAt: Date | null;
+  /** "clients moved": every configured resolver answers the new address and the probe succeeded */
+  clientsMovedAt: Date | null;
+  /** moved, not-moved (gave up after TTL + margin + grace; warned), not-configured, pending; null: not reached */
+  clients: 'moved' | 'not-moved' | 'not-configured' | 'pending' | null;
+}
+
+/**
+ * Milestones derived from the steps (no column of their own): dnsUpdatedAt is verify-dns's finish,
+ * clientsMovedAt the moment verify-clients saw the last resolver/probe move (in its output).
+ * Operations without these steps (start, stop, AR tests) have nulls.
+ */
+export function operationMilestones(steps: OperationStepEntity[]): OperationMilestones {
+  const dns = steps.find((s) => s.name === 'verify-dns');
+  const clients = steps.find((s) => s.name === 'verify-clients');
+  const out = (clients?.output ?? {}) as { clientsMoved?: boolean | null; clientsMovedAt?: string | null };
+  return {
+    dnsUpdatedAt: dns?.state === 'done' ? dns.finishedAt : null,
+    clientsMovedAt: clients?.state === 'done' && out.clientsMovedAt ? new Date(out.clientsMovedAt) : null,
+    clients: !clients
+      ? null
+      : clients.state === 'skipped' || clients.state === 'failed'
+        ? null
+        : clients.state !== 'done'
+          ? 'pending'
+          : out.clientsMoved === true
+            ? 'moved'
+            : out.clientsMoved === false
+              ? 'not-moved'
+              : 'not-configured',
+  };
 }
 
 export function toOperationView(op: OperationEntity, steps?: OperationStepEntity[]): OperationView {
@@ -124,6 +161,7 @@ export function toOperationView(op: OperationEntity, steps?: OperationStepEntity
         finishedAt: s.finishedAt,
         durationMs: s.startedAt && s.finishedAt ? s.finishedAt.getTime() - s.startedAt.getTime() : null,
       })),
+    ...(steps && { milestones: operationMilestones(steps) }),
   };
 }
 

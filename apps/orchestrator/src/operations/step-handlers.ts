@@ -23,6 +23,7 @@ import { EventEntity } from '../detection/event.entity';
 import { NodeStatusEntity } from '../detection/node-status.entity';
 import { DnsRecordWrite } from '../dns/dns-provider.interface';
 import { DnsService } from '../dns/dns.service';
+import { queryRecord } from '../dns/embedded/dns-query';
 import { readLastContact, readWatchdogArmed } from '../heartbeats/heartbeat.store';
 import { MaintenanceService } from '../maintenance/maintenance.service';
 import { NodeEntity } from '../nodes/node.entity';
@@ -39,6 +40,15 @@ import {
 } from './agent.client';
 import { OperationEntity, OperationStepEntity } from './operation.entity';
 import { MOVES_USERS } from './operation-plans';
+import { probeClientPath } from './client-probe';
+import {
+  ClientsIo,
+  ClientsPlan,
+  clientsPlan,
+  RESOLVER_QUERY_TIMEOUT_MS,
+  watchClients,
+  Warning,
+} from './clients-moved';
 import { CandidateFacts, chooseTarget, TargetPolicy } from './target-choice';
 
 const log = createLogger('StepHandlers');
@@ -74,7 +84,10 @@ const FINAL_STATE: Record<string, string> = {
   stop: 'stopped',
 };
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** verify-clients of a scenario without `policy.verifyClients`: nothing to watch. */
+const CLIENTS_NOT_CONFIGURED = { clientsMoved: null, verifyClients: 'not configured' };
 
 @Injectable()
 export class StepHandlers {
@@ -88,6 +101,7 @@ export class StepHandlers {
     promote: (c) => this.promote(c),
     'redirect-dns': (c) => this.redirectDns(c),
     'verify-dns': (c) => this.verifyDns(c),
+    'verify-clients': (c) => this.verifyClients(c),
     'post-checks': (c) => this.postChecks(c),
     'start-checks': (c) => this.startChecks(c),
     notify: (c) => this.notify(c),
@@ -135,6 +149,7 @@ export class StepHandlers {
     'lock-epoch': (c, f) => this.lockEpochMany(c, f),
     'redirect-dns': (c, f) => this.redirectDnsMany(c, f),
     'verify-dns': (c, f) => this.verifyDnsMany(c, f),
+    'verify-clients': (c, f) => this.verifyClientsMany(c, f),
   };
 
   hasMany(name: string): boolean {
@@ -752,6 +767,121 @@ export class StepHandlers {
         : { status: 'fulfilled', value: { answers: t.address } };
     }
     return out;
+  }
+
+  /**
+   * The operation's client-moved verification (clients-moved.ts), or null when the scenario has no
+   * `policy.verifyClients`. Time counts from this step's first start (kept across re-runs).
+   */
+  private async clientsPlanFor(ctx: StepContext): Promise<ClientsPlan | null> {
+    const vc = ctx.scenario.policy.verifyClients;
+    if (!vc) return null;
+    const { nodeId } = this.dnsTarget(ctx);
+    const [node, old] = await Promise.all([
+      this.node(nodeId),
+      this.node(this.oldActive(ctx)).catch(() => null),
+    ]);
+    const startedAt = (ctx.step.startedAt ?? new Date()).getTime();
+    return clientsPlan(vc, ctx.scenario.dnsRecords, node.address, old?.address ?? null, startedAt);
+  }
+
+  private clientsIo(ctx: StepContext): ClientsIo {
+    return {
+      now: () => Date.now(),
+      sleep,
+      query: (resolver, record) =>
+        queryRecord(
+          { ...resolver, timeoutMs: RESOLVER_QUERY_TIMEOUT_MS },
+          record as { name: string; type: 'A' | 'AAAA' | 'CNAME' },
+          true,
+        ),
+      probe: probeClientPath,
+      warn: (w) => this.warnClientsNotMoved(ctx, w),
+    };
+  }
+
+  /** "Clients moved": users' resolvers (and the optional probe) see the new address; never fails the operation. */
+  private async verifyClients(ctx: StepContext) {
+    const plan = await this.clientsPlanFor(ctx);
+    if (!plan) return CLIENTS_NOT_CONFIGURED;
+    return watchClients(plan, this.clientsIo(ctx));
+  }
+
+  /**
+   * verify-clients for a batch: the operations without verifyClients are done in one commit at
+   * once; the others are watched concurrently and committed together when the last one is done
+   * (the batch goes on to post-checks then: at most TTL + margin + grace later).
+   */
+  private async verifyClientsMany(
+    ctxs: StepContext[],
+    finishMany: FinishMany,
+  ): Promise<PromiseSettledResult<unknown>[]> {
+    const out: PromiseSettledResult<unknown>[] = new Array(ctxs.length);
+    const plain: { i: number; ctx: StepContext }[] = [];
+    const watched: { i: number; ctx: StepContext; plan: ClientsPlan }[] = [];
+    await Promise.all(
+      ctxs.map(async (ctx, i) => {
+        try {
+          const plan = await this.clientsPlanFor(ctx);
+          if (plan) watched.push({ i, ctx, plan });
+          else plain.push({ i, ctx });
+        } catch (reason) {
+          out[i] = { status: 'rejected', reason };
+        }
+      }),
+    );
+    if (plain.length > 0) {
+      await finishMany(
+        plain.map((p) => ({ ctx: p.ctx, output: CLIENTS_NOT_CONFIGURED })),
+        async () => new Set<number>(),
+      );
+      for (const p of plain) out[p.i] = { status: 'fulfilled', value: CLIENTS_NOT_CONFIGURED };
+    }
+    if (watched.length === 0) return out;
+    const results = await Promise.allSettled(watched.map((w) => watchClients(w.plan, this.clientsIo(w.ctx))));
+    const done = watched.flatMap((w, k) => {
+      const r = results[k];
+      return r.status === 'fulfilled' ? [{ ctx: w.ctx, output: r.value }] : [];
+    });
+    if (done.length > 0) await finishMany(done, async () => new Set<number>());
+    watched.forEach((w, k) => (out[w.i] = results[k]));
+    return out;
+  }
+
+  /**
+   * A `clients-not-moved` warning event and webhook, once per resolver (or probe) and operation:
+   * a re-run of the step finds the event it wrote and the webhook's job id is the same.
+   */
+  private async warnClientsNotMoved(ctx: StepContext, w: Warning): Promise<void> {
+    const details = { operationId: ctx.op.id, key: w.key, [w.subject]: w.target, ...w.details };
+    try {
+      const seen: unknown[] = await this.dataSource.query(
+        `SELECT 1 FROM events WHERE "scenarioId" = $1 AND kind = 'clients-not-moved'
+            AND details->>'operationId' = $2 AND details->>'key' = $3 LIMIT 1`,
+        [ctx.scenario.id, ctx.op.id, w.key],
+      );
+      if (seen.length === 0) {
+        await this.dataSource.getRepository(EventEntity).insert({
+          kind: 'clients-not-moved',
+          severity: 'warning',
+          scenarioId: ctx.scenario.id,
+          nodeId: null,
+          message: `${ctx.scenario.name}: ${w.message}`.slice(0, 1000),
+          details: details as never,
+        });
+      }
+      await this.notifications.publish(`operation.${ctx.op.id}.clients-not-moved.${w.key}`, {
+        kind: 'clients-not-moved',
+        severity: 'warning',
+        message: `${ctx.scenario.name}: ${w.message}`.slice(0, 1000),
+        scenarioId: ctx.scenario.id,
+        operationId: ctx.op.id,
+        details,
+      });
+      log.warn({ scenarioId: ctx.scenario.id, [w.subject]: w.target }, w.message);
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'clients-not-moved warning not recorded');
+    }
   }
 
   private async postChecks(ctx: StepContext) {

@@ -153,6 +153,7 @@ export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown
     } as never);
     if (op.state === 'pending') await opRepo.update(op.id, { state: 'running', startedAt: now });
     step.attempts += 1;
+    step.startedAt ??= now;
     const scenario = await this.dataSource
       .getRepository(ScenarioEntity)
       .findOne({ where: { id: op.scenarioId! }, relations: { replicas: true } });

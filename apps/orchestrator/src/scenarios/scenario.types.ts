@@ -78,6 +78,35 @@ export interface FailoverPolicy {
   preferredLabels?: Record<string, string>;
   /** false: a failover stays within the old active node's `site` label (force overrides); default true */
   allowCrossSite?: boolean;
+  /** After "DNS updated": wait until users' resolvers (and a client-path probe) see the new address. */
+  verifyClients?: VerifyClients | null;
+}
+
+export const CLIENT_PROBE_KINDS = ['tcp', 'http'] as const;
+export type ClientProbeKind = (typeof CLIENT_PROBE_KINDS)[number];
+
+/**
+ * A client-path probe: the service name resolved through the first resolver, then reached there.
+ * tcp: `target` is `<dns name>:<port>`; http: an http(s) URL whose host is the DNS name.
+ */
+export interface ClientProbe {
+  kind: ClientProbeKind;
+  target: string;
+  timeoutMs: number;
+}
+
+/**
+ * Client-moved verification (step verify-clients), stored normalized with its defaults filled in.
+ * See apps/orchestrator/src/operations/clients-moved.ts for the rules.
+ */
+export interface VerifyClients {
+  /** recursive resolvers users ask, `host:port` with an IP literal host (`[v6]:port` for IPv6) */
+  resolvers: string[];
+  probe: ClientProbe | null;
+  /** after DNS updated + the records' TTL + this margin, a resolver not answering the new address is warned about */
+  marginMs: number;
+  /** after the warning, keep watching this long; then the step ends with clientsMoved false (no failure) */
+  graceMs: number;
 }
 
 /**

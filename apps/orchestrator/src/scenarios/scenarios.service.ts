@@ -20,6 +20,7 @@ import { DEFAULT_CHECKS, DEFAULT_POLICY, mergePolicy, normalizeCheck } from './s
 import { ScenarioReplicaEntity } from './scenario-replica.entity';
 import { ScenarioEntity } from './scenario.entity';
 import { FailoverPolicy } from './scenario.types';
+import { normalizeVerifyClients } from './verify-clients';
 
 export function toScenarioView(s: ScenarioEntity): ScenarioView {
   return {
@@ -90,12 +91,11 @@ export class ScenariosService {
             field: `${at(i)}replicaNodeIds`,
           });
         }
-        return {
-          dto,
-          records: this.normalizeRecords(dto.dnsRecords),
-          checks: this.normalizeChecks(dto.checks),
-          policy: mergePolicy(DEFAULT_POLICY, dto.policy),
-        };
+        const records = this.normalizeRecords(dto.dnsRecords);
+        const policy = mergePolicy(DEFAULT_POLICY, dto.policy);
+        if (policy.verifyClients)
+          policy.verifyClients = normalizeVerifyClients(policy.verifyClients, records);
+        return { dto, records, checks: this.normalizeChecks(dto.checks), policy };
       }),
     );
     const names = new Map<string, number>();
@@ -271,6 +271,10 @@ export class ScenariosService {
         s.dnsRecords = this.normalizeRecords(dto.dnsRecords);
         await m.query(`SELECT pg_advisory_xact_lock(hashtext('scenarios.dns-names'))`);
         await this.assertRecordsFree(m, s.dnsRecords, id);
+      }
+      // Checked against the records the scenario will have (a probe must name one of them).
+      if (policy.verifyClients && (dto.policy?.verifyClients || dto.dnsRecords)) {
+        policy.verifyClients = normalizeVerifyClients(policy.verifyClients, s.dnsRecords);
       }
       if (dto.checks) s.checks = this.normalizeChecks(dto.checks);
       if (dto.failoverMode) s.failoverMode = dto.failoverMode;

@@ -34,11 +34,15 @@ export class DnsQueryError extends DomainError {
 export const rcodeName = (rcode: number): string =>
   Object.entries(Packet.RCODE).find(([, value]) => value === rcode)?.[0] ?? `RCODE${rcode}`;
 
-/** Send one non-recursive query; network failures become a retryable DnsQueryError. */
+/**
+ * Send one query (non-recursive by default: an authoritative server is asked; `recursive` sets RD
+ * for a user's resolver); network failures become a retryable DnsQueryError.
+ */
 export async function queryServer(
   server: DnsServerAddress,
   name: string,
   type: 'A' | 'AAAA' | 'CNAME' | 'TXT' | 'SOA',
+  recursive = false,
 ): Promise<DNS.Packet> {
   const resolve = DNS.UDPClient({
     dns: server.host,
@@ -48,7 +52,7 @@ export async function queryServer(
     retryOverTCP: true,
   });
   try {
-    return await resolve(name, type, Packet.CLASS.IN, { recursive: false });
+    return await resolve(name, type, Packet.CLASS.IN, { recursive });
   } catch (error) {
     throw new DnsQueryError(
       `DNS query ${name} ${type} to ${server.host}:${server.port} failed: ${(error as Error).message}`,
@@ -63,9 +67,21 @@ export async function queryServer(
  * in normal form; NXDOMAIN is an empty list, any other error rcode throws DnsQueryError.
  */
 export async function queryRecordValues(server: DnsServerAddress, spec: DnsRecordSpec): Promise<string[]> {
-  const response = await queryServer(server, spec.name, spec.type);
+  return (await queryRecord(server, spec)).values;
+}
+
+/**
+ * queryRecordValues with the answer's remaining TTL (the lowest of the matching records; null when
+ * there are none). `recursive` asks a user's resolver, whose TTL counts down while it caches.
+ */
+export async function queryRecord(
+  server: DnsServerAddress,
+  spec: Pick<DnsRecordSpec, 'name' | 'type'>,
+  recursive = false,
+): Promise<{ values: string[]; ttl: number | null }> {
+  const response = await queryServer(server, spec.name, spec.type, recursive);
   const rcode = response.header.rcode;
-  if (rcode === Packet.RCODE.NXDOMAIN) return [];
+  if (rcode === Packet.RCODE.NXDOMAIN) return { values: [], ttl: null };
   if (rcode !== Packet.RCODE.NOERROR) {
     const name = rcodeName(rcode);
     throw new DnsQueryError(
@@ -75,11 +91,12 @@ export async function queryRecordValues(server: DnsServerAddress, spec: DnsRecor
     );
   }
   const type = Packet.TYPE[spec.type];
-  return response.answers
-    .filter((answer) => answer.type === type)
-    .map((answer) => {
-      if (spec.type === 'CNAME') return normalizeName(answer.domain ?? '');
-      if (spec.type === 'AAAA') return canonicalIpv6(answer.address ?? '::');
-      return answer.address ?? '';
-    });
+  const answers = response.answers.filter((answer) => answer.type === type);
+  const values = answers.map((answer) => {
+    if (spec.type === 'CNAME') return normalizeName(answer.domain ?? '');
+    if (spec.type === 'AAAA') return canonicalIpv6(answer.address ?? '::');
+    return answer.address ?? '';
+  });
+  const ttl = answers.length > 0 ? Math.min(...answers.map((a) => a.ttl)) : null;
+  return { values, ttl };
 }

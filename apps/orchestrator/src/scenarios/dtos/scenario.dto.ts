@@ -26,6 +26,8 @@ import { IsCronExpression } from './cron-expression.validator';
 import {
   CHECK_KINDS,
   CheckKind,
+  CLIENT_PROBE_KINDS,
+  ClientProbeKind,
   FAILOVER_MODES,
   FailoverMode,
   SCENARIO_STATES,
@@ -167,6 +169,70 @@ export class FencingHookDto {
   action: 'fence';
 }
 
+export class ClientProbeDto {
+  @ApiProperty({ enum: CLIENT_PROBE_KINDS, example: 'tcp' })
+  @IsIn(CLIENT_PROBE_KINDS)
+  kind: ClientProbeKind;
+
+  @ApiProperty({
+    example: 'app.example.test:443',
+    description:
+      "tcp: `<dns name>:<port>`; http: an http(s) URL. The host must be one of the scenario's A/AAAA records; it is resolved through the first resolver",
+  })
+  @IsString()
+  @MaxLength(1024)
+  target: string;
+
+  @ApiPropertyOptional({ example: 2000, default: 2000 })
+  @IsOptional()
+  @IsInt()
+  @Min(100)
+  @Max(60_000)
+  timeoutMs?: number;
+}
+
+export class VerifyClientsDto {
+  @ApiProperty({
+    type: [String],
+    example: ['10.0.0.53:53', '[2001:db8::53]:53'],
+    description: 'Recursive resolvers users ask (IP[:port], port 53 by default)',
+  })
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(8)
+  @IsString({ each: true })
+  @MaxLength(64, { each: true })
+  resolvers: string[];
+
+  @ApiPropertyOptional({ type: ClientProbeDto, nullable: true })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => ClientProbeDto)
+  probe?: ClientProbeDto | null;
+
+  @ApiPropertyOptional({
+    example: 2000,
+    default: 2000,
+    description: 'A resolver still not answering the new address after TTL + this margin raises a warning',
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(600_000)
+  marginMs?: number;
+
+  @ApiPropertyOptional({
+    example: 10000,
+    default: 10000,
+    description: 'After the warning, keep watching this long, then give up (the failover still succeeds)',
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(3_600_000)
+  graceMs?: number;
+}
+
 export class PolicyDto {
   @ApiPropertyOptional({ example: 60000, description: 'No automatic failover for this long after one' })
   @IsOptional()
@@ -266,6 +332,16 @@ export class PolicyDto {
   @IsOptional()
   @IsBoolean()
   allowCrossSite?: boolean;
+
+  @ApiPropertyOptional({
+    type: VerifyClientsDto,
+    nullable: true,
+    description: 'Client-moved verification after DNS is updated (step verify-clients); null turns it off',
+  })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => VerifyClientsDto)
+  verifyClients?: VerifyClientsDto | null;
 }
 
 export class CreateScenarioDto {
