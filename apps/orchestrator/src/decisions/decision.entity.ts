@@ -1,4 +1,14 @@
-import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
+import {
+  Column,
+  CreateDateColumn,
+  Entity,
+  Index,
+  JoinColumn,
+  ManyToOne,
+  PrimaryColumn,
+  PrimaryGeneratedColumn,
+} from 'typeorm';
+import { ScenarioEntity } from '../scenarios/scenario.entity';
 import type { DecisionOutcome, DecisionRule } from '../detection/decision';
 
 /**
@@ -8,6 +18,7 @@ import type { DecisionOutcome, DecisionRule } from '../detection/decision';
  */
 @Entity({ name: 'decisions' })
 @Index('IDX_decisions_scenario_created', ['scenarioId', 'createdAt'])
+@Index('IDX_decisions_operation', ['operationId'])
 export class DecisionEntity {
   /** chosen by the detector, so the operation it requests can name it */
   @PrimaryColumn('uuid')
@@ -15,6 +26,11 @@ export class DecisionEntity {
 
   @Column({ type: 'uuid' })
   scenarioId: string;
+
+  /** deleting a scenario deletes its decisions */
+  @ManyToOne(() => ScenarioEntity, { onDelete: 'CASCADE' })
+  @JoinColumn({ name: 'scenarioId', foreignKeyConstraintName: 'FK_decisions_scenario' })
+  scenario?: ScenarioEntity;
 
   /** the active node the decision is about */
   @Column({ type: 'uuid', nullable: true })

@@ -10,7 +10,7 @@ export class DecisionRecords1796000000000 implements MigrationInterface {
   public async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`CREATE TABLE "decisions" (
       "id" uuid NOT NULL,
-      "scenarioId" uuid NOT NULL REFERENCES "scenarios"("id") ON DELETE CASCADE,
+      "scenarioId" uuid NOT NULL,
       "nodeId" uuid,
       "epoch" integer NOT NULL,
       "outcome" varchar(16) NOT NULL,
@@ -23,7 +23,9 @@ export class DecisionRecords1796000000000 implements MigrationInterface {
       "decidedBy" varchar(64) NOT NULL,
       "createdAt" timestamptz NOT NULL DEFAULT now(),
       CONSTRAINT "PK_decisions" PRIMARY KEY ("id"),
-      CONSTRAINT "UQ_decisions_dedup" UNIQUE ("dedupKey")
+      CONSTRAINT "UQ_decisions_dedup" UNIQUE ("dedupKey"),
+      CONSTRAINT "FK_decisions_scenario" FOREIGN KEY ("scenarioId") REFERENCES "scenarios"("id")
+        ON DELETE CASCADE ON UPDATE NO ACTION
     )`);
     await queryRunner.query(
       `CREATE INDEX "IDX_decisions_scenario_created" ON "decisions" ("scenarioId", "createdAt" DESC)`,
