@@ -1,4 +1,4 @@
-import { decide, DecisionInput } from './decision';
+import { decide, decideFailback, DecisionInput, FailbackInput } from './decision';
 
 const base: DecisionInput = {
   scenario: { name: 'orders', state: 'running', failoverMode: 'auto', holdUntil: null },
@@ -61,5 +61,55 @@ describe('decide', () => {
       severity: 'critical',
       message: expect.stringMatching(/manual mode, waiting for an operator/),
     });
+  });
+});
+
+describe('decideFailback', () => {
+  const fb: FailbackInput = {
+    scenario: {
+      name: 'orders',
+      state: 'failed_over',
+      holdUntil: null,
+      activeNodeId: 'r1',
+      productionNodeId: 'p',
+    },
+    production: { name: 'db1', verdict: 'healthy', lagSeconds: 0 },
+    maxLagSeconds: 0,
+    window: { closesAt: 2_000_000 },
+    maintenance: null,
+    now: 1_000_000,
+  };
+  const rule = (over: Partial<FailbackInput>) => decideFailback({ ...fb, ...over })?.rule ?? null;
+
+  it('fails back a healthy, resynced production inside the window', () => {
+    expect(decideFailback(fb)).toMatchObject({
+      outcome: 'failback',
+      rule: 'failback',
+      eventKind: 'failback-requested',
+    });
+    expect(rule({ maxLagSeconds: 5, production: { ...fb.production, lagSeconds: 5 } })).toBe('failback');
+  });
+
+  it('nothing to decide outside the window, while production is not healthy, or when not failed over', () => {
+    expect(rule({ window: null })).toBeNull();
+    expect(rule({ production: { ...fb.production, verdict: 'failed' } })).toBeNull();
+    expect(rule({ production: { ...fb.production, verdict: 'suspect' } })).toBeNull();
+    expect(rule({ scenario: { ...fb.scenario, state: 'running' } })).toBeNull();
+    expect(rule({ scenario: { ...fb.scenario, activeNodeId: 'p' } })).toBeNull();
+  });
+
+  it('withheld in the window: hold-down, then maintenance, then not resynced', () => {
+    const held = { ...fb.scenario, holdUntil: new Date(fb.now + 1) };
+    const w = { id: 'w1', endsAt: new Date(fb.now + 10) };
+    expect(rule({ scenario: held, maintenance: w })).toBe('hold-down');
+    expect(rule({ maintenance: w })).toBe('maintenance');
+    expect(decideFailback({ ...fb, production: { ...fb.production, lagSeconds: 3 } })).toMatchObject({
+      outcome: 'no-action',
+      rule: 'not-resynced',
+      message: expect.stringMatching(/db1 lags 3 s \(at most 0 s to fail back\)/),
+    });
+    expect(decideFailback({ ...fb, production: { ...fb.production, lagSeconds: null } })?.message).toMatch(
+      /reports no replication lag/,
+    );
   });
 });

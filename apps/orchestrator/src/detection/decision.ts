@@ -21,6 +21,7 @@ import { Verdict } from '@ha/contracts';
 
 export const DECISION_OUTCOMES = [
   'failover',
+  'failback',
   'suppressed',
   'alert',
   'blocked',
@@ -41,6 +42,8 @@ export const DECISION_RULES = [
   'storm-brake',
   'split-state',
   'ar-abort',
+  'failback',
+  'not-resynced',
 ] as const;
 export type DecisionRule = (typeof DECISION_RULES)[number];
 
@@ -159,5 +162,65 @@ export function brakeDecision(scenario: string, node: string): Decision {
     eventKind: 'failover-suppressed',
     severity: 'critical',
     message: `${node} failed but the storm brake is engaged: no automatic failover of ${scenario}`,
+  };
+}
+
+export interface FailbackInput {
+  scenario: {
+    name: string;
+    state: string;
+    holdUntil: Date | null;
+    activeNodeId: string;
+    productionNodeId: string;
+  };
+  /** the original production's name, verdict and reported replication lag (null: it reports none) */
+  production: { name: string; verdict: Verdict; lagSeconds: number | null };
+  /** the failback policy's maximum lag for "resynced" */
+  maxLagSeconds: number;
+  /** the failback window open now, if any */
+  window: { closesAt: number } | null;
+  maintenance: { id: string; endsAt: Date } | null;
+  now: number;
+}
+
+/**
+ * Automatic failback (policy.failback.mode automatic), decided while the scenario is failed over:
+ * nothing to decide outside the window or while the original production is not healthy; inside it,
+ * `hold-down` and `maintenance` hold it back, `not-resynced` while its agent reports no lag or more
+ * than the bound; otherwise `failback`.
+ */
+export function decideFailback(i: FailbackInput): Decision | null {
+  const s = i.scenario;
+  if (s.state !== 'failed_over' || s.activeNodeId === s.productionNodeId) return null;
+  if (!i.window || i.production.verdict !== 'healthy') return null;
+  const p = i.production.name;
+  const withheld = (rule: DecisionRule, why: string): Decision => ({
+    outcome: 'no-action',
+    rule,
+    eventKind: 'failback-withheld',
+    severity: 'info',
+    message: `automatic failback of ${s.name} to ${p} withheld: ${why}`,
+  });
+  if (s.holdUntil && s.holdUntil.getTime() > i.now)
+    return withheld('hold-down', `hold-down until ${s.holdUntil.toISOString()}`);
+  if (i.maintenance)
+    return withheld(
+      'maintenance',
+      `maintenance window ${i.maintenance.id} until ${i.maintenance.endsAt.toISOString()}`,
+    );
+  const lag = i.production.lagSeconds;
+  if (lag === null || lag > i.maxLagSeconds)
+    return withheld(
+      'not-resynced',
+      lag === null
+        ? `${p} reports no replication lag, so it is not known to be resynced`
+        : `${p} lags ${lag} s (at most ${i.maxLagSeconds} s to fail back)`,
+    );
+  return {
+    outcome: 'failback',
+    rule: 'failback',
+    eventKind: 'failback-requested',
+    severity: 'warning',
+    message: `automatic failback of ${s.name} to ${p} requested: healthy, resynced (lag ${lag} s), window open until ${new Date(i.window.closesAt).toISOString()}`,
   };
 }

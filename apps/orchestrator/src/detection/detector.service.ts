@@ -31,7 +31,8 @@ import { MaintenanceService } from '../maintenance/maintenance.service';
 import { GroupsService } from '../groups/groups.service';
 import { ScenarioEntity } from '../scenarios/scenario.entity';
 import { EventEntity } from './event.entity';
-import { brakeDecision, decide, Decision } from './decision';
+import { brakeDecision, decide, decideFailback, Decision } from './decision';
+import { openFailbackWindow } from '../scenarios/failback-window';
 import { runProbe } from './probes';
 import { LeaderElection } from './leader-election';
 import { incidentKey, StormBrakeService } from './storm-brake.service';
@@ -165,6 +166,8 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
   private readonly watchedSince = new Map<string, number>();
   /** With sharding: since when each node's view is `down`, and the peer views other instances took */
   private readonly downSince = new Map<string, number>();
+  /** since when each node is down to the orchestrator without its peers confirming it */
+  private readonly noQuorumSince = new Map<string, number>();
   private readonly remoteViews = new Map<string, { fetchedAt: number; views: PeerObservation[] }>();
   private readonly wantRemote = new Set<string>();
   private readonly scheduler = new CheckScheduler(DEFAULT_CHECK_CONCURRENCY);
@@ -265,6 +268,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
         this.dampers,
         this.watchedSince,
         this.downSince,
+        this.noQuorumSince,
         this.remoteViews,
         this.fullEvaluation,
       ])
@@ -478,13 +482,33 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       checks,
       observers: votes,
       peerQuorum: quorum,
-      // Not while the other instances' views are still being read (that is a moment, not a decision).
-      noQuorum:
-        view === 'down' && raw.verdict === 'suspect' && !raw.reason.includes('reading the peer views'),
+      noQuorum: this.noQuorumLasted(node.id, view, raw, ttl, now),
     };
     this.evidence.set(node.id, ev);
     this.fullEvaluation.set(node.id, { generation: this.topology.generation, at: now });
     if (d.changed && this.actsFor(node.id)) this.recordChange(node, d.previous, ev);
+  }
+
+  /**
+   * The orchestrator lost the node and its peers do not confirm it, for at least one heartbeat TTL.
+   * A real failure passes through that state for a moment too (the orchestrator's TTL runs out
+   * before the peers' views arrive): only a lasting one is a decision not to act. Not while the
+   * other instances' views are still being read.
+   */
+  private noQuorumLasted(
+    nodeId: string,
+    view: OrchestratorView,
+    raw: { verdict: Verdict; reason: string },
+    ttl: number,
+    now: number,
+  ): boolean {
+    if (view !== 'down' || raw.verdict !== 'suspect' || raw.reason.includes('reading the peer views')) {
+      this.noQuorumSince.delete(nodeId);
+      return false;
+    }
+    const since = this.noQuorumSince.get(nodeId) ?? now;
+    this.noQuorumSince.set(nodeId, since);
+    return now - since >= (ttl === Infinity ? DEFAULT_TTL_MS : ttl);
   }
 
   /**
@@ -571,9 +595,14 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
    */
   private async act(now: number): Promise<void> {
     const candidates: Candidate[] = [];
+    const failbacks: { s: ScenarioEntity; ev: NodeEvidence; d: Decision }[] = [];
     for (const t of this.topology.allScenarios()) {
       const s = t.entity;
       this.detectSplitState(t.nodeIds, s);
+      if (s.policy.failback?.mode === 'automatic') {
+        const fb = this.failbackDecision(s, now);
+        if (fb) failbacks.push(fb);
+      }
       if (!this.actsFor(s.activeNodeId)) continue;
       const ev = this.evidence.get(s.activeNodeId);
       const key = `${s.id}/${s.activeNodeId}/${s.epoch}`;
@@ -609,6 +638,77 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       candidates.push({ s, key, node, ev, d, decisionId: randomUUID() });
     }
     if (candidates.length > 0) await this.failOver(candidates, now);
+    for (const fb of failbacks) await this.failBack(fb.s, fb.ev, fb.d, now);
+  }
+
+  /**
+   * policy.failback automatic: decided by the instance acting for the original production (it has
+   * that node's evidence). Withheld decisions are recorded once per change; a failback is returned.
+   */
+  private failbackDecision(
+    s: ScenarioEntity,
+    now: number,
+  ): { s: ScenarioEntity; ev: NodeEvidence; d: Decision } | null {
+    const slot = '/failback';
+    if (!this.actsFor(s.productionNodeId)) return null;
+    const ev = this.evidence.get(s.productionNodeId);
+    const window = openFailbackWindow(s.policy.failback, now);
+    const w = window ? this.maintenance?.suppressing(s.id, s.productionNodeId, now) : undefined;
+    const d =
+      ev &&
+      decideFailback({
+        scenario: s,
+        production: {
+          name: this.topology.node(s.productionNodeId)?.name ?? s.productionNodeId,
+          verdict: ev.verdict,
+          lagSeconds: this.store.get(s.productionNodeId)?.report.replicaLagSeconds ?? null,
+        },
+        maxLagSeconds: s.policy.failback?.maxLagSeconds ?? 0,
+        window,
+        maintenance: w ?? null,
+        now,
+      });
+    if (!d) {
+      this.decided.delete(s.id + slot);
+      return null;
+    }
+    if (d.outcome === 'failback') return this.mayRequest(s.id + slot, now) ? { s, ev, d } : null;
+    this.recordDecision(s, ev, d, w ? `:${w.id}` : '', {}, { nodeId: s.productionNodeId, slot });
+    return null;
+  }
+
+  private async failBack(s: ScenarioEntity, ev: NodeEvidence, d: Decision, now: number): Promise<void> {
+    const slot = '/failback';
+    this.holdRequests(s.id + slot, now, RETRY_MS);
+    const decisionId = randomUUID();
+    try {
+      const op = await this.operations.request({
+        scenarioId: s.id,
+        type: 'failback',
+        trigger: 'auto',
+        requestedBy: 'detector',
+        reason: d.message,
+        params: { decisionId },
+      });
+      this.started(s.id + slot, `${s.epoch}`, now);
+      log.warn({ scenario: s.name, operationId: op.id }, 'automatic failback requested');
+      this.recordDecision(
+        s,
+        ev,
+        d,
+        `:${op.id}`,
+        {},
+        {
+          id: decisionId,
+          operationId: op.id,
+          nodeId: s.productionNodeId,
+          slot,
+        },
+      );
+    } catch (err) {
+      if (err instanceof OperationInProgressError) return;
+      log.warn({ scenario: s.name, err: (err as Error).message }, 'automatic failback not started');
+    }
   }
 
   /**
@@ -963,15 +1063,17 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     d: Decision,
     keyExtra = '',
     details: Record<string, unknown> = {},
-    opts: { id?: string; operationId?: string; nodeId?: string; unique?: boolean } = {},
+    opts: { id?: string; operationId?: string; nodeId?: string; unique?: boolean; slot?: string } = {},
   ): void {
     const nodeId = opts.nodeId ?? s.activeNodeId;
     const about = `${s.epoch}/${nodeId}/${ev?.nodeId ?? '-'}/${ev?.since ?? 0}/${d.rule}${keyExtra}`;
     // Split-state records are about another node than the active one: they never replace the
-    // scenario's own latest decision, they are deduplicated by the caller.
+    // scenario's own latest decision, they are deduplicated by the caller. Failback decisions have
+    // a slot of their own (they are taken beside the failover ones).
     if (!opts.unique) {
-      if (this.decided.get(s.id) === about) return;
-      this.decided.set(s.id, about);
+      const slot = s.id + (opts.slot ?? '');
+      if (this.decided.get(slot) === about) return;
+      this.decided.set(slot, about);
     }
     const id = opts.id ?? randomUUID();
     const operationId = opts.operationId ?? null;

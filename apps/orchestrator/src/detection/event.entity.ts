@@ -9,6 +9,9 @@ export const EVENT_KINDS = [
   'failover-blocked',
   /** the orchestrator lost an active node its peers still see (no quorum): nothing done */
   'failover-withheld',
+  /** automatic failback (policy.failback): requested, or held back in its window (hold-down, maintenance, not resynced) */
+  'failback-requested',
+  'failback-withheld',
   'storm-brake',
   'operation-succeeded',
   'operation-failed',

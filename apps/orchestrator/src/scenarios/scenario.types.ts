@@ -80,6 +80,24 @@ export interface FailoverPolicy {
   allowCrossSite?: boolean;
   /** After "DNS updated": wait until users' resolvers (and a client-path probe) see the new address. */
   verifyClients?: VerifyClients | null;
+  /** Moving users back after a failover: by an operator (default), or automatically in a window. */
+  failback?: FailbackPolicy;
+}
+
+export const FAILBACK_MODES = ['manual', 'automatic'] as const;
+export type FailbackMode = (typeof FAILBACK_MODES)[number];
+
+/**
+ * Automatic failback: while a window is open, once the original production is healthy again and its
+ * agent reports it resynced (replication lag at most maxLagSeconds), the detector fails back.
+ * Never in the hold-down after a move, never in maintenance. See detection/decision.ts.
+ */
+export interface FailbackPolicy {
+  mode: FailbackMode;
+  /** automatic: when windows open (cron, optional seconds field) and how long each lasts */
+  window?: { cron: string; durationMinutes: number; timezone?: string } | null;
+  /** the old production counts as resynced when its agent reports at most this lag (default 0) */
+  maxLagSeconds?: number;
 }
 
 export const CLIENT_PROBE_KINDS = ['tcp', 'http'] as const;

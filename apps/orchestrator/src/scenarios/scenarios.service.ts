@@ -21,6 +21,7 @@ import { ScenarioReplicaEntity } from './scenario-replica.entity';
 import { ScenarioEntity } from './scenario.entity';
 import { FailoverPolicy } from './scenario.types';
 import { normalizeVerifyClients } from './verify-clients';
+import { normalizeFailback } from './failback-window';
 
 export function toScenarioView(s: ScenarioEntity): ScenarioView {
   return {
@@ -95,6 +96,7 @@ export class ScenariosService {
         const policy = mergePolicy(DEFAULT_POLICY, dto.policy);
         if (policy.verifyClients)
           policy.verifyClients = normalizeVerifyClients(policy.verifyClients, records);
+        if (policy.failback) policy.failback = normalizeFailback(policy.failback);
         return { dto, records, checks: this.normalizeChecks(dto.checks), policy };
       }),
     );
@@ -258,6 +260,7 @@ export class ScenariosService {
       const replicaIds =
         dto.replicaNodeIds ?? [...replicas].sort((a, b) => a.position - b.position).map((r) => r.nodeId);
       const policy = mergePolicy(s.policy, dto.policy);
+      if (dto.policy?.failback) policy.failback = normalizeFailback(policy.failback);
       if (topologyChange || dto.policy?.fencingHook) {
         await this.assertNodes(m, production, replicaIds, policy.fencingHook?.nodeId);
       }

@@ -18,6 +18,8 @@ import {
   Min,
   Validate,
   ValidateNested,
+  ValidatorConstraint,
+  ValidatorConstraintInterface,
 } from 'class-validator';
 import { PaginationQuery } from '../../common/dtos/pagination.dto';
 import { DNS_RECORD_TYPES, DnsRecordType } from '../../dns/dns-provider.interface';
@@ -28,6 +30,8 @@ import {
   CheckKind,
   CLIENT_PROBE_KINDS,
   ClientProbeKind,
+  FAILBACK_MODES,
+  FailbackMode,
   FAILOVER_MODES,
   FailoverMode,
   SCENARIO_STATES,
@@ -191,6 +195,74 @@ export class ClientProbeDto {
   timeoutMs?: number;
 }
 
+/** An IANA time zone the runtime knows (e.g. Europe/Paris). */
+@ValidatorConstraint({ name: 'timeZone' })
+export class TimeZoneConstraint implements ValidatorConstraintInterface {
+  validate(value: unknown): boolean {
+    if (typeof value !== 'string' || value.length > 64) return false;
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: value });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  defaultMessage(): string {
+    return 'timezone must be an IANA time zone such as Europe/Paris';
+  }
+}
+
+export class FailbackWindowDto {
+  @ApiProperty({
+    example: '0 0 2 * * 1-5',
+    description: 'When a window opens (cron, optional seconds field)',
+  })
+  @IsString()
+  @IsCronExpression({ message: 'cron must be a cron expression (e.g. "0 0 2 * * *")' })
+  cron: string;
+
+  @ApiProperty({ example: 120, description: 'How long each window lasts (minutes, 1 to 1440)' })
+  @IsInt()
+  @Min(1)
+  @Max(1440)
+  durationMinutes: number;
+
+  @ApiPropertyOptional({
+    example: 'Europe/Paris',
+    description: 'Time zone of the cron expression (default UTC)',
+  })
+  @IsOptional()
+  @Validate(TimeZoneConstraint)
+  timezone?: string;
+}
+
+export class FailbackPolicyDto {
+  @ApiProperty({ enum: FAILBACK_MODES, default: 'manual' })
+  @IsIn(FAILBACK_MODES)
+  mode: FailbackMode;
+
+  @ApiPropertyOptional({
+    type: FailbackWindowDto,
+    nullable: true,
+    description: 'automatic: when the detector may fail back (required with automatic)',
+  })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => FailbackWindowDto)
+  window?: FailbackWindowDto | null;
+
+  @ApiPropertyOptional({
+    example: 0,
+    default: 0,
+    description: 'The old production counts as resynced when its agent reports at most this lag (seconds)',
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(86_400)
+  maxLagSeconds?: number;
+}
+
 export class VerifyClientsDto {
   @ApiProperty({
     type: [String],
@@ -342,6 +414,16 @@ export class PolicyDto {
   @ValidateNested()
   @Type(() => VerifyClientsDto)
   verifyClients?: VerifyClientsDto | null;
+
+  @ApiPropertyOptional({
+    type: FailbackPolicyDto,
+    description:
+      'manual (default): an operator fails back. automatic: in a window, once the old production is healthy and resynced',
+  })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => FailbackPolicyDto)
+  failback?: FailbackPolicyDto;
 }
 
 export class CreateScenarioDto {
