@@ -112,6 +112,32 @@ describe('bad input', () => {
       field: 'role',
     },
 
+    // a list whose element is a list (passes a nested-validation rule unless elements must be objects)
+    {
+      title: 'nested list instead of node objects (POST nodes/bulk)',
+      req: () => ({ method: 'POST', path: '/api/v1/nodes/bulk', body: { nodes: [[]] } }),
+      status: 400,
+      field: 'nodes',
+    },
+    {
+      title: 'nested list instead of scenario objects (POST scenarios/bulk)',
+      req: () => ({ method: 'POST', path: '/api/v1/scenarios/bulk', body: { scenarios: [[scenario()]] } }),
+      status: 400,
+      field: 'scenarios',
+    },
+    {
+      title: 'nested list instead of DNS records (POST scenario)',
+      req: () => ({ method: 'POST', path: '/api/v1/scenarios', body: scenario({ dnsRecords: [[]] }) }),
+      status: 400,
+      field: 'dnsRecords',
+    },
+    {
+      title: 'nested list instead of checks (POST scenario)',
+      req: () => ({ method: 'POST', path: '/api/v1/scenarios', body: scenario({ checks: [[]] }) }),
+      status: 400,
+      field: 'checks',
+    },
+
     // wrong types
     {
       title: 'wrong type: node name number',

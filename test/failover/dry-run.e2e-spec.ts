@@ -92,6 +92,21 @@ describe('dry-run plans', () => {
       target: null,
     });
 
+    const ar = await dry('ar-test');
+    expect(ar.status).toBe(200);
+    expect(ar.body).toMatchObject({
+      wouldRun: true,
+      steps: ['ar-suspend', 'ar-start', 'ar-check', 'ar-rewind', 'ar-resume'],
+      epoch: { current: before.scenario.epoch, next: before.scenario.epoch },
+      target: { nodeId: r1.id, name: r1.name },
+      fencing: [],
+    });
+    expect((await dry('ar-test', { targetNodeId: r2.id, snapshot: true })).body).toMatchObject({
+      target: { nodeId: r2.id },
+      steps: expect.arrayContaining(['ar-snapshot']),
+    });
+    expect((await dry('ar-test', { targetNodeId: prod.id })).status).toBe(400);
+
     const group = await c.api('POST', `/api/v1/groups/${groupId}/failover`, { reason: 'dry', dryRun: true });
     expect(group.status).toBe(200);
     expect(group.body).toMatchObject({

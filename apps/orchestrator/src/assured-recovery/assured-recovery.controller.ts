@@ -1,4 +1,5 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
 import { UuidParamPipe } from '../common/validation';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, MinRole } from '../auth/auth.decorators';
@@ -23,15 +24,25 @@ export class AssuredRecoveryController {
   @ApiResponse({ status: 202, description: 'operation accepted; follow it at /api/v1/operations/{id}' })
   @ApiResponse({ status: 400, description: 'targetNodeId is the active node or not a replica' })
   @ApiResponse({ status: 409, description: 'scenario not running, or another operation runs' })
-  test(@Param('id', UuidParamPipe) id: string, @Body() dto: ArTestDto, @CurrentPrincipal() p: Principal) {
-    return this.ar.requestTest({
+  test(
+    @Param('id', UuidParamPipe) id: string,
+    @Body() dto: ArTestDto,
+    @CurrentPrincipal() p: Principal,
+    @Res({ passthrough: true }) res: FastifyReply,
+  ) {
+    const req = {
       scenarioId: id,
-      trigger: 'manual',
+      trigger: 'manual' as const,
       requestedBy: actorOf(p),
       reason: dto.reason,
       targetNodeId: dto.targetNodeId,
       snapshot: dto.snapshot,
-    });
+    };
+    if (dto.dryRun) {
+      res.status(200);
+      return this.ar.planTest(req);
+    }
+    return this.ar.requestTest(req);
   }
 
   @Get(':id/ar-results')

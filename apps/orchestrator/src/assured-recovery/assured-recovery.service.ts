@@ -6,7 +6,9 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, In } from 'typeorm';
 import { InvalidInputError, InvalidStateError, NotFoundError } from '../common/errors';
 import { OperationEntity, OperationStepEntity } from '../operations/operation.entity';
+import { OperationPlan, OperationPlanner } from '../operations/operation-planner';
 import { OperationsService, OperationView } from '../operations/operations.service';
+import { NodeEntity } from '../nodes/node.entity';
 import { ScenarioEntity } from '../scenarios/scenario.entity';
 import { ArResultView } from './dtos/ar-test.dto';
 
@@ -24,13 +26,11 @@ export class AssuredRecoveryService {
   constructor(
     private readonly dataSource: DataSource,
     private readonly operations: OperationsService,
+    private readonly planner: OperationPlanner,
   ) {}
 
   async requestTest(req: ArTestRequest): Promise<OperationView> {
-    const scenario = await this.dataSource
-      .getRepository(ScenarioEntity)
-      .findOne({ where: { id: req.scenarioId }, relations: { replicas: true } });
-    if (!scenario) throw new NotFoundError('scenario', req.scenarioId);
+    const scenario = await this.scenarioOf(req.scenarioId);
     // Checked again under the scenario lock by OperationsService; here so the state error (409)
     // comes before target errors (after a failover the only replica may be the active node).
     if (scenario.state !== 'running') {
@@ -41,29 +41,67 @@ export class AssuredRecoveryService {
         },
       );
     }
+    const target = this.replicaToTest(scenario, req.targetNodeId);
+    // State (running only) and the one-operation rule are checked under the scenario lock there.
+    return this.operations.request(this.operationRequest(req, scenario, target));
+  }
+
+  /** A dry run of the test: its plan (the replica it would run on, the steps), nothing changed. */
+  async planTest(req: ArTestRequest): Promise<OperationPlan> {
+    const scenario = await this.scenarioOf(req.scenarioId);
+    let target: string | undefined;
+    let why: string;
+    try {
+      target = this.replicaToTest(scenario, req.targetNodeId);
+      why = req.targetNodeId ? 'the requested replica' : 'the first standby replica in order';
+    } catch (err) {
+      // After a failover the only replica may be the active node: that is the state's refusal.
+      if (scenario.state === 'running' || req.targetNodeId !== undefined) throw err;
+      why = (err as Error).message;
+    }
+    const plan = await this.planner.plan(this.operationRequest(req, scenario, target));
+    const node = target
+      ? await this.dataSource.getRepository(NodeEntity).findOne({ where: { id: target } })
+      : null;
+    return { ...plan, target: { nodeId: target ?? null, name: node?.name ?? null, why } };
+  }
+
+  private async scenarioOf(id: string): Promise<ScenarioEntity> {
+    const scenario = await this.dataSource
+      .getRepository(ScenarioEntity)
+      .findOne({ where: { id }, relations: { replicas: true } });
+    if (!scenario) throw new NotFoundError('scenario', id);
+    return scenario;
+  }
+
+  /** The requested replica, or the first standby one; never the active node. */
+  private replicaToTest(scenario: ScenarioEntity, requested: string | undefined): string {
     const standby = [...(scenario.replicas ?? [])]
       .sort((a, b) => a.position - b.position)
       .map((r) => r.nodeId)
       .filter((id) => id !== scenario.activeNodeId);
-    if (req.targetNodeId !== undefined && !standby.includes(req.targetNodeId)) {
+    if (requested !== undefined && !standby.includes(requested)) {
       throw new InvalidInputError(
-        req.targetNodeId === scenario.activeNodeId
+        requested === scenario.activeNodeId
           ? 'targetNodeId is the active node: an AR test runs on a replica only'
           : 'targetNodeId is not a replica of this scenario',
         'targetNodeId',
       );
     }
-    const target = req.targetNodeId ?? standby[0];
+    const target = requested ?? standby[0];
     if (!target) throw new InvalidInputError('the scenario has no standby replica to test', 'targetNodeId');
-    // State (running only) and the one-operation rule are checked under the scenario lock there.
-    return this.operations.request({
+    return target;
+  }
+
+  private operationRequest(req: ArTestRequest, scenario: ScenarioEntity, target: string | undefined) {
+    return {
       scenarioId: scenario.id,
-      type: 'ar-test',
+      type: 'ar-test' as const,
       trigger: req.trigger,
       requestedBy: req.requestedBy,
       reason: req.reason,
-      params: { targetNodeId: target, snapshot: req.snapshot ?? scenario.arSnapshot },
-    });
+      params: { ...(target && { targetNodeId: target }), snapshot: req.snapshot ?? scenario.arSnapshot },
+    };
   }
 
   async results(scenarioId: string, limit: number): Promise<ArResultView[]> {

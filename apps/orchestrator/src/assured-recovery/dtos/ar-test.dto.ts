@@ -1,3 +1,4 @@
+import { DryRun } from '../../operations/dtos/operation.dto';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsNotEmpty, IsOptional, IsString, IsUUID, MaxLength } from 'class-validator';
 
@@ -19,6 +20,9 @@ export class ArTestDto {
   @IsOptional()
   @IsBoolean()
   snapshot?: boolean;
+
+  @DryRun()
+  dryRun?: boolean;
 }
 
 export interface ArResultView {

@@ -108,6 +108,7 @@ export class BulkCreateNodesDto {
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(MAX_BULK_NODES)
+  @IsObject({ each: true, message: '$property must be a list of objects' })
   @ValidateNested({ each: true })
   @Type(() => CreateNodeDto)
   nodes: CreateNodeDto[];

@@ -447,6 +447,7 @@ export class CreateScenarioDto {
   @ApiProperty({ type: [DnsRecordDto] })
   @IsArray()
   @ArrayMaxSize(16)
+  @IsObject({ each: true, message: '$property must be a list of objects' })
   @ValidateNested({ each: true })
   @Type(() => DnsRecordDto)
   dnsRecords: DnsRecordDto[];
@@ -460,6 +461,7 @@ export class CreateScenarioDto {
   @IsOptional()
   @IsArray()
   @ArrayMaxSize(32)
+  @IsObject({ each: true, message: '$property must be a list of objects' })
   @ValidateNested({ each: true })
   @Type(() => CheckDto)
   checks?: CheckDto[];
@@ -524,6 +526,7 @@ export class BulkCreateScenariosDto {
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(MAX_BULK_SCENARIOS)
+  @IsObject({ each: true, message: '$property must be a list of objects' })
   @ValidateNested({ each: true })
   @Type(() => CreateScenarioDto)
   scenarios: CreateScenarioDto[];
