@@ -69,8 +69,8 @@ describe('split state and active-server recovery', () => {
     // The replica was fenced with the new epoch and holds `demoted`; production was promoted at epoch 2.
     // (Under load the replica may learn epoch 2 from a heartbeat answer first and demote itself,
     // step self-demote-2, before fence-others reaches it: both at epoch 2, each step once.)
-    const [promoted, ...demotes] = c.actionsLog(c.replica);
-    expect(promoted).toMatch(/^promote epoch=1 step=manual-promote/);
+    const [promotedAt1, ...demotes] = c.actionsLog(c.replica);
+    expect(promotedAt1).toMatch(/^promote epoch=1 step=manual-promote/);
     expect(demotes.length).toBeGreaterThanOrEqual(1);
     for (const d of demotes) expect(d).toMatch(/^demote epoch=2 /);
     expect(demotes.filter((d) => !/step=self-demote-2\b/.test(d))).toHaveLength(1);
