@@ -2,10 +2,9 @@
  * The heartbeat agent: wires config, state, checks, actions, heartbeats, peer heartbeats, the
  * self-fencing lease and the HTTP API. Can run in-process (tests, embedding) or from main.ts.
  */
-import 'reflect-metadata'; // before @ha/contracts: its decorators read metadata at load time
 import { randomUUID } from 'node:crypto';
 import { AddressInfo } from 'node:net';
-import {
+import type {
   ActionRequest,
   ActionResponse,
   HeartbeatRequest,
@@ -15,7 +14,6 @@ import {
 } from '@ha/contracts';
 import { Logger } from 'pino';
 import { ActionRunner } from './action-runner';
-import { toPlainAssignment } from './assignment.dto';
 import { CheckRunner } from './check-runner';
 import { AgentConfig } from './config';
 import {
@@ -33,6 +31,7 @@ import { decideSelfFence } from './lease';
 import { createLogger } from './logger';
 import { PeerTracker } from './peer-tracker';
 import { ProcessRunner } from './process-runner';
+import { toPlainAssignment } from './schemas';
 import { StateStore } from './state-store';
 import { monotonicMs } from './watchdog/monotonic';
 import { WatchdogClient } from './watchdog/watchdog-client';

@@ -16,11 +16,10 @@
  */
 import dgram from 'node:dgram';
 import { KeyObject } from 'node:crypto';
+import type { HeartbeatRequest, HeartbeatResponse } from '@ha/contracts';
 import {
   decodeUdpAck,
   encodeUdpHeartbeat,
-  HeartbeatRequest,
-  HeartbeatResponse,
   udpBootKey,
   udpHead,
   udpHeartbeatKey,
@@ -29,9 +28,9 @@ import {
   UDP_MAX_DATAGRAM,
   UDP_TYPE_ACK,
   udpVerify,
-} from '@ha/contracts';
+} from '@ha/contracts/udp-heartbeat';
 import { Logger } from 'pino';
-import { HeartbeatResponseDto } from './assignment.dto';
+import { HEARTBEAT_RESPONSE_SCHEMA } from './schemas';
 import { validatePlain } from './validation';
 
 export interface OrchestratorContact {
@@ -391,9 +390,11 @@ export class HeartbeatSender {
       }
       // A 2xx is contact, even if the body is unusable: the orchestrator took our heartbeat.
       contact.lastContact = Math.max(sentAt, contact.lastContact ?? Number.NEGATIVE_INFINITY);
-      let response: HeartbeatResponseDto;
+      let response: HeartbeatResponse;
       try {
-        response = validatePlain(HeartbeatResponseDto, JSON.parse(text), { forbidUnknown: false });
+        response = validatePlain<HeartbeatResponse>(HEARTBEAT_RESPONSE_SCHEMA, JSON.parse(text), {
+          forbidUnknown: false,
+        });
       } catch (err) {
         this.fail(contact, `invalid heartbeat response: ${(err as Error).message}`);
         return false;

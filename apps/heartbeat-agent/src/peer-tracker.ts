@@ -4,9 +4,9 @@
  * Liveness is per node: hearing a node in one scenario proves we are not cut off from it, so one
  * heartbeat per peer node and interval is enough however many scenarios the two nodes share.
  */
-import 'reflect-metadata'; // before @ha/contracts: its decorators read metadata at load time
-import { PeerHeartbeat, PeerView, ScenarioAssignment } from '@ha/contracts';
+import type { PeerHeartbeat, PeerView, ScenarioAssignment } from '@ha/contracts';
 import { Logger } from 'pino';
+import { PEER_HEARTBEAT_SCHEMA } from './schemas';
 import { validatePlain } from './validation';
 
 export interface PeerReport {
@@ -165,7 +165,9 @@ export class PeerTracker {
         );
         return res.status === 401 || res.status === 403 ? 'refused' : 'unreachable';
       }
-      const answer = validatePlain(PeerHeartbeat, JSON.parse(text), { forbidUnknown: false });
+      const answer = validatePlain<PeerHeartbeat>(PEER_HEARTBEAT_SCHEMA, JSON.parse(text), {
+        forbidUnknown: false,
+      });
       if (answer.fromNodeId !== peerNodeId) {
         this.options.logger.warn(
           { event: 'peer.wrong_node', peerNodeId, answeredBy: answer.fromNodeId, agentUrl },

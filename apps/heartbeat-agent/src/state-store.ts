@@ -4,11 +4,11 @@
  * never half of one. A file that cannot be parsed stops the agent: silently starting from zero
  * would reset epochs and let a stale orchestrator action through.
  */
-import 'reflect-metadata'; // before @ha/contracts: its decorators read metadata at load time
 import { closeSync, fsyncSync, openSync, readFileSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { AGENT_ROLES, ActionResponse, MAX_EPOCH, AgentRole, ScenarioAssignment } from '@ha/contracts';
+import type { ActionResponse, AgentRole, ScenarioAssignment } from '@ha/contracts';
+import { AGENT_ROLES, MAX_EPOCH } from '@ha/contracts/roles';
 import { StateFileError } from './errors';
 
 export const STATE_FILE_VERSION = 1;
