@@ -11,6 +11,7 @@ import type {
   HeartbeatResponse,
   PeerHeartbeat,
   ScenarioAssignment,
+  ScenarioRoleReport,
 } from '@ha/contracts';
 import { Logger } from 'pino';
 import { ActionRunner } from './action-runner';
@@ -88,6 +89,8 @@ export class Agent implements AgentApi {
   private confirmRound: { ids: Set<string>; sent: boolean; result: Promise<boolean> } | null = null;
   /** Scenarios with an orchestrator action being confirmed or run: it, not a self-demotion, acts. */
   private readonly orchestratorActing = new Map<string, number>();
+  /** The heartbeat's role reports as of a store revision: 1,000 objects a second less to collect. */
+  private roleReports: { revision: number; reports: ScenarioRoleReport[] } | undefined;
 
   private readonly logger: Logger;
 
@@ -428,11 +431,7 @@ export class Agent implements AgentApi {
       seq: this.seq++,
       bootId: this.bootId,
       agentTime: Date.now(),
-      // Only scenarios the orchestrator assigns us: a deleted scenario's leftovers are not reported.
-      scenarios: this.store
-        .scenarios()
-        .filter((s) => this.assignment(s.scenarioId) !== undefined)
-        .map(({ scenarioId, role, epoch }) => ({ scenarioId, role, epoch })),
+      scenarios: this.currentRoleReports(),
       checks: this.checks.latest(),
       peerViews: this.peers.views(this.allPeerIds()),
       watchdog: this.watchdog.report(this.isProduction()),
@@ -441,6 +440,19 @@ export class Agent implements AgentApi {
     const lag = this.freshReplicaLag();
     if (lag !== undefined) request.replicaLagSeconds = lag;
     return request;
+  }
+
+  private currentRoleReports(): ScenarioRoleReport[] {
+    const revision = this.store.revision;
+    if (this.roleReports?.revision !== revision) {
+      // Only scenarios the orchestrator assigns us: a deleted scenario's leftovers are not reported.
+      const reports = this.store
+        .scenarios()
+        .filter((s) => this.assignment(s.scenarioId) !== undefined)
+        .map(({ scenarioId, role, epoch }) => ({ scenarioId, role, epoch }));
+      this.roleReports = { revision, reports };
+    }
+    return this.roleReports.reports;
   }
 
   private onHeartbeatResponse(response: HeartbeatResponse, orchestrator: string): void {

@@ -30,6 +30,7 @@ import {
   udpVerify,
 } from '@ha/contracts/udp-heartbeat';
 import { Logger } from 'pino';
+import { postJson } from './http-client';
 import { HEARTBEAT_RESPONSE_SCHEMA } from './schemas';
 import { validatePlain } from './validation';
 
@@ -377,14 +378,13 @@ export class HeartbeatSender {
     const sentAt = this.options.now();
     const sentAtWall = Date.now();
     try {
-      const res = await fetch(`${contact.url}/api/v1/heartbeats`, {
-        method: 'POST',
+      const res = await postJson(`${contact.url}/api/v1/heartbeats`, JSON.stringify(request), {
         headers: { 'content-type': 'application/json', authorization: `Bearer ${this.options.token}` },
-        body: JSON.stringify(request),
-        signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), this.abort.signal]),
+        timeoutMs,
+        signal: this.abort.signal,
       });
-      const text = await res.text();
-      if (!res.ok) {
+      const text = res.text;
+      if (res.status < 200 || res.status > 299) {
         this.fail(contact, `HTTP ${res.status}`);
         return false;
       }
@@ -419,10 +419,10 @@ export class HeartbeatSender {
       return true;
     } catch (err) {
       if (this.abort.signal.aborted) return false;
-      const e = err as Error & { cause?: { code?: string } };
+      const e = err as NodeJS.ErrnoException;
       this.fail(
         contact,
-        e.name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : (e.cause?.code ?? e.message),
+        e.name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : (e.code ?? e.message),
       );
       return false;
     } finally {

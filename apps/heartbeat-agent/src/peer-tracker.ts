@@ -6,6 +6,7 @@
  */
 import type { PeerHeartbeat, PeerView, ScenarioAssignment } from '@ha/contracts';
 import { Logger } from 'pino';
+import { postJson } from './http-client';
 import { PEER_HEARTBEAT_SCHEMA } from './schemas';
 import { validatePlain } from './validation';
 
@@ -151,14 +152,13 @@ export class PeerTracker {
     // Contact time is when we sent: the peer was alive at some point after it, never earlier.
     const sentAt = this.options.now();
     try {
-      const res = await fetch(`${agentUrl.replace(/\/+$/, '')}/peer/heartbeat`, {
-        method: 'POST',
+      const res = await postJson(`${agentUrl.replace(/\/+$/, '')}/peer/heartbeat`, JSON.stringify(body), {
         headers: { 'content-type': 'application/json', authorization: `Bearer ${assignment.peerToken}` },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(this.options.intervalMs),
+        timeoutMs: this.options.intervalMs,
+        maxBytes: 64 * 1024,
       });
-      const text = await res.text();
-      if (!res.ok) {
+      const text = res.text;
+      if (res.status < 200 || res.status > 299) {
         this.options.logger.debug(
           { event: 'peer.rejected', peerNodeId, statusCode: res.status, scenarioId: assignment.scenarioId },
           'peer refused our heartbeat',
