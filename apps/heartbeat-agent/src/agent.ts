@@ -598,7 +598,7 @@ export class Agent implements AgentApi {
     for (const s of this.store.scenarios()) {
       if (s.role !== 'production') continue;
       const a = this.assignment(s.scenarioId);
-      const lastPeerContact = this.peers.lastContact(this.peerIds(a));
+      const lastPeerContact = this.peers.lastPeerContact(a?.peers ?? []);
       const leaseMs = a?.leaseMs ?? this.config.defaultLeaseMs;
       // The watchdog's deadline rests on contact only (send times, so never later than what the
       // orchestrators saw); with none since start it may only shorten an inherited deadline.

@@ -64,6 +64,20 @@ export class PeerTracker {
     return latest;
   }
 
+  /**
+   * Latest contact with any of `peers` but this node itself, or undefined: lastContact without the
+   * arrays (the lease check asks for every production scenario four times a second).
+   */
+  lastPeerContact(peers: readonly { nodeId: string }[]): number | undefined {
+    let latest: number | undefined;
+    for (const { nodeId } of peers) {
+      if (nodeId === this.options.nodeId) continue;
+      const at = this.lastHeard.get(nodeId);
+      if (at !== undefined && (latest === undefined || at > latest)) latest = at;
+    }
+    return latest;
+  }
+
   views(nodeIds: string[]): PeerView[] {
     const now = this.options.now();
     return [...new Set(nodeIds)].map((nodeId) => {
