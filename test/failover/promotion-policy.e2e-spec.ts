@@ -112,6 +112,15 @@ describe('promotion policy', () => {
     expect(failed.decisionId).toEqual(expect.any(String));
     const decision = (await c.api('GET', `/api/v1/decisions/${failed.decisionId}`)).body;
     expect(decision).toMatchObject({ outcome: 'failover', operationId: failed.id });
+    // …and the operation's own decision not to promote, with the candidates and the policy bound.
+    const policyDecisions = (await c.api('GET', `/api/v1/scenarios/${c.scenarioId}/decisions?rule=policy`))
+      .body.items;
+    expect(policyDecisions.find((d: { operationId: string }) => d.operationId === failed.id)).toMatchObject({
+      outcome: 'no-action',
+      message: expect.stringMatching(/no automatic promotion: no eligible replica/),
+      thresholds: { maxLagSeconds: 30 },
+      evidence: { candidates: expect.arrayContaining([expect.objectContaining({ name: 'replica1' })]) },
+    });
     const forced = await waitFor(
       'forced failover accepted',
       async () => {

@@ -42,6 +42,8 @@ export const DECISION_RULES = [
   'storm-brake',
   'split-state',
   'ar-abort',
+  /** an automatic failover found no replica the promotion policy allows (written by the operation) */
+  'policy',
   'failback',
   'not-resynced',
 ] as const;

@@ -337,6 +337,28 @@ export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown
           message: `${op.type} of ${op.scenarioId} stopped, nothing promoted: ${err.message}`.slice(0, 1000),
           details: { operationId: op.id, candidates: noTarget } as never,
         });
+        // An automatic failover the policy stopped: a decision not to promote, beside the detector's
+        // decision to fail over (the scenario's decision log says both).
+        if (op.trigger === 'auto' && op.scenarioId) {
+          await m.query(
+            `INSERT INTO decisions (id, "scenarioId", "nodeId", epoch, outcome, rule, message, evidence, thresholds,
+                                    "operationId", "dedupKey", "decidedBy")
+             SELECT gen_random_uuid(), s.id, s."activeNodeId", s.epoch, 'no-action', 'policy', $2::varchar, $3::jsonb,
+                    jsonb_build_object('maxLagSeconds', s.policy->'maxLagSeconds',
+                                       'requiredLabels', s.policy->'requiredLabels',
+                                       'allowCrossSite', s.policy->'allowCrossSite'),
+                    $4::uuid, $5::varchar, 'worker'
+               FROM scenarios s WHERE s.id = $1
+             ON CONFLICT ("dedupKey") DO NOTHING`,
+            [
+              op.scenarioId,
+              `no automatic promotion: ${err.message}`.slice(0, 2048),
+              JSON.stringify({ candidates: noTarget }),
+              op.id,
+              `${op.scenarioId}/policy/${op.id}`,
+            ],
+          );
+        }
       }
       await this.audit.record(
         {
