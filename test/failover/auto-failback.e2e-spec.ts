@@ -104,12 +104,28 @@ describe('automatic failback in its window', () => {
         'policy.failback.window.timezone',
       ],
       [{ mode: 'manual', maxLagSeconds: -1 }, 'policy.failback.maxLagSeconds'],
+      // valid syntax, but 30 February never comes
+      [
+        { mode: 'automatic', window: { cron: '0 0 0 30 2 *', durationMinutes: 60 } },
+        'policy.failback.window.cron',
+      ],
+      // a list where an object belongs (passed nested validation before)
+      [{ mode: 'automatic', window: [] }, 'policy.failback.window'],
+      [[], 'policy.failback'],
     ];
     for (const [failback, field] of cases) {
       const r = await c.api('PATCH', `/api/v1/scenarios/${c.scenarioId}`, { policy: { failback } });
       expect({ field, status: r.status }).toEqual({ field, status: 400 });
       const named = [r.body.details?.field, ...(r.body.details?.fields ?? []).map((f: any) => f.field)];
       expect(named).toContain(field);
+    }
+    for (const [policy, field] of [
+      [{ verifyClients: [] }, 'policy.verifyClients'],
+      [{ fencingHook: [] }, 'policy.fencingHook'],
+      [[], 'policy'],
+    ] as const) {
+      const r = await c.api('PATCH', `/api/v1/scenarios/${c.scenarioId}`, { policy });
+      expect({ field, status: r.status }).toEqual({ field, status: 400 });
     }
     expect((await c.scenario()).policy).toEqual(before);
   });

@@ -113,6 +113,7 @@ function setup(
   };
   const stormBrake = {
     allowIncidents: jest.fn(async (cs: { scenarioId: string }[]) => new Set(cs.map((c) => c.scenarioId))),
+    isEngaged: jest.fn(async () => false),
   };
   const topology = {
     node: (id: string) => nodes.get(id),
@@ -178,7 +179,7 @@ function setup(
   const heartbeat = (
     from: TopologyNode,
     at: number,
-    opts: { checks?: LocalCheckResult[]; views?: [TopologyNode, boolean][] } = {},
+    opts: { checks?: LocalCheckResult[]; views?: [TopologyNode, boolean][]; lag?: number } = {},
   ) => {
     const seq = (seqs.get(from.id) ?? 0) + 1;
     seqs.set(from.id, seq);
@@ -194,6 +195,7 @@ function setup(
         reachable,
         lastSeenMsAgo: reachable ? 10 : 5000,
       })),
+      ...(opts.lag !== undefined && { replicaLagSeconds: opts.lag }),
     };
     store.accept(hb, at);
   };
@@ -481,5 +483,43 @@ describe('DetectorService', () => {
     await s.detector.flushEvents();
     const own = s.decisions.filter((d) => d.scenarioId === s.scenario.entity.id);
     expect(own.map((d) => d.rule)).toEqual(['failover', 'failover', 'failover', 'failover']);
+  });
+  it('automatic failback: in its window, production healthy and resynced → one failback; never while the storm brake is engaged', async () => {
+    const s = setup('auto');
+    const e = s.scenario.entity as unknown as Record<string, unknown>;
+    Object.assign(e, {
+      state: 'failed_over',
+      activeNodeId: s.replica.id,
+      policy: {
+        ...(e.policy as object),
+        failback: {
+          mode: 'automatic',
+          window: { cron: '* * * * * *', durationMinutes: 60 },
+          maxLagSeconds: 0,
+        },
+      },
+    });
+    s.stormBrake.isEngaged.mockImplementation(async () => true);
+    const beat = async (at: number, lag: number) => {
+      s.heartbeat(s.prod, at, { views: [[s.replica, true]], lag });
+      s.heartbeat(s.replica, at, { views: [[s.prod, true]] });
+      await s.detector.tick(at + 10);
+    };
+    // Healthy but 5 s behind: withheld (not resynced), once.
+    for (let i = 0; i < 5; i++) await beat(t0 + i * 100, 5);
+    // Resynced, but the brake is engaged: withheld again, once, and nothing requested.
+    for (let i = 5; i < 10; i++) await beat(t0 + i * 100, 0);
+    await s.detector.flushEvents();
+    expect(s.requested).toEqual([]);
+    const own = () => s.decisions.filter((d) => d.scenarioId === s.scenario.entity.id);
+    expect(own().map((d) => d.rule)).toEqual(['not-resynced', 'storm-brake']);
+    // Brake released: after the retry pause, the failback.
+    s.stormBrake.isEngaged.mockImplementation(async () => false);
+    for (let i = 10; i < 80; i++) await beat(t0 + i * 100, 0);
+    await s.detector.flushEvents();
+    expect(s.requested).toEqual([
+      expect.objectContaining({ type: 'failback', trigger: 'auto', scenarioId: s.scenario.entity.id }),
+    ]);
+    expect(own().map((d) => d.rule)).toEqual(['not-resynced', 'storm-brake', 'failback']);
   });
 });

@@ -31,6 +31,7 @@ import { MaintenanceService } from '../maintenance/maintenance.service';
 import { GroupsService } from '../groups/groups.service';
 import { ScenarioEntity } from '../scenarios/scenario.entity';
 import { EventEntity } from './event.entity';
+import { DecisionRow, insertDecision } from '../decisions/decision-insert';
 import { brakeDecision, decide, decideFailback, Decision } from './decision';
 import { openFailbackWindow } from '../scenarios/failback-window';
 import { runProbe } from './probes';
@@ -94,6 +95,8 @@ const AR_ABORT_RETRY_MS = 1000;
 /** Between automatic failover requests for one scenario; doubled per operation of the same incident, up to the max. */
 const RETRY_MS = 5000;
 const RETRY_MAX_MS = 120_000;
+/** How often per-scenario decision state of deleted scenarios is dropped. */
+const PRUNE_MS = 60_000;
 const NETWORK_KINDS = new Set(['ping', 'tcp', 'http', 'database']);
 /** An agent not heard for this long would not answer a demote either (fencing-blocked pre-check). */
 const AGENT_SILENT_MS = 1000;
@@ -109,10 +112,17 @@ const ACT_LOCK_NAME = 'detector-failover-decision';
 /** Events kept in memory while PostgreSQL cannot take them; the oldest go first beyond this. */
 const MAX_PENDING_EVENTS = 10_000;
 
+/** A scenario the detector fails back automatically now (policy.failback), in the window opened then. */
+interface Failback {
+  s: ScenarioEntity;
+  ev: NodeEvidence;
+  d: Decision;
+  openedAt: number;
+}
+
 /** A scenario whose active node failed and that may be failed over automatically now. */
 interface Candidate {
   s: ScenarioEntity;
-  key: string;
   node: string;
   ev: NodeEvidence;
   /** what decide() said (a failover), and the id of its record, which the operation names */
@@ -120,23 +130,31 @@ interface Candidate {
   decisionId: string;
 }
 
-/** A decision record as the detector writes it (decisions table). */
-interface DecisionRow {
-  id: string;
-  scenarioId: string;
-  nodeId: string;
-  epoch: number;
-  outcome: string;
-  rule: string;
-  message: string;
-  evidence: unknown;
-  thresholds: unknown;
-  operationId: string | null;
-  dedupKey: string;
+/** Options of DetectorService.recordDecision. */
+interface DecisionOptions {
+  /** what else tells this decision apart from the last one recorded (a window id, an operation id) */
+  key?: string;
+  /** extra details of the event that announces it */
+  details?: Record<string, unknown>;
+  /** the record's id when the operation it requests already names it */
+  id?: string;
+  operationId?: string;
+  /** the node it is about (default: the scenario's active node) */
+  nodeId?: string;
+  /** not compared with the scenario's last decision (the caller deduplicates) */
+  unique?: boolean;
+  /** a second line of decisions for the scenario (failback beside failover) */
+  slot?: string;
 }
 
+/** The failback decisions' slot (recordDecision, retry). */
+const FAILBACK_SLOT = '/failback';
+
+/** A decision record as the detector queues it (the instance is added when it is written). */
+type QueuedDecision = Omit<DecisionRow, 'decidedBy'>;
+
 interface PendingEvent {
-  decision?: DecisionRow;
+  decision?: QueuedDecision;
   event?: Pick<EventEntity, 'kind' | 'severity' | 'nodeId' | 'scenarioId' | 'message' | 'details'>;
   /** node_status upsert that goes with a verdict change */
   status?: { nodeId: string; verdict: Verdict; evidence: string };
@@ -277,11 +295,27 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       // The leader (or, sharded, each owner for its nodes) records and acts; the others keep warm
       // verdicts for the API and a takeover.
       if (this.sharded ? this.membership!.canAct : this.isLeader) await this.act(now);
+      if (now - this.prunedAt >= PRUNE_MS) this.pruneDecisionState(now);
       void this.flushEvents();
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'detector tick failed');
     } finally {
       this.ticking = false;
+    }
+  }
+
+  private prunedAt = 0;
+
+  /** What was kept per scenario about decisions and retries, for scenarios that no longer exist. */
+  private pruneDecisionState(now: number): void {
+    this.prunedAt = now;
+    const scenarioOf = (key: string) => this.topology.scenario(key.split('/')[0])?.entity;
+    for (const m of [this.retry, this.decided])
+      for (const key of [...m.keys()]) if (!scenarioOf(key)) m.delete(key);
+    for (const key of [...this.alerted.keys()]) {
+      // split/<scenario>/<epoch>: only the current epoch matters.
+      const [, id, epoch] = key.split('/');
+      if (this.topology.scenario(id)?.entity.epoch !== Number(epoch)) this.alerted.delete(key);
     }
   }
 
@@ -595,7 +629,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
    */
   private async act(now: number): Promise<void> {
     const candidates: Candidate[] = [];
-    const failbacks: { s: ScenarioEntity; ev: NodeEvidence; d: Decision }[] = [];
+    const failbacks: Failback[] = [];
     for (const t of this.topology.allScenarios()) {
       const s = t.entity;
       this.detectSplitState(t.nodeIds, s);
@@ -605,8 +639,6 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       }
       if (!this.actsFor(s.activeNodeId)) continue;
       const ev = this.evidence.get(s.activeNodeId);
-      const key = `${s.id}/${s.activeNodeId}/${s.epoch}`;
-      if (ev?.verdict !== 'failed') this.alerted.delete(key);
       const node = this.topology.node(s.activeNodeId)?.name ?? s.activeNodeId;
       const failed = ev?.verdict === 'failed';
       const window = failed ? this.maintenance?.suppressing(s.id, s.activeNodeId, now) : undefined;
@@ -629,29 +661,38 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
         continue;
       }
       if (d.outcome !== 'failover') {
-        this.recordDecision(s, ev, d, window ? `:${window.id}` : '', {
-          ...(window && { maintenanceWindowId: window.id }),
+        this.recordDecision(s, ev, d, {
+          key: window ? `:${window.id}` : '',
+          details: window ? { maintenanceWindowId: window.id } : {},
         });
         continue;
       }
       if (!this.mayRequest(s.id, now)) continue;
-      candidates.push({ s, key, node, ev, d, decisionId: randomUUID() });
+      candidates.push({ s, node, ev, d, decisionId: randomUUID() });
     }
     if (candidates.length > 0) await this.failOver(candidates, now);
-    for (const fb of failbacks) await this.failBack(fb.s, fb.ev, fb.d, now);
+    for (const fb of failbacks) await this.failBack(fb, now);
   }
 
   /**
    * policy.failback automatic: decided by the instance acting for the original production (it has
    * that node's evidence). Withheld decisions are recorded once per change; a failback is returned.
    */
-  private failbackDecision(
-    s: ScenarioEntity,
-    now: number,
-  ): { s: ScenarioEntity; ev: NodeEvidence; d: Decision } | null {
-    const slot = '/failback';
-    if (!this.actsFor(s.productionNodeId)) return null;
+  private failbackDecision(s: ScenarioEntity, now: number): Failback | null {
+    const slot = FAILBACK_SLOT;
+    if (
+      s.state !== 'failed_over' ||
+      s.activeNodeId === s.productionNodeId ||
+      !this.actsFor(s.productionNodeId)
+    ) {
+      this.decided.delete(s.id + slot);
+      return null;
+    }
     const ev = this.evidence.get(s.productionNodeId);
+    // A failback demotes the active node cleanly: not while it is in trouble (that is the failover
+    // rules' business). Unknown here (another instance watches it): its pre-checks will tell.
+    const active = this.evidence.get(s.activeNodeId);
+    if (active && active.verdict !== 'healthy') return null;
     const window = openFailbackWindow(s.policy.failback, now);
     const w = window ? this.maintenance?.suppressing(s.id, s.productionNodeId, now) : undefined;
     const d =
@@ -672,43 +713,66 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       this.decided.delete(s.id + slot);
       return null;
     }
-    if (d.outcome === 'failback') return this.mayRequest(s.id + slot, now) ? { s, ev, d } : null;
-    this.recordDecision(s, ev, d, w ? `:${w.id}` : '', {}, { nodeId: s.productionNodeId, slot });
+    if (d.outcome === 'failback')
+      return this.mayRequest(s.id + slot, now) ? { s, ev, d, openedAt: window!.openedAt } : null;
+    this.recordDecision(s, ev, d, {
+      key: w ? `:${w.id}` : '',
+      nodeId: s.productionNodeId,
+      slot: FAILBACK_SLOT,
+    });
     return null;
   }
 
-  private async failBack(s: ScenarioEntity, ev: NodeEvidence, d: Decision, now: number): Promise<void> {
-    const slot = '/failback';
+  /**
+   * Request an automatic failback: like failovers, one decision at a time across instances (the act
+   * lock), and never while the storm brake is engaged (it stops every automatic move of users).
+   */
+  private async failBack(fb: Failback, now: number): Promise<void> {
+    const { s, ev, d } = fb;
+    const slot = FAILBACK_SLOT;
     this.holdRequests(s.id + slot, now, RETRY_MS);
-    const decisionId = randomUUID();
-    try {
-      const op = await this.operations.request({
-        scenarioId: s.id,
-        type: 'failback',
-        trigger: 'auto',
-        requestedBy: 'detector',
-        reason: d.message,
-        params: { decisionId },
-      });
-      this.started(s.id + slot, `${s.epoch}`, now);
-      log.warn({ scenario: s.name, operationId: op.id }, 'automatic failback requested');
-      this.recordDecision(
-        s,
-        ev,
-        d,
-        `:${op.id}`,
-        {},
-        {
+    await this.withActLock(async () => {
+      const braked = await this.stormBrake.isEngaged().catch(() => true);
+      if (braked) {
+        this.recordDecision(
+          s,
+          ev,
+          {
+            outcome: 'suppressed',
+            rule: 'storm-brake',
+            eventKind: 'failback-withheld',
+            severity: 'warning',
+            message: `automatic failback of ${s.name} withheld: the storm brake is engaged (or unreadable)`,
+          },
+          { nodeId: s.productionNodeId, slot },
+        );
+        return;
+      }
+      const decisionId = randomUUID();
+      try {
+        const op = await this.operations.request({
+          scenarioId: s.id,
+          type: 'failback',
+          trigger: 'auto',
+          requestedBy: 'detector',
+          reason: d.message,
+          params: { decisionId },
+        });
+        // One incident per window and active node: retries back off whatever the epoch does.
+        this.started(s.id + slot, `${s.activeNodeId}/${fb.openedAt}`, now);
+        log.warn({ scenario: s.name, operationId: op.id }, 'automatic failback requested');
+        this.recordDecision(s, ev, d, {
+          key: `:${op.id}`,
           id: decisionId,
           operationId: op.id,
           nodeId: s.productionNodeId,
           slot,
-        },
-      );
-    } catch (err) {
-      if (err instanceof OperationInProgressError) return;
-      log.warn({ scenario: s.name, err: (err as Error).message }, 'automatic failback not started');
-    }
+        });
+      } catch (err) {
+        if (err instanceof OperationInProgressError) return;
+        log.warn({ scenario: s.name, err: (err as Error).message }, 'automatic failback not started');
+      }
+    });
   }
 
   /**
@@ -823,8 +887,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
               severity: 'critical',
               message: `${node} failed during an AR test of ${s.name}: test aborted, failover follows once the replica is resumed`,
             },
-            '',
-            { arOperationId: err.operationId },
+            { details: { arOperationId: err.operationId } },
           );
           continue;
         }
@@ -835,20 +898,18 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       }
       const op = r.operation;
       const groups = groupsOf.get(s.id) ?? [];
-      this.started(s.id, `${s.epoch}/${s.activeNodeId}/${c.ev.since}`, now);
+      // The incident: its node and when it failed. Not the epoch: a failover that failed after
+      // lock-epoch bumped it is the same incident, and its retries back off.
+      this.started(s.id, `${s.activeNodeId}/${c.ev.since}`, now);
       requested++;
       if (go.length <= 20)
         log.warn({ scenario: s.name, operationId: op.id, node }, 'automatic failover requested');
-      this.recordDecision(
-        s,
-        c.ev,
-        c.d,
-        `:${op.id}`,
-        {
-          ...(groups.length && { groupId: groups[0].id }),
-        },
-        { id: c.decisionId, operationId: op.id },
-      );
+      this.recordDecision(s, c.ev, c.d, {
+        key: `:${op.id}`,
+        details: groups.length ? { groupId: groups[0].id } : {},
+        id: c.decisionId,
+        operationId: op.id,
+      });
       // The storm brake was checked once above for the whole group action: a group never stops half moved.
       for (const g of groups) await this.switchGroup(g, s, node, now, c.ev);
     }
@@ -930,8 +991,10 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
           mate,
           ev,
           { outcome: 'suppressed', rule, eventKind: 'failover-suppressed', severity: 'warning', message },
-          `:${failed.id}${extra}`,
-          { ...about, ...(window && { maintenanceWindowId: window.id }) },
+          {
+            key: `:${failed.id}${extra}`,
+            details: { ...about, ...(window && { maintenanceWindowId: window.id }) },
+          },
         );
       if (window) {
         suppressed(
@@ -982,9 +1045,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
             severity: 'critical',
             message: `automatic failover of ${mate.name} requested: ${because} and the group switches all members`,
           },
-          `:${op.id}`,
-          about,
-          { id: decisionId, operationId: op.id },
+          { key: `:${op.id}`, details: about, id: decisionId, operationId: op.id },
         );
       } catch (err) {
         if (err instanceof OperationInProgressError) continue;
@@ -1045,9 +1106,12 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
             `split state in ${s.name}: ${name} acts as production (epoch ${report.epoch}) while ${active} is active; ` +
             'run an active-server recovery to keep one and fence the others',
         },
-        `:${id}`,
-        { node: name, reportedEpoch: report.epoch, scenarioEpoch: s.epoch },
-        { nodeId: id, unique: true },
+        {
+          key: `:${id}`,
+          details: { node: name, reportedEpoch: report.epoch, scenarioEpoch: s.epoch },
+          nodeId: id,
+          unique: true,
+        },
       );
     }
   }
@@ -1061,44 +1125,45 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     s: ScenarioEntity,
     ev: NodeEvidence | undefined,
     d: Decision,
-    keyExtra = '',
-    details: Record<string, unknown> = {},
-    opts: { id?: string; operationId?: string; nodeId?: string; unique?: boolean; slot?: string } = {},
+    o: DecisionOptions = {},
   ): void {
-    const nodeId = opts.nodeId ?? s.activeNodeId;
-    const about = `${s.epoch}/${nodeId}/${ev?.nodeId ?? '-'}/${ev?.since ?? 0}/${d.rule}${keyExtra}`;
+    const nodeId = o.nodeId ?? s.activeNodeId;
+    const about = `${s.epoch}/${nodeId}/${ev?.nodeId ?? '-'}/${ev?.since ?? 0}/${d.rule}${o.key ?? ''}`;
     // Split-state records are about another node than the active one: they never replace the
     // scenario's own latest decision, they are deduplicated by the caller. Failback decisions have
     // a slot of their own (they are taken beside the failover ones).
-    if (!opts.unique) {
-      const slot = s.id + (opts.slot ?? '');
+    if (!o.unique) {
+      const slot = s.id + (o.slot ?? '');
       if (this.decided.get(slot) === about) return;
       this.decided.set(slot, about);
     }
-    const id = opts.id ?? randomUUID();
-    const operationId = opts.operationId ?? null;
-    this.enqueue({
-      decision: {
+    const id = o.id ?? randomUUID();
+    const operationId = o.operationId ?? null;
+    // The evidence of this scenario only: a node's evidence lists the checks of every scenario on
+    // it, which would make a host with N scenarios write N² check entries.
+    const evidence = ev ? { ...ev, checks: ev.checks.filter((c) => c.scenarioId === s.id) } : {};
+    const decision = { id, outcome: d.outcome, rule: d.rule };
+    this.event(
+      d.eventKind,
+      d.severity,
+      s.id,
+      nodeId,
+      d.message,
+      { ...o.details, ...(operationId && { operationId }), decision },
+      {
         id,
         scenarioId: s.id,
         nodeId,
         epoch: s.epoch,
         outcome: d.outcome,
         rule: d.rule,
-        message: d.message.slice(0, 2048),
-        evidence: ev ?? {},
+        message: d.message,
+        evidence,
         thresholds: this.thresholdsOf(s),
         operationId,
-        dedupKey: `${s.id}/${about}`.slice(0, 400),
+        dedupKey: `${s.id}/${about}`,
       },
-    });
-    const decision = { id, outcome: d.outcome, rule: d.rule };
-    this.event(d.eventKind, d.severity, s.id, nodeId, d.message, {
-      ...details,
-      ...(operationId && { operationId }),
-      decision,
-      evidence: ev,
-    });
+    );
   }
 
   /** What the rules compared against, as they stood when deciding. */
@@ -1132,8 +1197,13 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     nodeId: string,
     message: string,
     details: unknown,
+    /** the decision record the event announces: written in the same transaction */
+    decision?: QueuedDecision,
   ): void {
-    this.enqueue({ event: { kind, severity, scenarioId, nodeId, message, details: details as never } });
+    this.enqueue({
+      decision,
+      event: { kind, severity, scenarioId, nodeId, message, details: details as never },
+    });
     // Webhooks for the NOC: best effort here (the event row is the durable record).
     const d = (details as { decision?: { id: string } } | undefined)?.decision;
     const operationId = (details as { operationId?: string } | undefined)?.operationId ?? null;
@@ -1173,29 +1243,8 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       const e = this.pending[0];
       try {
         await this.dataSource.transaction(async (m) => {
-          if (e.decision) {
-            const r = e.decision;
-            await m.query(
-              `INSERT INTO decisions (id, "scenarioId", "nodeId", epoch, outcome, rule, message, evidence, thresholds,
-                                      "operationId", "dedupKey", "decidedBy")
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12)
-               ON CONFLICT ("dedupKey") DO NOTHING`,
-              [
-                r.id,
-                r.scenarioId,
-                r.nodeId,
-                r.epoch,
-                r.outcome,
-                r.rule,
-                r.message,
-                JSON.stringify(r.evidence),
-                JSON.stringify(r.thresholds),
-                r.operationId,
-                r.dedupKey,
-                this.membership?.id ?? this.instance,
-              ],
-            );
-          }
+          if (e.decision)
+            await insertDecision(m, { ...e.decision, decidedBy: this.membership?.id ?? this.instance });
           if (e.event)
             await m.getRepository(EventEntity).insert({ ...e.event, details: e.event.details as never });
           if (e.status) {

@@ -97,6 +97,11 @@ export class StormBrakeService {
     return { v, ackAt: v.acknowledgedAt ? new Date(String(v.acknowledgedAt)) : null };
   }
 
+  /** Engaged now (one small read; automatic failbacks ask before they start). */
+  async isEngaged(): Promise<boolean> {
+    return (await this.setting()).v.engaged === true;
+  }
+
   async state(): Promise<StormBrakeState> {
     const { v, ackAt } = await this.setting();
     const r = await this.recent(ackAt);

@@ -1,4 +1,5 @@
 import {
+  MAX_CLIENTS_WATCH_MS,
   ClientsIo,
   ClientsPlan,
   clientsPlan,
@@ -73,6 +74,13 @@ describe('client-moved verification', () => {
     const plan = clientsPlan(settings(), records, NEW, OLD, 1_000_000);
     expect(plan.warnAt - plan.startedAt).toBe(7000);
     expect(plan.giveUpAt - plan.startedAt).toBe(10000);
+  });
+
+  it('never watches longer than MAX_CLIENTS_WATCH_MS, whatever the TTL and settings', () => {
+    const day = records.map((r) => ({ ...r, ttl: 86_400 }));
+    const plan = clientsPlan(settings({ marginMs: 600_000, graceMs: 3_600_000 }), day, NEW, OLD, 0);
+    expect(plan.giveUpAt).toBe(MAX_CLIENTS_WATCH_MS);
+    expect(plan.warnAt).toBeLessThanOrEqual(plan.giveUpAt);
   });
 
   it('clients moved only after the cached old answer expired; asks again when it expires, not every poll', async () => {

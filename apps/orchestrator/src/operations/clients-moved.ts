@@ -27,6 +27,12 @@ import { normalizeValue } from '../dns/dns.service';
 import { ScenarioDnsRecord, VerifyClients } from '../scenarios/scenario.types';
 import { formatResolver, HostPort, parseProbeTarget, parseResolver } from '../scenarios/verify-clients';
 
+/**
+ * The longest the step watches, whatever the TTL and settings: the scenario stays `failing_over`
+ * meanwhile (no automatic failover, no other operation), so users' caches are not worth more.
+ * With TTL + margin beyond it, the warning comes at this limit.
+ */
+export const MAX_CLIENTS_WATCH_MS = 120_000;
 /** Pause between rounds of resolver queries. */
 export const CLIENTS_POLL_MS = 250;
 /** How long one resolver query or nothing. */
@@ -96,7 +102,8 @@ export function clientsPlan(
   startedAt: number,
 ): ClientsPlan {
   const ttlMs = Math.max(0, ...records.map((r) => r.ttl)) * 1000;
-  const warnAt = startedAt + ttlMs + vc.marginMs;
+  const limit = startedAt + MAX_CLIENTS_WATCH_MS;
+  const warnAt = Math.min(startedAt + ttlMs + vc.marginMs, limit);
   const resolvers = vc.resolvers.map((r) => {
     const p = parseResolver(r);
     if (typeof p === 'string') throw new Error(`stored resolver ${r}: ${p}`);
@@ -116,7 +123,7 @@ export function clientsPlan(
     probe,
     startedAt,
     warnAt,
-    giveUpAt: warnAt + vc.graceMs,
+    giveUpAt: Math.min(warnAt + vc.graceMs, limit),
   };
 }
 

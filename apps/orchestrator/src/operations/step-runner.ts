@@ -5,11 +5,13 @@
  * and leave the scenario in a documented state: its previous state when no node was touched yet,
  * `degraded` otherwise (the operation timeline shows which step stopped).
  */
+import { randomUUID } from 'node:crypto';
 import { Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Job, UnrecoverableError } from 'bullmq';
 import { DataSource, EntityManager, In } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { DomainError, PreCheckFailedError, StaleEpochError } from '../common/errors';
+import { insertDecision } from '../decisions/decision-insert';
 import { createLogger, logContext } from '../common/logger';
 import { AppConfig } from '../config/app-config';
 import { EventEntity } from '../detection/event.entity';
@@ -340,24 +342,26 @@ export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown
         // An automatic failover the policy stopped: a decision not to promote, beside the detector's
         // decision to fail over (the scenario's decision log says both).
         if (op.trigger === 'auto' && op.scenarioId) {
-          await m.query(
-            `INSERT INTO decisions (id, "scenarioId", "nodeId", epoch, outcome, rule, message, evidence, thresholds,
-                                    "operationId", "dedupKey", "decidedBy")
-             SELECT gen_random_uuid(), s.id, s."activeNodeId", s.epoch, 'no-action', 'policy', $2::varchar, $3::jsonb,
-                    jsonb_build_object('maxLagSeconds', s.policy->'maxLagSeconds',
-                                       'requiredLabels', s.policy->'requiredLabels',
-                                       'allowCrossSite', s.policy->'allowCrossSite'),
-                    $4::uuid, $5::varchar, 'worker'
-               FROM scenarios s WHERE s.id = $1
-             ON CONFLICT ("dedupKey") DO NOTHING`,
-            [
-              op.scenarioId,
-              `no automatic promotion: ${err.message}`.slice(0, 2048),
-              JSON.stringify({ candidates: noTarget }),
-              op.id,
-              `${op.scenarioId}/policy/${op.id}`,
-            ],
-          );
+          const sc = await m.getRepository(ScenarioEntity).findOne({ where: { id: op.scenarioId } });
+          if (sc)
+            await insertDecision(m, {
+              id: randomUUID(),
+              scenarioId: sc.id,
+              nodeId: sc.activeNodeId,
+              epoch: sc.epoch,
+              outcome: 'no-action',
+              rule: 'policy',
+              message: `no automatic promotion: ${err.message}`,
+              evidence: { candidates: noTarget },
+              thresholds: {
+                maxLagSeconds: sc.policy.maxLagSeconds,
+                requiredLabels: sc.policy.requiredLabels ?? {},
+                allowCrossSite: sc.policy.allowCrossSite ?? true,
+              },
+              operationId: op.id,
+              dedupKey: `${sc.id}/policy/${op.id}`,
+              decidedBy: 'worker',
+            });
         }
       }
       await this.audit.record(

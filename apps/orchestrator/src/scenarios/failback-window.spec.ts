@@ -38,4 +38,12 @@ describe('failback window', () => {
     );
     expect(normalizeFailback({ mode: 'manual' })).toEqual({ mode: 'manual', window: null, maxLagSeconds: 0 });
   });
+
+  it('an expression that never fires (30 February) is refused at the API and never throws later', () => {
+    const never = { mode: 'automatic' as const, window: { cron: '0 0 0 30 2 *', durationMinutes: 60 } };
+    expect(() => normalizeFailback(never)).toThrow(
+      expect.objectContaining({ field: 'policy.failback.window.cron' }),
+    );
+    expect(openFailbackWindow(never, Date.now())).toBeNull();
+  });
 });

@@ -14,6 +14,17 @@ export function normalizeFailback(f: FailbackPolicy | undefined): FailbackPolicy
       'policy.failback.window: automatic failback needs a window (cron and durationMinutes)',
       'policy.failback.window',
     );
+  if (f.window) {
+    // Syntax is checked by the DTO; a valid expression may still never fire (30 February).
+    try {
+      new CronTime(f.window.cron, f.window.timezone ?? 'UTC').sendAt();
+    } catch {
+      throw new InvalidInputError(
+        `policy.failback.window.cron: ${f.window.cron} never opens a window`,
+        'policy.failback.window.cron',
+      );
+    }
+  }
   return {
     mode: f.mode,
     window: f.window
@@ -35,9 +46,15 @@ export function openFailbackWindow(
   const w = f?.window;
   if (!w) return null;
   const length = w.durationMinutes * 60_000;
-  // The first opening after (now - length): if it is not in the future, that window is still open.
-  const opened = new CronTime(w.cron, w.timezone ?? 'UTC')
-    .getNextDateFrom(new Date(now - length), w.timezone ?? 'UTC')
-    .toMillis();
-  return opened <= now ? { openedAt: opened, closesAt: opened + length } : null;
+  try {
+    // The first opening after (now - length): if it is not in the future, that window is still open.
+    const opened = new CronTime(w.cron, w.timezone ?? 'UTC')
+      .getNextDateFrom(new Date(now - length), w.timezone ?? 'UTC')
+      .toMillis();
+    return opened <= now ? { openedAt: opened, closesAt: opened + length } : null;
+  } catch {
+    // A stored expression that no longer evaluates (refused at the API since): no window, never a throw
+    // into the detector's loop.
+    return null;
+  }
 }

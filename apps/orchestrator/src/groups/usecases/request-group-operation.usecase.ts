@@ -34,7 +34,7 @@ export interface GroupOperationPlan {
   type: GroupOperationType;
   /** every member would run */
   wouldRun: boolean;
-  plans: OperationPlan[];
+  plans: (OperationPlan | { scenarioId: string; wouldRun: false; refusals: GroupOperationRefusal[] })[];
 }
 
 @Injectable()
@@ -52,19 +52,27 @@ export class RequestGroupOperationUseCase {
     if (!group.scenarioIds.length) {
       throw new ConflictError(`group ${group.name} has no member scenarios`, { groupId: group.id });
     }
-    const plans: OperationPlan[] = [];
+    const plans: (
+      OperationPlan | { scenarioId: string; wouldRun: false; refusals: GroupOperationRefusal[] }
+    )[] = [];
     for (const scenarioId of group.scenarioIds) {
-      plans.push(
-        await this.planner.plan({
-          scenarioId,
-          groupId: group.id,
-          type: cmd.type,
-          trigger: 'manual',
-          requestedBy: cmd.requestedBy,
-          reason: cmd.reason,
-          params: this.params(cmd),
-        }),
-      );
+      try {
+        plans.push(
+          await this.planner.plan({
+            scenarioId,
+            groupId: group.id,
+            type: cmd.type,
+            trigger: 'manual',
+            requestedBy: cmd.requestedBy,
+            reason: cmd.reason,
+            params: this.params(cmd),
+          }),
+        );
+      } catch (err) {
+        // As the real request: a member that cannot even be planned (deleted meanwhile) is a refusal.
+        if (!(err instanceof DomainError)) throw err;
+        plans.push({ scenarioId, wouldRun: false, refusals: [refusal(scenarioId, err)] });
+      }
     }
     return {
       dryRun: true,

@@ -247,6 +247,7 @@ export class FailbackPolicyDto {
     description: 'automatic: when the detector may fail back (required with automatic)',
   })
   @IsOptional()
+  @IsObject()
   @ValidateNested()
   @Type(() => FailbackWindowDto)
   window?: FailbackWindowDto | null;
@@ -278,6 +279,7 @@ export class VerifyClientsDto {
 
   @ApiPropertyOptional({ type: ClientProbeDto, nullable: true })
   @IsOptional()
+  @IsObject()
   @ValidateNested()
   @Type(() => ClientProbeDto)
   probe?: ClientProbeDto | null;
@@ -373,6 +375,7 @@ export class PolicyDto {
 
   @ApiPropertyOptional({ type: FencingHookDto, nullable: true })
   @IsOptional()
+  @IsObject()
   @ValidateNested()
   @Type(() => FencingHookDto)
   fencingHook?: FencingHookDto | null;
@@ -411,6 +414,7 @@ export class PolicyDto {
     description: 'Client-moved verification after DNS is updated (step verify-clients); null turns it off',
   })
   @IsOptional()
+  @IsObject()
   @ValidateNested()
   @Type(() => VerifyClientsDto)
   verifyClients?: VerifyClientsDto | null;
@@ -421,6 +425,7 @@ export class PolicyDto {
       'manual (default): an operator fails back. automatic: in a window, once the old production is healthy and resynced',
   })
   @IsOptional()
+  @IsObject()
   @ValidateNested()
   @Type(() => FailbackPolicyDto)
   failback?: FailbackPolicyDto;
@@ -468,6 +473,7 @@ export class CreateScenarioDto {
 
   @ApiPropertyOptional({ type: PolicyDto })
   @IsOptional()
+  @IsObject()
   @ValidateNested()
   @Type(() => PolicyDto)
   policy?: PolicyDto;
