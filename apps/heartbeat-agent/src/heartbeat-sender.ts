@@ -16,10 +16,11 @@
  */
 import dgram from 'node:dgram';
 import { KeyObject } from 'node:crypto';
-import type { HeartbeatRequest, HeartbeatResponse } from '@ha/contracts';
 import {
   decodeUdpAck,
   encodeUdpHeartbeat,
+  HeartbeatRequest,
+  HeartbeatResponse,
   udpBootKey,
   udpHead,
   udpHeartbeatKey,
@@ -28,10 +29,9 @@ import {
   UDP_MAX_DATAGRAM,
   UDP_TYPE_ACK,
   udpVerify,
-} from '@ha/contracts/udp-heartbeat';
+} from '@ha/contracts';
 import { Logger } from 'pino';
-import { postJson } from './http-client';
-import { HEARTBEAT_RESPONSE_SCHEMA } from './schemas';
+import { HeartbeatResponseDto } from './assignment.dto';
 import { validatePlain } from './validation';
 
 export interface OrchestratorContact {
@@ -378,23 +378,22 @@ export class HeartbeatSender {
     const sentAt = this.options.now();
     const sentAtWall = Date.now();
     try {
-      const res = await postJson(`${contact.url}/api/v1/heartbeats`, JSON.stringify(request), {
+      const res = await fetch(`${contact.url}/api/v1/heartbeats`, {
+        method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${this.options.token}` },
-        timeoutMs,
-        signal: this.abort.signal,
+        body: JSON.stringify(request),
+        signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), this.abort.signal]),
       });
-      const text = res.text;
-      if (res.status < 200 || res.status > 299) {
+      const text = await res.text();
+      if (!res.ok) {
         this.fail(contact, `HTTP ${res.status}`);
         return false;
       }
       // A 2xx is contact, even if the body is unusable: the orchestrator took our heartbeat.
       contact.lastContact = Math.max(sentAt, contact.lastContact ?? Number.NEGATIVE_INFINITY);
-      let response: HeartbeatResponse;
+      let response: HeartbeatResponseDto;
       try {
-        response = validatePlain<HeartbeatResponse>(HEARTBEAT_RESPONSE_SCHEMA, JSON.parse(text), {
-          forbidUnknown: false,
-        });
+        response = validatePlain(HeartbeatResponseDto, JSON.parse(text), { forbidUnknown: false });
       } catch (err) {
         this.fail(contact, `invalid heartbeat response: ${(err as Error).message}`);
         return false;
@@ -419,10 +418,10 @@ export class HeartbeatSender {
       return true;
     } catch (err) {
       if (this.abort.signal.aborted) return false;
-      const e = err as NodeJS.ErrnoException;
+      const e = err as Error & { cause?: { code?: string } };
       this.fail(
         contact,
-        e.name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : (e.code ?? e.message),
+        e.name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : (e.cause?.code ?? e.message),
       );
       return false;
     } finally {

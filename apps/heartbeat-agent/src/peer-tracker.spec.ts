@@ -95,26 +95,4 @@ describe('PeerTracker', () => {
     // sentAt is in the orchestrators' time, which the peer compares with its own estimate of it.
     for (const r of received) expect(Math.abs(r.sentAt - (Date.now() + 600_000))).toBeLessThan(5000);
   });
-
-  it('lastPeerContact: the latest of the peers, never this node itself', () => {
-    const other = randomUUID();
-    const tracker = new PeerTracker({
-      nodeId: me,
-      intervalMs: 1000,
-      peerTimeoutMs: 3000,
-      now: () => 0,
-      assignments: () => [],
-      ownRole: () => ({ role: 'production', epoch: 1 }),
-      logger: pino({ level: 'silent' }),
-    });
-    expect(tracker.lastPeerContact([{ nodeId: me }, { nodeId: peer }])).toBeUndefined();
-    // A peer heartbeat claiming to come from this node (forged, or a misconfigured peer) is no contact.
-    tracker.heard(me, 500);
-    expect(tracker.lastPeerContact([{ nodeId: me }, { nodeId: peer }])).toBeUndefined();
-    tracker.heard(peer, 100);
-    tracker.heard(other, 300);
-    expect(tracker.lastPeerContact([{ nodeId: me }, { nodeId: peer }])).toBe(100);
-    expect(tracker.lastPeerContact([{ nodeId: peer }, { nodeId: other }])).toBe(300);
-    expect(tracker.lastPeerContact([])).toBeUndefined();
-  });
 });
