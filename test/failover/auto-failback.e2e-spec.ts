@@ -7,8 +7,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeScript } from '../../libs/testing/src/agent-harness';
-import { Cluster } from '../support/cluster';
+import { Cluster, lagFromFile } from '../support/cluster';
 import { waitFor } from '../support/orchestrator';
 
 describe('automatic failback in its window', () => {
@@ -25,17 +24,7 @@ describe('automatic failback in its window', () => {
       failback: { mode: 'automatic', window: { cron: '* * * * * *', durationMinutes: 1 }, maxLagSeconds: 2 },
     },
     // Each agent reports the replication lag written in its node's `lag` file.
-    agentExtra: (name) => ({
-      replicaLag: {
-        command: writeScript(
-          join(c.dir, name),
-          'lag.sh',
-          `#!/bin/sh\ncat "${join(c.dir, name, 'lag')}" 2>/dev/null || echo 0\n`,
-        ),
-        timeoutMs: 1000,
-        intervalMs: 300,
-      },
-    }),
+    agentExtra: (name) => lagFromFile(c, name),
   });
   const lag = (i: number, seconds: number) => writeFileSync(join(c.nodes[i].dir, 'lag'), String(seconds));
   const decisions = async (query = '') =>

@@ -6,8 +6,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeScript } from '../../libs/testing/src/agent-harness';
-import { Cluster } from '../support/cluster';
+import { Cluster, lagFromFile } from '../support/cluster';
 import { waitFor } from '../support/orchestrator';
 
 describe('promotion policy', () => {
@@ -22,17 +21,7 @@ describe('promotion policy', () => {
     // the storm brake is not under test: each test fails production once more
     orchestratorEnv: { STORM_MAX_FAILOVERS: '100' },
     // Each agent reports the replication lag written in its node's `lag` file.
-    agentExtra: (name) => ({
-      replicaLag: {
-        command: writeScript(
-          join(c.dir, name),
-          'lag.sh',
-          `#!/bin/sh\ncat "${join(c.dir, name, 'lag')}" 2>/dev/null || echo 0\n`,
-        ),
-        timeoutMs: 1000,
-        intervalMs: 300,
-      },
-    }),
+    agentExtra: (name) => lagFromFile(c, name),
   });
   const [prod, r1, r2] = [0, 1, 2];
   const lag = async (i: number, seconds: number) => {

@@ -460,3 +460,21 @@ exit 0
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * Agent config for a node that reports as its replication lag whatever number is written in its
+ * node directory's `lag` file (0 without one): `agentExtra: (name) => lagFromFile(cluster, name)`.
+ */
+export function lagFromFile(c: Cluster, name: string): Record<string, unknown> {
+  return {
+    replicaLag: {
+      command: writeScript(
+        join(c.dir, name),
+        'lag.sh',
+        `#!/bin/sh\ncat "${join(c.dir, name, 'lag')}" 2>/dev/null || echo 0\n`,
+      ),
+      timeoutMs: 1000,
+      intervalMs: 300,
+    },
+  };
+}

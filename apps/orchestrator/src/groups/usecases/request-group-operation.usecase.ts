@@ -10,7 +10,7 @@ import { ConflictError, DomainError, TransientError } from '../../common/errors'
 import { createLogger } from '../../common/logger';
 import { OperationType } from '../../operations/operation.entity';
 import { OperationPlan, OperationPlanner } from '../../operations/operation-planner';
-import { OperationsService, OperationView } from '../../operations/operations.service';
+import { OperationRequest, OperationsService, OperationView } from '../../operations/operations.service';
 import { GroupOperationRefusal, GroupOperationResult } from '../dtos/group.dto';
 import { GroupsService } from '../groups.service';
 
@@ -48,26 +48,13 @@ export class RequestGroupOperationUseCase {
 
   /** What the group action would do, member by member; nothing is changed. */
   async plan(cmd: GroupOperationCommand): Promise<GroupOperationPlan> {
-    const group = await this.groups.get(cmd.groupId);
-    if (!group.scenarioIds.length) {
-      throw new ConflictError(`group ${group.name} has no member scenarios`, { groupId: group.id });
-    }
+    const group = await this.groupWithMembers(cmd.groupId);
     const plans: (
       OperationPlan | { scenarioId: string; wouldRun: false; refusals: GroupOperationRefusal[] }
     )[] = [];
     for (const scenarioId of group.scenarioIds) {
       try {
-        plans.push(
-          await this.planner.plan({
-            scenarioId,
-            groupId: group.id,
-            type: cmd.type,
-            trigger: 'manual',
-            requestedBy: cmd.requestedBy,
-            reason: cmd.reason,
-            params: this.params(cmd),
-          }),
-        );
+        plans.push(await this.planner.plan(this.memberRequest(cmd, group.id, scenarioId)));
       } catch (err) {
         // As the real request: a member that cannot even be planned (deleted meanwhile) is a refusal.
         if (!(err instanceof DomainError)) throw err;
@@ -84,26 +71,13 @@ export class RequestGroupOperationUseCase {
   }
 
   async execute(cmd: GroupOperationCommand): Promise<GroupOperationResult> {
-    const group = await this.groups.get(cmd.groupId);
-    if (!group.scenarioIds.length) {
-      throw new ConflictError(`group ${group.name} has no member scenarios`, { groupId: group.id });
-    }
+    const group = await this.groupWithMembers(cmd.groupId);
     const operations: OperationView[] = [];
     const refused: GroupOperationRefusal[] = [];
     // One member at a time, in name order: each request locks only its own scenario row.
     for (const scenarioId of group.scenarioIds) {
       try {
-        operations.push(
-          await this.operations.request({
-            scenarioId,
-            groupId: group.id,
-            type: cmd.type,
-            trigger: 'manual',
-            requestedBy: cmd.requestedBy,
-            reason: cmd.reason,
-            params: this.params(cmd),
-          }),
-        );
+        operations.push(await this.operations.request(this.memberRequest(cmd, group.id, scenarioId)));
       } catch (err) {
         if (!(err instanceof DomainError)) {
           // Unknown failure: surface it unless members already started (they must be reported).
@@ -141,6 +115,28 @@ export class RequestGroupOperationUseCase {
       'group operation requested',
     );
     return { groupId: group.id, type: cmd.type, operations, refused };
+  }
+
+  /** The group, refused when it has no member to act on (dry run and real request alike). */
+  private async groupWithMembers(groupId: string) {
+    const group = await this.groups.get(groupId);
+    if (!group.scenarioIds.length) {
+      throw new ConflictError(`group ${group.name} has no member scenarios`, { groupId: group.id });
+    }
+    return group;
+  }
+
+  /** One member's operation request, the same for its plan and its operation. */
+  private memberRequest(cmd: GroupOperationCommand, groupId: string, scenarioId: string): OperationRequest {
+    return {
+      scenarioId,
+      groupId,
+      type: cmd.type,
+      trigger: 'manual',
+      requestedBy: cmd.requestedBy,
+      reason: cmd.reason,
+      params: this.params(cmd),
+    };
   }
 
   private params(cmd: GroupOperationCommand): Record<string, unknown> | undefined {
