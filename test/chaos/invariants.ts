@@ -129,7 +129,12 @@ export async function checkWorld(
 ): Promise<Violation[]> {
   const runs = world.hosts.flatMap((h) => world.actionLog(h));
   const out: Violation[] = [...checkOncePerStep(runs)];
-  const stops = new Map(world.hosts.map((h) => [h.name, serviceStops(h.service.beats(), h.service.alive())]));
+  const stops = new Map(
+    world.hosts.map((h) => [
+      h.name,
+      [...h.replacedServices, ...serviceStops(h.service.beats(), h.service.alive())],
+    ]),
+  );
   for (const s of world.scenarios) {
     out.push(...checkSingleActive(s, firstProduction.get(s.id)!.name, runs, stops));
     out.push(...checkEpochs(s, runs));

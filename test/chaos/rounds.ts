@@ -86,6 +86,7 @@ export class RoundWorld {
     };
     let expect: string = fault.expect;
     const beatsBefore = prod.service.beats().length;
+    const replacedBefore = prod.replacedServices.length;
     const since = new Date(started - 1000).toISOString();
     const violations: Violation[] = [];
     try {
@@ -110,7 +111,10 @@ export class RoundWorld {
           detail: `${autos.map((o) => `${o.type}:${o.state}`).join(', ')} while production stayed healthy`,
         });
       }
-      if (serviceStops(prod.service.beats().slice(Math.max(0, beatsBefore - 1)), true).length)
+      if (
+        prod.replacedServices.length > replacedBefore ||
+        serviceStops(prod.service.beats().slice(Math.max(0, beatsBefore - 1)), true).length
+      )
         violations.push({
           invariant: 'no-self-harm',
           detail: "production's service stopped during the round",

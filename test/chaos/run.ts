@@ -58,7 +58,7 @@ async function main(): Promise<void> {
           failing.push(i);
           const how = `${pinned ? ` --fault ${pinned}` : ''}${each ? ' --each' : ''}${udp ? ' --udp' : ''}`;
           line += `\n  replay: npm run test:chaos -- --seed ${seed} --round ${i}${how}`;
-          line += `\n  logs: ${world.world.saveDiagnostics(`/tmp/chaos-${seed}-${i}`)}`;
+          line += `\n  logs: ${await world.world.saveDiagnostics(`/tmp/chaos-${seed}-${i}`)}`;
           // Start the next round from a fresh world: this one broke a rule and may stay broken.
           await world.close();
           world = null;

@@ -8,7 +8,17 @@
  * slowed per round by writing seconds to `<dir>/<action>.sleep`.
  */
 import { ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AGENT_NODE_FLAGS } from '../../libs/contracts/src/agent-runtime';
@@ -64,6 +74,11 @@ export interface WorldHost {
   agent: ChildProcess | null;
   agentLog: string;
   service: ProtectedService;
+  /**
+   * Last beats of the services restartService replaced (their watchdog took them down): a stop
+   * even when the new service began beating sooner than a gap would tell (serviceStops).
+   */
+  replacedServices: bigint[];
   /** one per orchestrator, in httpPorts order */
   proxies: TcpProxy[];
   /** the clock offset the running agent was started with */
@@ -250,6 +265,7 @@ export class ChaosWorld {
       agent: null,
       agentLog: '',
       service,
+      replacedServices: [],
       proxies,
       skewMs: 0,
     });
@@ -403,6 +419,8 @@ globalThis.Date = SkewedDate;
   /** A fresh stand-in service for a host whose watchdog took the old one down. */
   restartService(h: WorldHost): void {
     if (h.service.alive()) return;
+    const beats = h.service.beats();
+    if (beats.length) h.replacedServices.push(beats[beats.length - 1]);
     h.service = new ProtectedService(h.dir, { beatMs: BEAT_MS });
     h.service.start();
   }
@@ -476,16 +494,31 @@ globalThis.Date = SkewedDate;
       });
   }
 
-  /** Writes what a failing round needs to be understood (process logs, action logs) under `dir`. */
-  saveDiagnostics(dir: string): string {
+  /**
+   * Writes what a failing round needs to be understood under `dir`: process logs, and per host
+   * every file of its directory (action log, watchdog log, the service's beats, agent state), and
+   * each scenario's operations with their steps' outputs (how each node was fenced, and when).
+   */
+  async saveDiagnostics(dir: string): Promise<string> {
     mkdirSync(dir, { recursive: true });
     this.orchestrators.forEach((o, j) =>
       writeFileSync(join(dir, `orchestrator-${j}.log`), o?.logs.join('') ?? ''),
     );
     for (const h of this.hosts) {
       writeFileSync(join(dir, `${h.name}-agent.log`), h.agentLog);
-      const f = join(h.dir, 'actions.ns.log');
-      if (existsSync(f)) writeFileSync(join(dir, `${h.name}-actions.log`), readFileSync(f));
+      const hostDir = join(dir, h.name);
+      mkdirSync(hostDir, { recursive: true });
+      for (const f of readdirSync(h.dir)) {
+        const from = join(h.dir, f);
+        if (statSync(from).isFile()) writeFileSync(join(hostDir, f), readFileSync(from));
+      }
+    }
+    for (const s of this.scenarios) {
+      const ops = await this.operations(s.id).catch((err: Error) => [{ error: err.message }]);
+      const detailed = await Promise.all(
+        ops.map((o) => (o.id ? this.operation(o.id).catch(() => o) : Promise.resolve(o))),
+      );
+      writeFileSync(join(dir, `${s.name}-operations.json`), JSON.stringify(detailed, null, 2));
     }
     return dir;
   }

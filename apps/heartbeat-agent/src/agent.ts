@@ -11,6 +11,7 @@ import {
   HeartbeatRequest,
   HeartbeatResponse,
   PeerHeartbeat,
+  PeerView,
   ScenarioAssignment,
 } from '@ha/contracts';
 import { Logger } from 'pino';
@@ -343,13 +344,12 @@ export class Agent implements AgentApi {
     if (!assignment.peers.some((p) => p.nodeId === heartbeat.fromNodeId)) {
       throw new ForbiddenError('fromNodeId is not a peer of this scenario');
     }
-    // Contact counts from when the peer sent it (a request read late counts as old), never later
-    // than now: a stale request cannot push our lease, or the watchdog's deadline, forward. Both
-    // sides tell time as the orchestrators do (own clock + measured offset): a node whose clock is
-    // minutes off is still heard as fresh, and does not hear its peers as minutes old.
+    // A sign of life for the views we report, counted when read (never earlier than the peer sent
+    // it, so a failover's lease wait, which asks us, sees every renewal the peer took from our
+    // answer). It does not renew our own lease: only our heartbeats the peer answers do (see
+    // PeerTracker). Answers carry our time as the orchestrators tell it (own clock + measured offset).
     const clusterNow = this.clusterTime();
-    const age = Math.max(0, clusterNow - heartbeat.sentAt);
-    this.peers.heard(heartbeat.fromNodeId, monotonicNow() - age, {
+    this.peers.heard(heartbeat.fromNodeId, monotonicNow(), {
       scenarioId: heartbeat.scenarioId,
       role: heartbeat.role,
       epoch: heartbeat.epoch,
@@ -368,6 +368,20 @@ export class Agent implements AgentApi {
   /** The orchestrators' wall-clock time as this agent estimates it (its own clock when it has not heard them yet). */
   private clusterTime(): number {
     return Date.now() + this.heartbeats.clockOffsetMs();
+  }
+
+  /**
+   * How this node hears each peer, right now: lastSeenMsAgo counts from when we last read a
+   * heartbeat of that peer or got its answer to ours, which covers every lease renewal the peer
+   * took from us (see PeerTracker). A restarted agent forgets what it heard before: upForMs tells
+   * the asker since when these views speak.
+   */
+  peerViews(): { nodeId: string; upForMs: number; peerViews: PeerView[] } {
+    return {
+      nodeId: this.config.nodeId,
+      upForMs: Math.round(monotonicNow() - this.startedAt),
+      peerViews: this.peers.views(this.allPeerIds()),
+    };
   }
 
   status(): Record<string, unknown> {

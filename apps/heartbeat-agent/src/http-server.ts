@@ -46,6 +46,8 @@ export interface AgentApi {
   runAction(action: string, request: ActionRequest): Promise<ActionResponse>;
   receivePeerHeartbeat(heartbeat: PeerHeartbeat, bearer: string | undefined): PeerHeartbeat;
   status(): unknown;
+  /** How this node hears each of its peers now (a failover's lease wait asks before promoting). */
+  peerViews(): unknown;
 }
 
 /** Constant-time comparison: both sides are hashed first so neither length nor content leaks. */
@@ -124,6 +126,11 @@ export class AgentHttpServer {
         this.requireMethod(req, 'GET');
         this.requireActionToken(req);
         return send(res, 200, this.options.api.status());
+      }
+      if (pathname === '/peer/views') {
+        this.requireMethod(req, 'GET');
+        this.requireActionToken(req);
+        return send(res, 200, this.options.api.peerViews());
       }
       if (pathname === '/peer/heartbeat') {
         this.requireMethod(req, 'POST');

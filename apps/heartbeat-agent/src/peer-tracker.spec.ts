@@ -92,7 +92,30 @@ describe('PeerTracker', () => {
     expect(received.slice(1).map((r) => r.scenarioId)).toEqual(received.slice(1).map(() => scenarios[1]));
     expect(tracker.lastContact([peer])).toBeDefined();
     expect(tracker.views([peer])[0]).toMatchObject({ nodeId: peer, reachable: true });
-    // sentAt is in the orchestrators' time, which the peer compares with its own estimate of it.
+    // sentAt is in the orchestrators' time (the peer counts a heartbeat when it reads it; sentAt is for its logs).
     for (const r of received) expect(Math.abs(r.sentAt - (Date.now() + 600_000))).toBeLessThan(5000);
+  });
+
+  it('renews the lease only through our heartbeats a peer answered, not through heartbeats we read', () => {
+    const tracker = new PeerTracker({
+      nodeId: me,
+      intervalMs: 200,
+      peerTimeoutMs: 600,
+      now: () => 10_000,
+      assignments: () => [],
+      ownRole: () => ({ role: 'production', epoch: 1 }),
+      logger: pino({ level: 'silent' }),
+    });
+    const other = randomUUID();
+    // Its heartbeat to us: a sign of life we report, but nothing tells the orchestrators we read
+    // it, so it must not push our lease (or our watchdog's deadline) forward.
+    tracker.heard(other, 9_900);
+    expect(tracker.views([other])[0]).toMatchObject({ lastSeenMsAgo: 100, reachable: true });
+    expect(tracker.lastContact([other])).toBeUndefined();
+    // Its answer to ours, sent at 9,500: the peer read it after that and reports it.
+    tracker.answered(other, 9_500, { scenarioId: scenarios[0], role: 'replica', epoch: 1, receivedAt: 0 });
+    expect(tracker.lastContact([other])).toBe(9_500);
+    // The view keeps the newest sign of life.
+    expect(tracker.views([other])[0].lastSeenMsAgo).toBe(100);
   });
 });

@@ -1,6 +1,15 @@
 /**
  * Peer heartbeats between the agents of a scenario: sends ours to every peer node each interval
  * and remembers when each peer node was last heard (its heartbeat to us, or its answer to ours).
+ *
+ * Two times per peer, for two uses:
+ * - heard (the views reported to the orchestrators): any sign of life, an inbound heartbeat at the
+ *   moment we read it;
+ * - answered (what renews a production's lease and its watchdog): the send time of one of OUR
+ *   heartbeats that the peer answered. The peer read that request after we sent it and counts it
+ *   as heard then, so every lease renewal through a peer is in the peer's own view, which it
+ *   reports to the orchestrators and which a failover's lease wait asks it for. An inbound
+ *   heartbeat never renews the lease: nothing tells the orchestrators that we read it.
  * Liveness is per node: hearing a node in one scenario proves we are not cut off from it, so one
  * heartbeat per peer node and interval is enough however many scenarios the two nodes share.
  */
@@ -21,6 +30,7 @@ const MAX_TOKENS_PER_ROUND = 16;
 
 export class PeerTracker {
   private readonly lastHeard = new Map<string, number>();
+  private readonly lastAnswered = new Map<string, number>();
   private readonly lastReport = new Map<string, PeerReport>();
   /** peer node id → in flight */
   private readonly inFlight = new Set<string>();
@@ -47,17 +57,29 @@ export class PeerTracker {
     },
   ) {}
 
-  /** Records contact with a peer node at monotonic time `at` (keeps the latest). */
+  /** Records a sign of life of a peer node at monotonic time `at` (keeps the latest). */
   heard(nodeId: string, at: number, report?: PeerReport): void {
     this.lastHeard.set(nodeId, Math.max(at, this.lastHeard.get(nodeId) ?? Number.NEGATIVE_INFINITY));
     if (report) this.lastReport.set(nodeId, report);
   }
 
-  /** Latest contact with any of these nodes, or undefined if none was ever heard. */
+  /** The peer answered our heartbeat sent at monotonic time `sentAt`: lease contact (and heard). */
+  answered(nodeId: string, sentAt: number, report: PeerReport): void {
+    this.lastAnswered.set(
+      nodeId,
+      Math.max(sentAt, this.lastAnswered.get(nodeId) ?? Number.NEGATIVE_INFINITY),
+    );
+    this.heard(nodeId, sentAt, report);
+  }
+
+  /**
+   * Lease contact: the latest send time of our heartbeats that any of these nodes answered, or
+   * undefined if none ever did.
+   */
   lastContact(nodeIds: string[]): number | undefined {
     let latest: number | undefined;
     for (const id of nodeIds) {
-      const at = this.lastHeard.get(id);
+      const at = this.lastAnswered.get(id);
       if (at !== undefined && (latest === undefined || at > latest)) latest = at;
     }
     return latest;
@@ -173,7 +195,7 @@ export class PeerTracker {
         );
         return 'unreachable';
       }
-      this.heard(peerNodeId, sentAt, {
+      this.answered(peerNodeId, sentAt, {
         scenarioId: answer.scenarioId,
         role: answer.role,
         epoch: answer.epoch,

@@ -48,12 +48,22 @@ export interface AgentStatus {
   [key: string]: unknown;
 }
 
+/** An agent's peer views: peer node id (lower case) → orchestrator time last heard, null = never. */
+export interface AgentPeerViews {
+  node: string;
+  seenAt: Map<string, number | null>;
+  /** orchestrator time (upper bound) when the agent started: it knows nothing it heard before; null = not said */
+  startedAt: number | null;
+}
+
 @Injectable()
 export class AgentClient {
   /** Node look-ups of concurrent calls (a batch step) go out as one query. */
   private readonly nodeLoader: TickLoader<NodeEntity>;
   /** Concurrent status calls to one agent share one request (never an answer older than the call). */
   private readonly statusCalls: KeyedBatcher<string, number, AgentStatus>;
+  /** Concurrent peer-view calls to one agent share one request, sent after the last of them. */
+  private readonly peerViewCalls: KeyedBatcher<string, number, AgentPeerViews>;
   /** Concurrent action calls per node, action and timeout: one batch request each round. */
   private readonly actionCalls = new KeyedBatcher<string, ActionRequest, ActionResponse>(
     (key, bodies) => this.runActions(key, bodies),
@@ -64,6 +74,10 @@ export class AgentClient {
 
   constructor(private readonly nodes: NodesService) {
     this.nodeLoader = new TickLoader((ids) => this.nodes.manyWithSecrets(ids));
+    this.peerViewCalls = new KeyedBatcher(async (nodeId, timeouts) => {
+      const views = await this.peerViewsOnce(nodeId, Math.max(...timeouts));
+      return timeouts.map(() => views);
+    });
     this.statusCalls = new KeyedBatcher(async (nodeId, timeouts) => {
       const status = await this.statusOnce(nodeId, Math.max(...timeouts));
       return timeouts.map(() => status);
@@ -187,6 +201,44 @@ export class AgentClient {
 
   status(nodeId: string, timeoutMs = 2000): Promise<AgentStatus> {
     return this.statusCalls.call(nodeId, timeoutMs);
+  }
+
+  /**
+   * How the node's agent hears its peers, asked now: `seenAt` (orchestrator clock) is an upper
+   * bound of when it last heard each one (the answer's arrival minus its lastSeenMsAgo).
+   */
+  peerViews(nodeId: string, timeoutMs = 2000): Promise<AgentPeerViews> {
+    return this.peerViewCalls.call(nodeId, timeoutMs);
+  }
+
+  private async peerViewsOnce(nodeId: string, timeoutMs: number): Promise<AgentPeerViews> {
+    const node = await this.node(nodeId);
+    let res = await this.send(node.name, `${node.agentUrl}/peer/views`, node.actionToken, timeoutMs);
+    // An agent from before /peer/views: its status carries the same views.
+    if (res.status === 404)
+      res = await this.send(node.name, `${node.agentUrl}/status`, node.actionToken, timeoutMs);
+    const arrived = Date.now();
+    const body = res.body as { peerViews?: unknown; upForMs?: unknown } | undefined;
+    if (res.status !== 200 || !Array.isArray(body?.peerViews)) {
+      throw new AgentRefusedError(`agent of ${node.name} answered ${res.status} to peer views`, {
+        node: node.name,
+      });
+    }
+    const views = new Map<string, number | null>();
+    for (const v of body.peerViews as { nodeId?: unknown; lastSeenMsAgo?: unknown }[]) {
+      if (typeof v?.nodeId !== 'string') continue;
+      const ago = v.lastSeenMsAgo;
+      views.set(
+        v.nodeId.toLowerCase(),
+        typeof ago === 'number' && Number.isFinite(ago) ? arrived - Math.max(0, ago) : null,
+      );
+    }
+    const up = body.upForMs;
+    return {
+      node: node.name,
+      seenAt: views,
+      startedAt: typeof up === 'number' && Number.isFinite(up) ? arrived - Math.max(0, up) : null,
+    };
   }
 
   private async statusOnce(nodeId: string, timeoutMs: number): Promise<AgentStatus> {

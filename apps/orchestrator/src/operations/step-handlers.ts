@@ -531,8 +531,17 @@ export class StepHandlers {
     const started = Date.now();
     const limit = 3 * policy.leaseMs + 10_000;
     let demoteTriedAt = started;
+    // The old production also renews its lease through its peers (the other nodes of the scenario)
+    // and their views reach us a heartbeat late: once its lease looks expired, each peer is asked
+    // how it hears it now, and promotion waits for every one of them (see peerViewsAfterExpiry).
+    const peers = [
+      ctx.scenario.productionNodeId,
+      ...(ctx.scenario.replicas ?? []).map((r) => r.nodeId),
+    ].filter((id) => id !== oldId);
+    let heardByPeers = Number.NEGATIVE_INFINITY;
+    let peerCheck: Record<string, unknown> | undefined;
     for (;;) {
-      const last = (await readLastContact(this.redis, oldId)) ?? started;
+      const last = Math.max((await readLastContact(this.redis, oldId)) ?? started, heardByPeers);
       // Heard from again while we wait (it was paused, or cut off and back): it is reachable,
       // so fence it the ordinary way, by its agent, at this operation's epoch.
       if (last > started && Date.now() - demoteTriedAt >= 1000) {
@@ -555,14 +564,33 @@ export class StepHandlers {
       const expiry = last + policy.leaseMs + policy.leaseMarginMs;
       const now = Date.now();
       if (now >= expiry) {
-        return {
-          fencedBy: 'lease-expiry',
-          node: old.name,
-          watchdogArmed: armed,
-          ...(confirmed && { confirmedByOperator: true }),
-          lastContactAgoMs: now - last,
-          waitedMs: now - started,
-        };
+        const asked = confirmed ? undefined : await this.peerViewsAfterExpiry(oldId, peers);
+        if (asked && asked.latest > last) {
+          heardByPeers = asked.latest;
+          continue;
+        }
+        if (!asked || asked.unanswered.length === 0) {
+          return {
+            fencedBy: 'lease-expiry',
+            node: old.name,
+            watchdogArmed: armed,
+            ...(confirmed && { confirmedByOperator: true }),
+            lastContactAgoMs: now - last,
+            waitedMs: Date.now() - started,
+            ...(asked && { peersAsked: asked.views }),
+          };
+        }
+        peerCheck = asked.views;
+        if (now - started > limit) {
+          throw new FencingBlockedError(
+            `cannot fence ${old.name} by lease expiry: ${asked.unanswered.join(', ')} could not be asked whether ` +
+              `${asked.unanswered.length === 1 ? 'it still hears' : 'they still hear'} ${old.name} (a peer that does renews its lease). ` +
+              'Not promoting. Restore contact with them, or make sure the node is down and fail over with force and confirmFenced.',
+            { node: old.name, unansweredPeers: asked.unanswered, peers: peerCheck },
+          );
+        }
+        await sleep(250);
+        continue;
       }
       if (now - started > limit) {
         throw new FencingFailedError(
@@ -571,6 +599,49 @@ export class StepHandlers {
       }
       await sleep(Math.min(100, expiry - now));
     }
+  }
+
+  /**
+   * Asks each peer of a node whose lease looks expired how it hears that node now. The node renews
+   * its lease only through its own heartbeats a peer answered, and the peer counts each of those as
+   * heard when it read them; the question goes out after the node's lease ran out, so a renewal a
+   * peer has not told us of yet came after the node's watchdog had already fired. `latest`: the
+   * newest time a peer heard the node, or started (−∞: none); `unanswered`: the peers that could
+   * not be asked.
+   */
+  private async peerViewsAfterExpiry(
+    nodeId: string,
+    peers: string[],
+  ): Promise<{ latest: number; unanswered: string[]; views: Record<string, unknown> }> {
+    const answers = await Promise.all(
+      peers.map((id) =>
+        this.agents.peerViews(id, 1500).then(
+          (v) => ({ id, v, err: undefined }),
+          (err: Error) => ({ id, v: undefined, err }),
+        ),
+      ),
+    );
+    let latest = Number.NEGATIVE_INFINITY;
+    const unanswered: string[] = [];
+    const views: Record<string, unknown> = {};
+    for (const a of answers) {
+      if (!a.v) {
+        const name = (await this.node(a.id).catch(() => undefined))?.name ?? a.id;
+        unanswered.push(name);
+        views[name] = { error: a.err?.message ?? 'no answer' };
+        continue;
+      }
+      const seenAt = a.v.seenAt.get(nodeId.toLowerCase()) ?? null;
+      // A peer that restarted since cannot tell what it heard before: it may have renewed the
+      // node's lease just before it went down, so its start counts as contact.
+      const startedAt = a.v.startedAt;
+      views[a.v.node] = {
+        lastHeardAgoMs: seenAt === null ? null : Date.now() - seenAt,
+        ...(startedAt !== null && { upForMs: Date.now() - startedAt }),
+      };
+      latest = Math.max(latest, seenAt ?? Number.NEGATIVE_INFINITY, startedAt ?? Number.NEGATIVE_INFINITY);
+    }
+    return { latest, unanswered, views };
   }
 
   private async demoteActive(ctx: StepContext) {
