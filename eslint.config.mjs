@@ -32,4 +32,31 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // The agent's memory budget (issue 8): no decorator libraries at run time, and the contracts'
+    // index (which loads them) for types only; import values from their modules (@ha/contracts/roles).
+    files: ['apps/heartbeat-agent/**/*.ts'],
+    ignores: ['**/*.spec.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: '@ha/contracts', allowTypeImports: true, message: 'Values from @ha/contracts/<module>: the index loads class-validator' },
+            ...['class-validator', 'class-transformer', 'reflect-metadata', 'yaml'].map((name) => ({
+              name,
+              message: 'Not in the agent at run time (memory): see apps/heartbeat-agent/src/validation.ts',
+            })),
+          ],
+          patterns: [
+            {
+              group: ['@ha/contracts/heartbeat', '@ha/contracts/actions', '@ha/contracts/index'],
+              allowTypeImports: true,
+              message: 'These modules load class-validator: types only in the agent',
+            },
+          ],
+        },
+      ],
+    },
+  },
 );

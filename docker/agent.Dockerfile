@@ -40,6 +40,6 @@ RUN mkdir -p /var/lib/ha-agent && chown node:node /var/lib/ha-agent
 VOLUME ["/var/lib/ha-agent"]
 USER node
 EXPOSE 7400
-# --max-semi-space-size=1: see libs/contracts/src/agent-runtime.ts
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=1", "dist/apps/heartbeat-agent/src/main.js"]
+# Node flags: see AGENT_NODE_FLAGS in libs/contracts/src/agent-runtime.ts
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=1", "--v8-pool-size=1", "dist/apps/heartbeat-agent/src/main.js"]
 CMD ["--config", "/config/agent.yaml"]

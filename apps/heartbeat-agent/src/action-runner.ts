@@ -4,8 +4,8 @@
  * (step log, role) before the caller gets an answer, so a crash never lets an epoch go backwards
  * nor a finished step run twice.
  */
-import 'reflect-metadata'; // before @ha/contracts: its decorators read metadata at load time
-import { ActionResponse, AgentAction, AgentRole, isAgentAction } from '@ha/contracts';
+import type { ActionResponse, AgentAction, AgentRole } from '@ha/contracts';
+import { isAgentAction } from '@ha/contracts/roles';
 import { Logger } from 'pino';
 import { AgentConfig } from './config';
 import { ActionNotConfiguredError, DeadlinePassedError, StaleEpochError, StepConflictError } from './errors';

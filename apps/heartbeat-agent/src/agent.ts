@@ -2,10 +2,9 @@
  * The heartbeat agent: wires config, state, checks, actions, heartbeats, peer heartbeats, the
  * self-fencing lease and the HTTP API. Can run in-process (tests, embedding) or from main.ts.
  */
-import 'reflect-metadata'; // before @ha/contracts: its decorators read metadata at load time
 import { randomUUID } from 'node:crypto';
 import { AddressInfo } from 'node:net';
-import {
+import type {
   ActionRequest,
   ActionResponse,
   HeartbeatRequest,
@@ -13,10 +12,10 @@ import {
   PeerHeartbeat,
   PeerView,
   ScenarioAssignment,
+  ScenarioRoleReport,
 } from '@ha/contracts';
 import { Logger } from 'pino';
 import { ActionRunner } from './action-runner';
-import { toPlainAssignment } from './assignment.dto';
 import { CheckRunner } from './check-runner';
 import { AgentConfig } from './config';
 import {
@@ -34,6 +33,7 @@ import { decideSelfFence } from './lease';
 import { createLogger } from './logger';
 import { PeerTracker } from './peer-tracker';
 import { ProcessRunner } from './process-runner';
+import { toPlainAssignment } from './schemas';
 import { StateStore } from './state-store';
 import { monotonicMs } from './watchdog/monotonic';
 import { WatchdogClient } from './watchdog/watchdog-client';
@@ -90,6 +90,8 @@ export class Agent implements AgentApi {
   private confirmRound: { ids: Set<string>; sent: boolean; result: Promise<boolean> } | null = null;
   /** Scenarios with an orchestrator action being confirmed or run: it, not a self-demotion, acts. */
   private readonly orchestratorActing = new Map<string, number>();
+  /** The heartbeat's role reports as of a store revision: 1,000 objects a second less to collect. */
+  private roleReports: { revision: number; reports: ScenarioRoleReport[] } | undefined;
 
   private readonly logger: Logger;
 
@@ -443,11 +445,7 @@ export class Agent implements AgentApi {
       seq: this.seq++,
       bootId: this.bootId,
       agentTime: Date.now(),
-      // Only scenarios the orchestrator assigns us: a deleted scenario's leftovers are not reported.
-      scenarios: this.store
-        .scenarios()
-        .filter((s) => this.assignment(s.scenarioId) !== undefined)
-        .map(({ scenarioId, role, epoch }) => ({ scenarioId, role, epoch })),
+      scenarios: this.currentRoleReports(),
       checks: this.checks.latest(),
       peerViews: this.peers.views(this.allPeerIds()),
       watchdog: this.watchdog.report(this.isProduction()),
@@ -456,6 +454,19 @@ export class Agent implements AgentApi {
     const lag = this.freshReplicaLag();
     if (lag !== undefined) request.replicaLagSeconds = lag;
     return request;
+  }
+
+  private currentRoleReports(): ScenarioRoleReport[] {
+    const revision = this.store.revision;
+    if (this.roleReports?.revision !== revision) {
+      // Only scenarios the orchestrator assigns us: a deleted scenario's leftovers are not reported.
+      const reports = this.store
+        .scenarios()
+        .filter((s) => this.assignment(s.scenarioId) !== undefined)
+        .map(({ scenarioId, role, epoch }) => ({ scenarioId, role, epoch }));
+      this.roleReports = { revision, reports };
+    }
+    return this.roleReports.reports;
   }
 
   private onHeartbeatResponse(response: HeartbeatResponse, orchestrator: string): void {
@@ -601,7 +612,7 @@ export class Agent implements AgentApi {
     for (const s of this.store.scenarios()) {
       if (s.role !== 'production') continue;
       const a = this.assignment(s.scenarioId);
-      const lastPeerContact = this.peers.lastContact(this.peerIds(a));
+      const lastPeerContact = this.peers.lastPeerContact(a?.peers ?? []);
       const leaseMs = a?.leaseMs ?? this.config.defaultLeaseMs;
       // The watchdog's deadline rests on contact only (send times, so never later than what the
       // orchestrators saw); with none since start it may only shorten an inherited deadline.

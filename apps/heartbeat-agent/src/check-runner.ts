@@ -2,8 +2,8 @@
  * User-defined checks declared in the agent's config, run on their own schedules with Nagios
  * semantics; the latest result of each goes out with every heartbeat.
  */
-import 'reflect-metadata'; // before @ha/contracts: its decorators read metadata at load time
-import { LocalCheckResult, statusFromExitCode } from '@ha/contracts';
+import type { LocalCheckResult } from '@ha/contracts';
+import { statusFromExitCode } from '@ha/contracts/checks';
 import { Logger } from 'pino';
 import { ResolvedCheck } from './config';
 import { ProcessRunner, RunResult } from './process-runner';

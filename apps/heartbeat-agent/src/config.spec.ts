@@ -1,4 +1,7 @@
-import { CONFIG_DEFAULTS, parseConfig } from './config';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CONFIG_DEFAULTS, loadConfig, parseConfig } from './config';
 import { ConfigError } from './errors';
 
 const valid = () => ({
@@ -105,6 +108,64 @@ describe('parseConfig', () => {
     ],
     [{ replicaLag: { args: [] } }, /^replicaLag\.command must be a string/],
     [{ colour: 'blue' }, /^colour is not a known field/],
+    // Before, a config without `listen` passed validation and crashed the agent at start.
+    [{ listen: undefined }, /^listen must be an object/],
+    [{ listen: { host: '', port: 1 } }, /^listen\.host should not be empty/],
+    [{ listen: { host: 'h', port: 1, tls: true } }, /^listen\.tls is not a known field/],
+    [{ orchestrators: 'http://127.0.0.1:8080' }, /^orchestrators must be an array/],
+    [
+      { orchestrators: Array.from({ length: 17 }, () => 'http://a:1') },
+      /^orchestrators must contain no more than 16/,
+    ],
+    [{ orchestrators: [7] }, /^orchestrators must be a list of http\(s\) base URLs/],
+    [{ token: 7 }, /^token must be a string/],
+    [{ token: 'x'.repeat(4097) }, /^token must be shorter than or equal to 4096 characters/],
+    [{ heartbeatIntervalMs: 1.5 }, /^heartbeatIntervalMs must be an integer number/],
+    [{ udpHeartbeats: 'yes' }, /^udpHeartbeats must be a boolean value/],
+    [{ udpFullEveryMs: 999 }, /^udpFullEveryMs must not be less than 1000/],
+    [{ logLevel: 'loud' }, /^logLevel must be one of the following values: fatal, error/],
+    [{ checks: { name: 'x' } }, /^checks must be an array/],
+    [{ checks: ['x'] }, /^checks\[0\] must be an object/],
+    [
+      { checks: Array.from({ length: 65 }, (_, i) => ({ name: `c${i}`, command: '/bin/true' })) },
+      /^checks must contain no more than 64/,
+    ],
+    [{ checks: [{ name: '-x', command: '/bin/true' }] }, /^checks\[0\]\.name must be 1-64 characters/],
+    [
+      { checks: [{ name: 'x', command: '/bin/true', args: ['a', 2] }] },
+      /^checks\[0\]\.args\[1\] must be a string/,
+    ],
+    [
+      { checks: [{ name: 'x', command: '/bin/true', intervalMs: 50 }] },
+      /^checks\[0\]\.intervalMs must not be less than 100/,
+    ],
+    [
+      { checks: [{ name: 'x', command: '/bin/true', shell: 'sh' }] },
+      /^checks\[0\]\.shell is not a known field/,
+    ],
+    [{ actions: ['promote'] }, /^actions must be an object/],
+    [{ actions: { promote: '/opt/ha/promote.sh' } }, /^actions\.promote must be a JSON object/],
+    [
+      { actions: { promote: { command: '/x', timeoutMs: 3_600_001 } } },
+      /^actions\.promote\.timeoutMs must not be greater than 3600000/,
+    ],
+    [
+      { actions: { promote: { command: '/x', args: Array.from({ length: 65 }, () => 'a') } } },
+      /^actions\.promote\.args must contain no more than 64/,
+    ],
+    [{ replicaLag: { command: '/x', intervalMs: 99 } }, /^replicaLag\.intervalMs must not be less than 100/],
+    [{ watchdog: { pidFiles: [''] } }, /^watchdog\.pidFiles\[0\] should not be empty/],
+    [
+      { watchdog: { pidFiles: Array.from({ length: 17 }, () => '/p') } },
+      /^watchdog\.pidFiles must contain no more than 16/,
+    ],
+    [{ watchdog: { command: { args: [] } } }, /^watchdog\.command\.command must be a string/],
+    [
+      { watchdog: { signal: 'SIGHUP' } },
+      /^watchdog\.signal must be one of the following values: SIGKILL, SIGTERM/,
+    ],
+    [{ watchdog: { pidFiles: ['/p'], device: '/dev/watchdog' } }, /^watchdog\.device is not a known field/],
+    [{ watchdog: {} }, /^watchdog needs pidFiles or a command/],
   ])('rejects %j with a message naming the field', (patch, expected) => {
     expect(errorOf({ ...valid(), ...patch })).toMatch(expected);
   });
@@ -120,7 +181,35 @@ describe('parseConfig', () => {
     expect(errorOf(null)).toBe('config must be a mapping of fields');
   });
 
+  it('takes null for an optional field (an empty YAML value) as its default', () => {
+    expect(parseConfig({ ...valid(), heartbeatIntervalMs: null, checks: null }).heartbeatIntervalMs).toBe(
+      CONFIG_DEFAULTS.heartbeatIntervalMs,
+    );
+  });
+
   it('messages are one line', () => {
     expect(errorOf({ ...valid(), listen: 'x' })).not.toContain('\n');
+  });
+});
+
+describe('loadConfig', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'agent-config-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const write = (name: string, text: string): string => {
+    writeFileSync(join(dir, name), text);
+    return join(dir, name);
+  };
+
+  it('reads YAML unless the name ends in .json, and names a syntax error', () => {
+    const yaml = Object.entries(valid())
+      .filter(([key]) => ['nodeId', 'nodeName', 'token', 'actionToken'].includes(key))
+      .map(([key, value]) => `${key}: ${JSON.stringify(value)}`)
+      .join('\n');
+    const text = `${yaml}\norchestrators: [http://127.0.0.1:8080]\nlisten: { host: 127.0.0.10, port: 7400 }\n`;
+    expect(loadConfig(write('a.yaml', text)).nodeName).toBe('db-1');
+    expect(loadConfig(write('a.json', JSON.stringify(valid()))).nodeName).toBe('db-1');
+    expect(() => loadConfig(write('b.yaml', 'nodeId: [\n'))).toThrow(/is not valid YAML/);
+    expect(() => loadConfig(write('b.json', '{"nodeId":'))).toThrow(/is not valid JSON/);
+    expect(() => loadConfig(join(dir, 'missing.yaml'))).toThrow(/cannot read config file .*ENOENT/);
   });
 });

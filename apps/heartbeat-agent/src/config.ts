@@ -2,34 +2,11 @@
  * The agent's config file (YAML or JSON by extension), validated once at start-up.
  * Defaults live here and only here; README.md documents the schema.
  */
-import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
-import { Type } from 'class-transformer';
-import {
-  ArrayMaxSize,
-  IsBoolean,
-  ArrayMinSize,
-  IsArray,
-  IsIn,
-  IsInt,
-  IsNotEmpty,
-  IsObject,
-  IsOptional,
-  IsString,
-  IsUrl,
-  IsUUID,
-  Matches,
-  Max,
-  MaxLength,
-  Min,
-  MinLength,
-  ValidateNested,
-} from 'class-validator';
-import { parse as parseYaml } from 'yaml';
-import { AGENT_ACTIONS, AgentAction, isAgentAction } from '@ha/contracts';
+import { AGENT_ACTIONS, AgentAction, isAgentAction } from '@ha/contracts/roles';
 import { BodyValidationError, ConfigError } from './errors';
-import { validatePlain } from './validation';
+import { ObjectSchema, Schema, validatePlain } from './validation';
 
 export const CONFIG_DEFAULTS = {
   heartbeatIntervalMs: 1000,
@@ -54,60 +31,44 @@ const MAX_SOCKET_PATH = 107;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const NAME_MESSAGE = 'must be 1-64 characters of letters, digits, ".", "_" or "-"';
 
-export class ListenConfig {
-  @IsString()
-  @IsNotEmpty()
-  host: string;
-
-  @IsInt()
-  @Min(0)
-  @Max(65535)
-  port: number;
-}
+const NOT_EMPTY: Schema = { type: 'string', notEmpty: true };
+const optionalInt = (minimum: number, maximum: number): Schema => ({
+  type: 'integer',
+  optional: true,
+  minimum,
+  maximum,
+});
 
 /** A command the agent may run: never a shell line, always command + args. */
-export class CommandConfig {
-  @IsString()
-  @IsNotEmpty()
+interface CommandConfig {
   command: string;
-
-  @IsOptional()
-  @IsArray()
-  @ArrayMaxSize(64)
-  @IsString({ each: true })
   args?: string[];
-
-  @IsOptional()
-  @IsInt()
-  @Min(1)
-  @Max(3_600_000)
   timeoutMs?: number;
 }
+const COMMAND_PROPERTIES: Record<string, Schema> = {
+  command: NOT_EMPTY,
+  args: { type: 'array', optional: true, maxItems: 64, items: { type: 'string' } },
+  timeoutMs: optionalInt(1, 3_600_000),
+};
+const COMMAND_SCHEMA: ObjectSchema = { type: 'object', properties: COMMAND_PROPERTIES };
 
 /** An action's command; `batch`: one run serves every scenario asking for this action at once. */
-export class ActionCommandConfig extends CommandConfig {
-  @IsOptional()
-  @IsBoolean()
+interface ActionCommandConfig extends CommandConfig {
   batch?: boolean;
 }
+const ACTION_COMMAND_SCHEMA: ObjectSchema = {
+  type: 'object',
+  properties: { ...COMMAND_PROPERTIES, batch: { type: 'boolean', optional: true } },
+};
 
-export class ReplicaLagConfig extends CommandConfig {
-  @IsOptional()
-  @IsInt()
-  @Min(100)
-  @Max(3_600_000)
+interface ReplicaLagConfig extends CommandConfig {
   intervalMs?: number;
 }
 
-export class CheckConfig extends CommandConfig {
-  @Matches(NAME_PATTERN, { message: 'name must be 1-64 characters of letters, digits, ".", "_" or "-"' })
+interface CheckConfig extends CommandConfig {
   name: string;
-
-  @IsOptional()
-  @IsInt()
-  @Min(100)
-  @Max(86_400_000)
   intervalMs?: number;
 }
 
@@ -115,126 +76,99 @@ export class CheckConfig extends CommandConfig {
  * The watchdog (see watchdog/watchdog-main.ts): what it takes down when the lease runs out without
  * renewal. At least one pid file or a command.
  */
-export class WatchdogConfig {
+interface WatchdogConfig {
   /** Process (group) to kill: the protected service's pid file. */
-  @IsOptional()
-  @IsArray()
-  @ArrayMaxSize(16)
-  @IsString({ each: true })
-  @IsNotEmpty({ each: true })
   pidFiles?: string[];
-
   /** Run after the kills, e.g. a script that stops the service for good or cuts its network. */
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => CommandConfig)
   command?: CommandConfig;
-
-  @IsOptional()
-  @IsIn(['SIGKILL', 'SIGTERM'])
   signal?: 'SIGKILL' | 'SIGTERM';
-
   /** Unix socket of the watchdog (default: next to the state file). */
-  @IsOptional()
-  @IsString()
-  @IsNotEmpty()
   socket?: string;
 }
 
-export class AgentConfigFile {
-  @IsUUID()
+/** The file as written; AGENT_CONFIG_SCHEMA says the same. */
+interface AgentConfigFile {
   nodeId: string;
-
-  @Matches(NAME_PATTERN, { message: 'nodeName must be 1-64 characters of letters, digits, ".", "_" or "-"' })
   nodeName: string;
-
-  @IsArray()
-  @ArrayMinSize(1)
-  @ArrayMaxSize(16)
-  @IsUrl(
-    { require_tld: false, require_protocol: true, protocols: ['http', 'https'] },
-    { each: true, message: 'orchestrators must be a list of http(s) base URLs' },
-  )
   orchestrators: string[];
-
-  @IsString()
-  @MinLength(8)
-  @MaxLength(4096)
   token: string;
-
-  @IsString()
-  @MinLength(8)
-  @MaxLength(4096)
   actionToken: string;
-
-  @ValidateNested()
-  @Type(() => ListenConfig)
-  listen: ListenConfig;
-
-  @IsOptional()
-  @IsInt()
-  @Min(50)
-  @Max(60_000)
+  listen: { host: string; port: number };
   heartbeatIntervalMs?: number;
-
-  @IsOptional()
-  @IsInt()
-  @Min(1)
-  @Max(3_600_000)
   peerTimeoutMs?: number;
-
-  @IsOptional()
-  @IsString()
-  @IsNotEmpty()
   stateFile?: string;
-
   /**
    * Send heartbeats as signed UDP datagrams to orchestrators that offer it (their HTTP answer
    * names a udpPort), with an HTTP heartbeat whenever something structural changes and at least
    * every udpFullEveryMs. Off by default.
    */
-  @IsOptional()
-  @IsBoolean()
   udpHeartbeats?: boolean;
-
-  @IsOptional()
-  @IsInt()
-  @Min(1000)
-  @Max(60_000)
   udpFullEveryMs?: number;
-
-  @IsOptional()
-  @IsInt()
-  @Min(100)
-  @Max(3_600_000)
   defaultLeaseMs?: number;
-
-  @IsOptional()
-  @IsArray()
-  @ArrayMaxSize(64)
-  @ValidateNested({ each: true })
-  @Type(() => CheckConfig)
   checks?: CheckConfig[];
-
-  /** Validated by hand below: keys must be AGENT_ACTIONS, values CommandConfig. */
-  @IsOptional()
-  @IsObject()
+  /** Checked in parseActions: keys must be AGENT_ACTIONS, values ACTION_COMMAND_SCHEMA. */
   actions?: Record<string, unknown>;
-
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => ReplicaLagConfig)
   replicaLag?: ReplicaLagConfig;
-
-  @IsOptional()
-  @IsIn(LOG_LEVELS)
   logLevel?: (typeof LOG_LEVELS)[number];
-
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => WatchdogConfig)
   watchdog?: WatchdogConfig;
 }
+
+const AGENT_CONFIG_SCHEMA: ObjectSchema = {
+  type: 'object',
+  properties: {
+    nodeId: { type: 'uuid' },
+    nodeName: { type: 'pattern', pattern: NAME_PATTERN, message: NAME_MESSAGE },
+    orchestrators: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 16,
+      items: { type: 'http-url' },
+      itemsMessage: 'must be a list of http(s) base URLs',
+    },
+    token: { type: 'string', minLength: 8, maxLength: 4096 },
+    actionToken: { type: 'string', minLength: 8, maxLength: 4096 },
+    listen: {
+      type: 'object',
+      properties: { host: NOT_EMPTY, port: { type: 'integer', minimum: 0, maximum: 65535 } },
+    },
+    heartbeatIntervalMs: optionalInt(50, 60_000),
+    peerTimeoutMs: optionalInt(1, 3_600_000),
+    stateFile: { ...NOT_EMPTY, optional: true },
+    udpHeartbeats: { type: 'boolean', optional: true },
+    udpFullEveryMs: optionalInt(1000, 60_000),
+    defaultLeaseMs: optionalInt(100, 3_600_000),
+    checks: {
+      type: 'array',
+      optional: true,
+      maxItems: 64,
+      items: {
+        type: 'object',
+        properties: {
+          name: { type: 'pattern', pattern: NAME_PATTERN, message: NAME_MESSAGE },
+          ...COMMAND_PROPERTIES,
+          intervalMs: optionalInt(100, 86_400_000),
+        },
+      },
+    },
+    actions: { type: 'map', optional: true },
+    replicaLag: {
+      type: 'object',
+      optional: true,
+      properties: { ...COMMAND_PROPERTIES, intervalMs: optionalInt(100, 3_600_000) },
+    },
+    logLevel: { type: 'enum', optional: true, values: LOG_LEVELS },
+    watchdog: {
+      type: 'object',
+      optional: true,
+      properties: {
+        pidFiles: { type: 'array', optional: true, maxItems: 16, items: NOT_EMPTY },
+        command: { ...COMMAND_SCHEMA, optional: true },
+        signal: { type: 'enum', optional: true, values: ['SIGKILL', 'SIGTERM'] },
+        socket: { ...NOT_EMPTY, optional: true },
+      },
+    },
+  },
+};
 
 export interface ResolvedWatchdog {
   socket: string;
@@ -289,7 +223,7 @@ export interface AgentConfig {
 export function parseConfig(raw: unknown): AgentConfig {
   let file: AgentConfigFile;
   try {
-    file = validatePlain(AgentConfigFile, raw, { path: '' });
+    file = validatePlain<AgentConfigFile>(AGENT_CONFIG_SCHEMA, raw, { path: '' });
   } catch (err) {
     if (err instanceof BodyValidationError) {
       throw new ConfigError(err.field === '' ? 'config must be a mapping of fields' : err.message);
@@ -382,7 +316,7 @@ function parseActions(raw: Record<string, unknown>): Partial<Record<AgentAction,
     }
     let command: ActionCommandConfig;
     try {
-      command = validatePlain(ActionCommandConfig, value, { path: `actions.${name}` });
+      command = validatePlain<ActionCommandConfig>(ACTION_COMMAND_SCHEMA, value, { path: `actions.${name}` });
     } catch (err) {
       if (err instanceof BodyValidationError) throw new ConfigError(err.message);
       throw err;
@@ -395,6 +329,12 @@ function parseActions(raw: Record<string, unknown>): Partial<Record<AgentAction,
     };
   }
   return actions;
+}
+
+/** yaml costs the agent ~7 MB once loaded: only a YAML config file loads it. */
+function parseYaml(text: string): unknown {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('yaml') as typeof import('yaml')).parse(text);
 }
 
 /** Reads and validates a config file; YAML unless the extension is .json. */

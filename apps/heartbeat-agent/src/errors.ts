@@ -2,7 +2,7 @@
  * Typed errors of the agent. The HTTP server maps them to status codes in one place
  * (http-server.ts `toHttpError`); anything else becomes a 500 with a correlation id.
  */
-import { ActionRefusal } from '@ha/contracts';
+import type { ActionRefusal } from '@ha/contracts';
 
 export abstract class AgentHttpError extends Error {
   abstract readonly statusCode: number;

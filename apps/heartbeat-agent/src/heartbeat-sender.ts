@@ -16,11 +16,10 @@
  */
 import dgram from 'node:dgram';
 import { KeyObject } from 'node:crypto';
+import type { HeartbeatRequest, HeartbeatResponse } from '@ha/contracts';
 import {
   decodeUdpAck,
   encodeUdpHeartbeat,
-  HeartbeatRequest,
-  HeartbeatResponse,
   udpBootKey,
   udpHead,
   udpHeartbeatKey,
@@ -29,9 +28,10 @@ import {
   UDP_MAX_DATAGRAM,
   UDP_TYPE_ACK,
   udpVerify,
-} from '@ha/contracts';
+} from '@ha/contracts/udp-heartbeat';
 import { Logger } from 'pino';
-import { HeartbeatResponseDto } from './assignment.dto';
+import { postJson } from './http-client';
+import { HEARTBEAT_RESPONSE_SCHEMA } from './schemas';
 import { validatePlain } from './validation';
 
 export interface OrchestratorContact {
@@ -378,22 +378,23 @@ export class HeartbeatSender {
     const sentAt = this.options.now();
     const sentAtWall = Date.now();
     try {
-      const res = await fetch(`${contact.url}/api/v1/heartbeats`, {
-        method: 'POST',
+      const res = await postJson(`${contact.url}/api/v1/heartbeats`, JSON.stringify(request), {
         headers: { 'content-type': 'application/json', authorization: `Bearer ${this.options.token}` },
-        body: JSON.stringify(request),
-        signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), this.abort.signal]),
+        timeoutMs,
+        signal: this.abort.signal,
       });
-      const text = await res.text();
-      if (!res.ok) {
+      const text = res.text;
+      if (res.status < 200 || res.status > 299) {
         this.fail(contact, `HTTP ${res.status}`);
         return false;
       }
       // A 2xx is contact, even if the body is unusable: the orchestrator took our heartbeat.
       contact.lastContact = Math.max(sentAt, contact.lastContact ?? Number.NEGATIVE_INFINITY);
-      let response: HeartbeatResponseDto;
+      let response: HeartbeatResponse;
       try {
-        response = validatePlain(HeartbeatResponseDto, JSON.parse(text), { forbidUnknown: false });
+        response = validatePlain<HeartbeatResponse>(HEARTBEAT_RESPONSE_SCHEMA, JSON.parse(text), {
+          forbidUnknown: false,
+        });
       } catch (err) {
         this.fail(contact, `invalid heartbeat response: ${(err as Error).message}`);
         return false;
@@ -418,10 +419,10 @@ export class HeartbeatSender {
       return true;
     } catch (err) {
       if (this.abort.signal.aborted) return false;
-      const e = err as Error & { cause?: { code?: string } };
+      const e = err as NodeJS.ErrnoException;
       this.fail(
         contact,
-        e.name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : (e.cause?.code ?? e.message),
+        e.name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : (e.code ?? e.message),
       );
       return false;
     } finally {

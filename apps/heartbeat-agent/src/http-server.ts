@@ -8,11 +8,10 @@
  *   GET  /healthz           no auth, no data: liveness only
  * Typed errors map to status codes in toHttpError; anything else is a 500 with a correlation id.
  */
-import 'reflect-metadata'; // before @ha/contracts: its decorators read metadata at load time
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { IncomingMessage, Server, ServerResponse, createServer } from 'node:http';
 import { AddressInfo } from 'node:net';
-import {
+import type {
   ActionBatchRequest,
   ActionBatchResponse,
   ActionRequest,
@@ -32,6 +31,7 @@ import {
   UnauthorizedError,
   UnsupportedMediaTypeError,
 } from './errors';
+import { ACTION_BATCH_REQUEST_SCHEMA, ACTION_REQUEST_SCHEMA, PEER_HEARTBEAT_SCHEMA } from './schemas';
 import { validatePlain } from './validation';
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -134,13 +134,16 @@ export class AgentHttpServer {
       }
       if (pathname === '/peer/heartbeat') {
         this.requireMethod(req, 'POST');
-        const heartbeat = validatePlain(PeerHeartbeat, await readJsonBody(req));
+        const heartbeat = validatePlain<PeerHeartbeat>(PEER_HEARTBEAT_SCHEMA, await readJsonBody(req));
         return send(res, 200, this.options.api.receivePeerHeartbeat(heartbeat, bearerToken(req)));
       }
       const batch = /^\/actions\/([^/]+)\/batch$/.exec(pathname);
       if (batch) {
         const name = this.configuredAction(req, batch[1]);
-        const body = validatePlain(ActionBatchRequest, await readJsonBody(req, MAX_BATCH_BODY_BYTES));
+        const body = validatePlain<ActionBatchRequest>(
+          ACTION_BATCH_REQUEST_SCHEMA,
+          await readJsonBody(req, MAX_BATCH_BODY_BYTES),
+        );
         const results = await Promise.all(
           body.requests.map(async (request) => {
             try {
@@ -178,7 +181,7 @@ export class AgentHttpServer {
       const action = /^\/actions\/([^/]+)$/.exec(pathname);
       if (action) {
         const name = this.configuredAction(req, action[1]);
-        const request = validatePlain(ActionRequest, await readJsonBody(req));
+        const request = validatePlain<ActionRequest>(ACTION_REQUEST_SCHEMA, await readJsonBody(req));
         if (hasControlCharacters(request.stepId)) {
           throw new BodyValidationError('stepId', 'stepId must not contain control characters');
         }

@@ -7,7 +7,7 @@
  * for no reason. The clock starts at the latest of: process start, last orchestrator contact, last
  * peer contact of that scenario.
  */
-import { AgentRole } from '@ha/contracts';
+import type { AgentRole } from '@ha/contracts';
 
 export interface LeaseInput {
   role: AgentRole;

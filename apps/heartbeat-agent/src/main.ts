@@ -2,7 +2,6 @@
  * Entry point: `node dist/apps/heartbeat-agent/src/main.js --config <file>`.
  * Exit codes: 0 after SIGTERM/SIGINT, 2 bad usage or config, 3 unusable state file, 1 anything else.
  */
-import 'reflect-metadata';
 import { Agent } from './agent';
 import { AgentConfig, loadConfig } from './config';
 import { ConfigError, StateFileError } from './errors';

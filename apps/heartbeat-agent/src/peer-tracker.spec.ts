@@ -112,10 +112,35 @@ describe('PeerTracker', () => {
     tracker.heard(other, 9_900);
     expect(tracker.views([other])[0]).toMatchObject({ lastSeenMsAgo: 100, reachable: true });
     expect(tracker.lastContact([other])).toBeUndefined();
+    expect(tracker.lastPeerContact([{ nodeId: other }])).toBeUndefined();
     // Its answer to ours, sent at 9,500: the peer read it after that and reports it.
     tracker.answered(other, 9_500, { scenarioId: scenarios[0], role: 'replica', epoch: 1, receivedAt: 0 });
     expect(tracker.lastContact([other])).toBe(9_500);
+    expect(tracker.lastPeerContact([{ nodeId: other }])).toBe(9_500);
     // The view keeps the newest sign of life.
     expect(tracker.views([other])[0].lastSeenMsAgo).toBe(100);
+  });
+
+  it('lastPeerContact: the latest of the peers, never this node itself', () => {
+    const other = randomUUID();
+    const tracker = new PeerTracker({
+      nodeId: me,
+      intervalMs: 1000,
+      peerTimeoutMs: 3000,
+      now: () => 0,
+      assignments: () => [],
+      ownRole: () => ({ role: 'production', epoch: 1 }),
+      logger: pino({ level: 'silent' }),
+    });
+    const report = { scenarioId: scenarios[0], role: 'replica', epoch: 1, receivedAt: 0 };
+    expect(tracker.lastPeerContact([{ nodeId: me }, { nodeId: peer }])).toBeUndefined();
+    // An answer claiming to come from this node (a misconfigured peer URL) is no contact.
+    tracker.answered(me, 500, report);
+    expect(tracker.lastPeerContact([{ nodeId: me }, { nodeId: peer }])).toBeUndefined();
+    tracker.answered(peer, 100, report);
+    tracker.answered(other, 300, report);
+    expect(tracker.lastPeerContact([{ nodeId: me }, { nodeId: peer }])).toBe(100);
+    expect(tracker.lastPeerContact([{ nodeId: peer }, { nodeId: other }])).toBe(300);
+    expect(tracker.lastPeerContact([])).toBeUndefined();
   });
 });

@@ -13,9 +13,10 @@
  * Liveness is per node: hearing a node in one scenario proves we are not cut off from it, so one
  * heartbeat per peer node and interval is enough however many scenarios the two nodes share.
  */
-import 'reflect-metadata'; // before @ha/contracts: its decorators read metadata at load time
-import { PeerHeartbeat, PeerView, ScenarioAssignment } from '@ha/contracts';
+import type { PeerHeartbeat, PeerView, ScenarioAssignment } from '@ha/contracts';
 import { Logger } from 'pino';
+import { postJson } from './http-client';
+import { PEER_HEARTBEAT_SCHEMA } from './schemas';
 import { validatePlain } from './validation';
 
 export interface PeerReport {
@@ -80,6 +81,20 @@ export class PeerTracker {
     let latest: number | undefined;
     for (const id of nodeIds) {
       const at = this.lastAnswered.get(id);
+      if (at !== undefined && (latest === undefined || at > latest)) latest = at;
+    }
+    return latest;
+  }
+
+  /**
+   * Latest contact with any of `peers` but this node itself, or undefined: lastContact without the
+   * arrays (the lease check asks for every production scenario four times a second).
+   */
+  lastPeerContact(peers: readonly { nodeId: string }[]): number | undefined {
+    let latest: number | undefined;
+    for (const { nodeId } of peers) {
+      if (nodeId === this.options.nodeId) continue;
+      const at = this.lastAnswered.get(nodeId);
       if (at !== undefined && (latest === undefined || at > latest)) latest = at;
     }
     return latest;
@@ -173,21 +188,22 @@ export class PeerTracker {
     // Contact time is when we sent: the peer was alive at some point after it, never earlier.
     const sentAt = this.options.now();
     try {
-      const res = await fetch(`${agentUrl.replace(/\/+$/, '')}/peer/heartbeat`, {
-        method: 'POST',
+      const res = await postJson(`${agentUrl.replace(/\/+$/, '')}/peer/heartbeat`, JSON.stringify(body), {
         headers: { 'content-type': 'application/json', authorization: `Bearer ${assignment.peerToken}` },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(this.options.intervalMs),
+        timeoutMs: this.options.intervalMs,
+        maxBytes: 64 * 1024,
       });
-      const text = await res.text();
-      if (!res.ok) {
+      const text = res.text;
+      if (res.status < 200 || res.status > 299) {
         this.options.logger.debug(
           { event: 'peer.rejected', peerNodeId, statusCode: res.status, scenarioId: assignment.scenarioId },
           'peer refused our heartbeat',
         );
         return res.status === 401 || res.status === 403 ? 'refused' : 'unreachable';
       }
-      const answer = validatePlain(PeerHeartbeat, JSON.parse(text), { forbidUnknown: false });
+      const answer = validatePlain<PeerHeartbeat>(PEER_HEARTBEAT_SCHEMA, JSON.parse(text), {
+        forbidUnknown: false,
+      });
       if (answer.fromNodeId !== peerNodeId) {
         this.options.logger.warn(
           { event: 'peer.wrong_node', peerNodeId, answeredBy: answer.fromNodeId, agentUrl },

@@ -2,7 +2,7 @@
  * Runs a configured command (never through a shell) in its own process group, with a hard timeout
  * that kills the whole group, so a script's children cannot outlive it.
  */
-import { wellFormedText } from '@ha/contracts';
+import { wellFormedText } from '@ha/contracts/json-limits';
 import { ChildProcess, spawn } from 'node:child_process';
 
 export interface RunSpec {

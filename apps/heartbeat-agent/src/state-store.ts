@@ -4,11 +4,11 @@
  * never half of one. A file that cannot be parsed stops the agent: silently starting from zero
  * would reset epochs and let a stale orchestrator action through.
  */
-import 'reflect-metadata'; // before @ha/contracts: its decorators read metadata at load time
 import { closeSync, fsyncSync, openSync, readFileSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { AGENT_ROLES, ActionResponse, MAX_EPOCH, AgentRole, ScenarioAssignment } from '@ha/contracts';
+import type { ActionResponse, AgentRole, ScenarioAssignment } from '@ha/contracts';
+import { AGENT_ROLES, MAX_EPOCH } from '@ha/contracts/roles';
 import { StateFileError } from './errors';
 
 export const STATE_FILE_VERSION = 1;
@@ -76,6 +76,8 @@ export class StateStore {
   private readonly steps = new Map<string, StepLogEntry>();
   /** scenarioId → assignment: a node may carry thousands, looked up on every heartbeat. */
   private byScenario = new Map<string, ScenarioAssignment>();
+  /** scenarios() as last built, until the next change: the lease check reads it 4 times a second. */
+  private scenarioList: ReadonlyArray<Readonly<{ scenarioId: string } & ScenarioState>> | null = null;
   private writing: Promise<void> | null = null;
   /** `steps` (the map) has entries data.steps (what is written) does not have yet. */
   private stepsChanged = false;
@@ -130,8 +132,18 @@ export class StateStore {
     return this.data.scenarios[scenarioId];
   }
 
-  scenarios(): Array<{ scenarioId: string } & ScenarioState> {
-    return Object.entries(this.data.scenarios).map(([scenarioId, s]) => ({ scenarioId, ...s }));
+  /**
+   * Bumped on every change of a scenario's state or of the assignments, so that callers can keep
+   * what they derive from them (the heartbeat's role reports) until it changes.
+   */
+  revision = 0;
+
+  scenarios(): ReadonlyArray<Readonly<{ scenarioId: string } & ScenarioState>> {
+    this.scenarioList ??= Object.entries(this.data.scenarios).map(([scenarioId, s]) => ({
+      scenarioId,
+      ...s,
+    }));
+    return this.scenarioList;
   }
 
   /** Sets role and/or epoch. An epoch never goes backwards here, whatever the caller passes. */
@@ -141,6 +153,8 @@ export class StateStore {
     const role = patch.role ?? current?.role ?? 'unknown';
     if (current && current.epoch === epoch && current.role === role) return false;
     this.data.scenarios[scenarioId] = { epoch, role, updatedAt: Date.now() };
+    this.scenarioList = null;
+    this.revision++;
     return true;
   }
 
@@ -156,6 +170,7 @@ export class StateStore {
     if (JSON.stringify(assignments) === JSON.stringify(this.data.assignments)) return false;
     this.data.assignments = assignments;
     this.byScenario = new Map(assignments.map((a) => [a.scenarioId, a]));
+    this.revision++;
     return true;
   }
 

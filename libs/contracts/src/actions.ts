@@ -11,7 +11,8 @@ import {
   Min,
   ValidateNested,
 } from 'class-validator';
-import { AGENT_ACTIONS, AgentAction, MAX_EPOCH } from './roles';
+import { ActionRefusal, MAX_ACTION_BATCH } from './constants';
+import { AgentAction, MAX_EPOCH } from './roles';
 
 /**
  * POST {agentUrl}/actions/{action} body (Bearer = the node's action token).
@@ -47,9 +48,6 @@ export class ActionRequest {
   deadline: number;
 }
 
-/** Most requests in one batch call (POST /actions/{action}/batch). */
-export const MAX_ACTION_BATCH = 5000;
-
 /**
  * Many scenarios' requests for the same action in one call (a mass failover): each is handled
  * exactly as if it came alone (epoch fencing, deadline, idempotent by stepId).
@@ -67,18 +65,6 @@ export class ActionBatchRequest {
 export interface ActionBatchResponse {
   results: (({ ok: true } & ActionResponse) | ({ ok: false } & AgentErrorBody))[];
 }
-
-/** Why an agent refused an action (AgentErrorBody.reason). */
-export const ACTION_REFUSALS = [
-  'stale_epoch',
-  'epoch_not_issued',
-  'unknown_scenario',
-  'deadline_passed',
-  'step_conflict',
-  // batch route only: still running at its deadline (a retry with the same stepId gets the result)
-  'in_progress',
-] as const;
-export type ActionRefusal = (typeof ACTION_REFUSALS)[number];
 
 export interface ActionResponse {
   action: AgentAction;
@@ -105,8 +91,4 @@ export interface AgentErrorBody {
   currentEpoch?: number;
   /** Present when an action was refused: which rule refused it. */
   reason?: ActionRefusal;
-}
-
-export function isAgentAction(name: string): name is AgentAction {
-  return (AGENT_ACTIONS as readonly string[]).includes(name);
 }

@@ -4,7 +4,7 @@
  * what the HeartbeatRequest class says; heartbeat.schema.spec.ts holds both to the same corpus.
  */
 import { CHECK_STATUSES } from './checks';
-import { MAX_SCENARIOS_PER_NODE, WATCHDOG_MODES } from './heartbeat';
+import { MAX_SCENARIOS_PER_NODE, WATCHDOG_MODES } from './constants';
 import { AGENT_ROLES, MAX_EPOCH } from './roles';
 
 // The same UUID shape class-validator's IsUUID() ('all') accepts.

@@ -15,14 +15,8 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { CHECK_STATUSES, CheckStatus } from './checks';
+import { MAX_SCENARIOS_PER_NODE, WATCHDOG_MODES, WatchdogMode } from './constants';
 import { AGENT_ROLES, AgentRole, MAX_EPOCH } from './roles';
-
-/**
- * Scenarios one node may carry (role reports, assignments, peer views): as many as a request may
- * hold in one array (the JSON limits' default). The default BODY_LIMIT_BYTES fits about 2,000
- * role reports per heartbeat; raise it for more.
- */
-export const MAX_SCENARIOS_PER_NODE = 10_000;
 
 /** Result of one user-defined check that ran on the agent. */
 export class LocalCheckResult {
@@ -77,9 +71,6 @@ export class PeerView {
   @IsBoolean()
   reachable: boolean;
 }
-
-export const WATCHDOG_MODES = ['none', 'process'] as const;
-export type WatchdogMode = (typeof WATCHDOG_MODES)[number];
 
 /**
  * The agent's watchdog: a separate process that takes the protected service down when the agent

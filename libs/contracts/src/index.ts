@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 export * from './checks';
 export * from './roles';
+export * from './constants';
 export * from './heartbeat';
 export * from './actions';
 export * from './json-limits';

@@ -22,6 +22,10 @@ export const AGENT_ACTIONS = [
 ] as const;
 export type AgentAction = (typeof AGENT_ACTIONS)[number];
 
+export function isAgentAction(name: string): name is AgentAction {
+  return (AGENT_ACTIONS as readonly string[]).includes(name);
+}
+
 /**
  * Epochs are PostgreSQL integers on the orchestrator: every epoch field (API, agent, contracts,
  * state file) is bounded by this, so a forged 2^31 or 1e300 is a 400, never a stored number.

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { Socket, connect } from 'node:net';
 import { join } from 'node:path';
-import { WatchdogReport } from '@ha/contracts';
+import type { WatchdogReport } from '@ha/contracts';
 import { Logger } from 'pino';
 import { ResolvedWatchdog } from '../config';
 import { monotonicMs } from './monotonic';
