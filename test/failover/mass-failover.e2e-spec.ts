@@ -107,6 +107,17 @@ describe('mass failover: a host with many scenarios dies (bulk API, batches, rea
     await prod.agent!.kill();
     for (let i = 0; i < MASS; i++) await c.waitDns(replica1.address, 30000, record(i));
     await c.waitDns(replica1.address, 30000);
+    // The main scenario's lease wait could not ask replica2's agent (its API is cut): it took
+    // replica2's word from the heartbeats it sent after the question.
+    const mainOp = (await c.api('GET', `/api/v1/operations?scenarioId=${c.scenarioId}&type=failover`)).body
+      .items[0];
+    const mainFence = (await c.api('GET', `/api/v1/operations/${mainOp.id}`)).body.steps.find(
+      (s: { name: string }) => s.name === 'fence',
+    );
+    expect(mainFence.output).toMatchObject({
+      fencedBy: 'lease-expiry',
+      peersAsked: { replica1: expect.any(Object), replica2: expect.objectContaining({ from: 'heartbeat' }) },
+    });
 
     // lonely's replica is still cut off: its failover waits, alone, and completes once it is back.
     const opOf = async (scenarioId: string) =>

@@ -57,6 +57,12 @@ export class HeartbeatStore implements OnApplicationBootstrap, OnApplicationShut
   private readonly dirtyWatchdog = new Map<string, string>();
   /** peer views about nodes another instance owns, for its detector: `${nodeId}|${observer}` → view */
   private readonly remoteViews = new Map<string, { nodeId: string; view: PeerObservation }>();
+  /**
+   * Nodes a failover's lease wait needs every observer's views of (see wantPeerViews): their views
+   * are published to Redis like remote ones, whoever owns them. Refreshed once a second.
+   */
+  private viewsWanted = new Set<string>();
+  private viewsWantedReadAt = 0;
   /** nodes whose watchdog flag was written at least once by this instance */
   private readonly watchdogSeen = new Set<string>();
   private timers: NodeJS.Timeout[] = [];
@@ -160,7 +166,7 @@ export class HeartbeatStore implements OnApplicationBootstrap, OnApplicationShut
       const view = { observerNodeId, seenAt, reachable: v.reachable, reportedAt: now };
       m.set(observerNodeId, view);
       if (seenAt !== null) this.noteContact(v.nodeId, seenAt);
-      if (this.membership?.enabled && !this.membership.owns(v.nodeId))
+      if (this.viewsWanted.has(v.nodeId) || (this.membership?.enabled && !this.membership.owns(v.nodeId)))
         this.remoteViews.set(`${v.nodeId}|${observerNodeId}`, { nodeId: v.nodeId, view });
     }
   }
@@ -179,6 +185,16 @@ export class HeartbeatStore implements OnApplicationBootstrap, OnApplicationShut
   }
 
   async flushContacts(): Promise<void> {
+    if (Date.now() - this.viewsWantedReadAt >= VIEWS_WANTED_REFRESH_MS) {
+      this.viewsWantedReadAt = Date.now();
+      try {
+        const wanted = await this.redis.client.hgetall(viewsWantedKey(this.redis));
+        const now = Date.now();
+        this.viewsWanted = new Set(Object.keys(wanted).filter((id) => Number(wanted[id]) > now));
+      } catch {
+        /* Redis down: keep the last set */
+      }
+    }
     if (this.remoteViews.size > 0) {
       const views = [...this.remoteViews.values()];
       this.remoteViews.clear();
@@ -271,6 +287,26 @@ function isDataError(err: unknown): boolean {
 
 /** Views of a node published by the instances that took its observers' heartbeats. */
 const PEER_VIEWS_TTL_MS = 60_000;
+const VIEWS_WANTED_REFRESH_MS = 1000;
+
+function viewsWantedKey(redis: RedisService): string {
+  return `${redis.prefix}:viewswanted`;
+}
+
+/**
+ * Asks every instance to publish what observers report about `nodeId` (readPeerViews) for the next
+ * `forMs`, whichever instance owns it: a lease wait whose question to a peer's agent got no answer
+ * falls back on that peer's heartbeats.
+ */
+export async function wantPeerViews(redis: RedisService, nodeId: string, forMs = 120_000): Promise<void> {
+  const key = viewsWantedKey(redis);
+  const now = Date.now();
+  await redis.client.hset(key, nodeId, String(now + forMs));
+  // Expired entries go the next time anyone asks (the hash stays as small as the failovers in progress).
+  const all = await redis.client.hgetall(key);
+  const stale = Object.keys(all).filter((id) => Number(all[id]) <= now);
+  if (stale.length) await redis.client.hdel(key, ...stale);
+}
 
 function peerViewsKey(redis: RedisService, nodeId: string): string {
   return `${redis.prefix}:peerviews:${nodeId}`;

@@ -24,7 +24,13 @@ import { NodeStatusEntity } from '../detection/node-status.entity';
 import { DnsRecordWrite } from '../dns/dns-provider.interface';
 import { DnsService } from '../dns/dns.service';
 import { queryRecord } from '../dns/embedded/dns-query';
-import { readLastContact, readWatchdogArmed } from '../heartbeats/heartbeat.store';
+import {
+  PeerObservation,
+  readLastContact,
+  readPeerViews,
+  readWatchdogArmed,
+  wantPeerViews,
+} from '../heartbeats/heartbeat.store';
 import { MaintenanceService } from '../maintenance/maintenance.service';
 import { NodeEntity } from '../nodes/node.entity';
 import { NotificationsService } from '../notify/notifications.service';
@@ -539,6 +545,8 @@ export class StepHandlers {
       ...(ctx.scenario.replicas ?? []).map((r) => r.nodeId),
     ].filter((id) => id !== oldId);
     let heardByPeers = Number.NEGATIVE_INFINITY;
+    let expiredSince: number | null = null;
+    let expiredAtLast = Number.NaN;
     let peerCheck: Record<string, unknown> | undefined;
     for (;;) {
       const last = Math.max((await readLastContact(this.redis, oldId)) ?? started, heardByPeers);
@@ -564,7 +572,11 @@ export class StepHandlers {
       const expiry = last + policy.leaseMs + policy.leaseMarginMs;
       const now = Date.now();
       if (now >= expiry) {
-        const asked = confirmed ? undefined : await this.peerViewsAfterExpiry(oldId, peers);
+        if (expiredSince === null || expiredAtLast !== last) {
+          expiredSince = now;
+          expiredAtLast = last;
+        }
+        const asked = confirmed ? undefined : await this.peerViewsAfterExpiry(oldId, peers, expiredSince);
         if (asked && asked.latest > last) {
           heardByPeers = asked.latest;
           continue;
@@ -612,6 +624,8 @@ export class StepHandlers {
   private async peerViewsAfterExpiry(
     nodeId: string,
     peers: string[],
+    /** when the node's lease was first seen expired (at its current last contact) */
+    expiredSince: number,
   ): Promise<{ latest: number; unanswered: string[]; views: Record<string, unknown> }> {
     const answers = await Promise.all(
       peers.map((id) =>
@@ -624,11 +638,29 @@ export class StepHandlers {
     let latest = Number.NEGATIVE_INFINITY;
     const unanswered: string[] = [];
     const views: Record<string, unknown> = {};
+    const silent = answers.filter((a) => !a.v);
+    // A peer whose agent API does not answer may still send heartbeats: what it reported about the
+    // node in a heartbeat read after the lease was seen expired counts as its answer (every
+    // instance publishes those views while a failover waits; the first time, they start now).
+    const reported = silent.length ? await this.reportedViews(nodeId) : new Map<string, PeerObservation>();
     for (const a of answers) {
       if (!a.v) {
         const name = (await this.node(a.id).catch(() => undefined))?.name ?? a.id;
+        const r = reported.get(a.id.toLowerCase());
+        if (r && r.reportedAt >= expiredSince) {
+          views[name] = {
+            lastHeardAgoMs: r.seenAt === null ? null : Date.now() - r.seenAt,
+            from: 'heartbeat',
+            agentApi: a.err?.message ?? 'no answer',
+          };
+          if (r.seenAt !== null) latest = Math.max(latest, r.seenAt);
+          continue;
+        }
         unanswered.push(name);
-        views[name] = { error: a.err?.message ?? 'no answer' };
+        views[name] = {
+          error: a.err?.message ?? 'no answer',
+          lastReportAgoMs: r ? Date.now() - r.reportedAt : null,
+        };
         continue;
       }
       const seenAt = a.v.seenAt.get(nodeId.toLowerCase()) ?? null;
@@ -642,6 +674,17 @@ export class StepHandlers {
       latest = Math.max(latest, seenAt ?? Number.NEGATIVE_INFINITY, startedAt ?? Number.NEGATIVE_INFINITY);
     }
     return { latest, unanswered, views };
+  }
+
+  /** Observers' latest reports about `nodeId`, published by every instance (observer id, lower case → view). */
+  private async reportedViews(nodeId: string): Promise<Map<string, PeerObservation>> {
+    try {
+      await wantPeerViews(this.redis, nodeId);
+      const views = (await readPeerViews(this.redis, [nodeId])).get(nodeId) ?? [];
+      return new Map(views.map((v) => [v.observerNodeId.toLowerCase(), v]));
+    } catch {
+      return new Map();
+    }
   }
 
   private async demoteActive(ctx: StepContext) {
