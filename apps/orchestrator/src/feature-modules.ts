@@ -7,6 +7,7 @@ import { AppConfig } from './config/app-config';
 import { DecisionsModule } from './decisions/decisions.module';
 import { DetectionModule } from './detection/detection.module';
 import { DnsModule } from './dns/dns.module';
+import { EventsModule } from './events/events.module';
 import { HeartbeatsModule } from './heartbeats/heartbeats.module';
 import { MaintenanceModule } from './maintenance/maintenance.module';
 import { NotifyModule } from './notify/notify.module';
@@ -34,5 +35,6 @@ export function FEATURE_MODULES(config: AppConfig): (Type<unknown> | DynamicModu
     OperationsModule,
     DetectionModule,
     AssuredRecoveryModule,
+    EventsModule,
   ];
 }

@@ -32,6 +32,7 @@ export const EVENT_KINDS = [
 @Entity({ name: 'events' })
 @Index(['nodeId', 'at'])
 @Index(['scenarioId', 'at'])
+@Index(['xid', 'id'])
 export class EventEntity {
   @PrimaryGeneratedColumn('increment', { type: 'bigint' })
   id: string;
@@ -57,4 +58,18 @@ export class EventEntity {
 
   @Column({ type: 'jsonb', default: () => "'{}'" })
   details: Record<string, unknown>;
+
+  /**
+   * The id of the transaction that wrote the row, set by PostgreSQL: the live stream reads in
+   * (xid, id) order behind the oldest running transaction, so it never skips a late commit
+   * (see events/event-stream.service.ts). Never written by us.
+   */
+  @Column({
+    type: 'bigint',
+    default: () => 'txid_current()',
+    select: false,
+    insert: false,
+    update: false,
+  })
+  xid: string;
 }

@@ -3,6 +3,7 @@ import { AssuredRecoverySchedule1795700000000 } from './1795700000000-AssuredRec
 import { OperationBatches1795800000000 } from './1795800000000-OperationBatches';
 import { MaintenanceWindows1795900000000 } from './1795900000000-MaintenanceWindows';
 import { DecisionRecords1796000000000 } from './1796000000000-DecisionRecords';
+import { EventStreamCursor1796100000000 } from './1796100000000-EventStreamCursor';
 
 /** Every migration, in order. A new migration is added here as well as in its own file. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
@@ -12,4 +13,5 @@ export const MIGRATIONS: Function[] = [
   OperationBatches1795800000000,
   MaintenanceWindows1795900000000,
   DecisionRecords1796000000000,
+  EventStreamCursor1796100000000,
 ];
