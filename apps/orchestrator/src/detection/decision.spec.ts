@@ -32,6 +32,12 @@ describe('decide', () => {
       expect(rule({}, { state })).toBeNull();
   });
 
+  it('a failed node that is heard again (its verdict held while it recovers) is not failed over', () => {
+    expect(decide({ ...base, recovering: true })).toBeNull();
+    expect(rule({ recovering: true }, { state: 'failed_over' })).toBeNull();
+    expect(rule({ recovering: false })).toBe('failover');
+  });
+
   it('no quorum: lost by the orchestrator, not confirmed by peers', () => {
     expect(decide({ ...base, verdict: 'suspect', noQuorum: true })).toMatchObject({
       outcome: 'no-action',

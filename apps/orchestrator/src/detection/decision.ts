@@ -61,6 +61,8 @@ export interface DecisionInput {
   verdict: Verdict;
   /** the orchestrator lost the node and its peers do not confirm it */
   noQuorum: boolean;
+  /** failed only because the verdict is held while the node recovers (heard again): not acted on */
+  recovering?: boolean;
   /** the verdict's reason, as the detector gave it */
   reason: string;
   maintenance: { id: string; scopeType: string; endsAt: Date; reason: string } | null;
@@ -86,6 +88,9 @@ export const AUTO_FAILOVER_STATES = new Set(['running', 'degraded', 'ar_testing'
 export function decide(i: DecisionInput): Decision | null {
   const s = i.scenario;
   if (!ALERT_STATES.has(s.state)) return null;
+  // Heard again: failing it over now would move users off a node that answers (say, one an
+  // operator just failed back to while its verdict still holds).
+  if (i.verdict === 'failed' && i.recovering === true) return null;
   if (i.verdict !== 'failed') {
     if (!i.noQuorum) return null;
     return {

@@ -353,6 +353,39 @@ describe('DetectorService', () => {
     ]);
   });
 
+  it('a failed production heard again while its verdict holds (say, failed back to by an operator) is not failed over', async () => {
+    const s = setup('auto');
+    // Failed while the scenario was not protected (failed over, say): an alert, no request.
+    (s.scenario.entity as { state: string }).state = 'failed_over';
+    s.heartbeat(s.prod, t0);
+    s.heartbeat(s.replica, t0, { views: [[s.prod, true]] });
+    await s.detector.tick(t0 + 10);
+    s.heartbeat(s.replica, t0 + TTL + 100, { views: [[s.prod, false]] });
+    await s.detector.tick(t0 + TTL + 110);
+    expect(s.verdict(s.prod)).toBe('failed');
+    expect(s.requested).toEqual([]);
+    // Back, and production again (the failback), inside the recovery hold: still `failed`, not acted on.
+    (s.scenario.entity as { state: string }).state = 'running';
+    const back = t0 + TTL + 200;
+    s.heartbeat(s.prod, back);
+    s.heartbeat(s.replica, back, { views: [[s.prod, true]] });
+    await s.detector.tick(back + 10);
+    expect(s.detector.evidenceOf(s.prod.id)).toMatchObject({ verdict: 'failed', recovering: true });
+    expect(s.requested).toEqual([]);
+    // Failed again on the evidence of now (its own check, so its agent can still fence it): failed over.
+    let at = back;
+    for (let i = 1; i <= 2; i++) {
+      at = back + i * 100;
+      s.heartbeat(s.prod, at, { checks: [s.app('critical', at)] });
+      s.heartbeat(s.replica, at, { views: [[s.prod, true]] });
+      await s.detector.tick(at + 10);
+    }
+    expect(s.detector.evidenceOf(s.prod.id)).toMatchObject({ verdict: 'failed', recovering: false });
+    expect(s.requested).toEqual([
+      expect.objectContaining({ scenarioId: s.scenario.entity.id, type: 'failover' }),
+    ]);
+  });
+
   it('switch-all-if-any-fails: a failed member fails over its running group mates after one brake check, respecting hold-down', async () => {
     const s = setup('auto', [
       { name: 'billing', state: 'running' },

@@ -69,6 +69,11 @@ export interface NodeEvidence {
   peerQuorum: number;
   /** the orchestrator lost the node and its peers do not confirm it (so it is not failed) */
   noQuorum?: boolean;
+  /**
+   * Still `failed` only because the verdict holds for recoveryHoldMs: by the evidence of now it is
+   * not failed (heard again). It is not called healthy yet, and it is not failed over either.
+   */
+  recovering?: boolean;
 }
 
 const ACTIVE_STATES = new Set([
@@ -505,13 +510,14 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     if (!damper) this.dampers.set(node.id, (damper = new VerdictDamper(holdMs)));
     damper.setHold(holdMs);
     const d = damper.update(raw.verdict, now);
+    const recovering = d.verdict === 'failed' && raw.verdict !== 'failed';
     const ev: NodeEvidence = {
       nodeId: node.id,
       verdict: d.verdict,
       since: damper.since,
       view,
-      reason:
-        d.verdict === 'failed' && raw.verdict !== 'failed' ? `recovering (hold ${holdMs} ms)` : raw.reason,
+      reason: recovering ? `recovering (hold ${holdMs} ms)` : raw.reason,
+      recovering,
       heartbeatAgeMs: hbAge,
       checks,
       observers: votes,
@@ -640,7 +646,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       if (!this.actsFor(s.activeNodeId)) continue;
       const ev = this.evidence.get(s.activeNodeId);
       const node = this.topology.node(s.activeNodeId)?.name ?? s.activeNodeId;
-      const failed = ev?.verdict === 'failed';
+      const failed = ev?.verdict === 'failed' && ev.recovering !== true;
       const window = failed ? this.maintenance?.suppressing(s.id, s.activeNodeId, now) : undefined;
       const d =
         ev &&
@@ -648,6 +654,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
           scenario: s,
           node,
           verdict: ev.verdict,
+          recovering: ev.recovering === true,
           noQuorum: ev.noQuorum === true,
           reason: ev.reason,
           maintenance: window ?? null,
