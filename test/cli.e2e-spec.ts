@@ -1,7 +1,7 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Cluster } from './support/cluster';
-import { ROOT } from './support/orchestrator';
+import { ROOT, waitFor } from './support/orchestrator';
 
 /** The ops CLI against a real orchestrator and agents: what a runbook would type. */
 describe('hactl (ops CLI)', () => {
@@ -94,7 +94,12 @@ describe('hactl (ops CLI)', () => {
 
   it('--dry-run prints the plan and changes nothing; a refused plan exits 1', async () => {
     const before = await c.scenario();
-    const audited = (await c.api('GET', '/api/v1/audit?limit=1')).body.total;
+    // What operators did (the maintenance announcer audits the end of the window above as system).
+    const audited = async () =>
+      (await c.api('GET', '/api/v1/audit?limit=200')).body.items.filter(
+        (a: { actor: string }) => a.actor !== 'system',
+      ).length;
+    const auditedBefore = await audited();
     const plan = await hactl(['failover', 'orders', '--reason', 'runbook check', '--dry-run']);
     expect(plan.code).toBe(0);
     expect(plan.stdout).toMatch(/DRY RUN failover of orders: would run \(nothing was changed\)/);
@@ -107,7 +112,7 @@ describe('hactl (ops CLI)', () => {
     expect(refused.stdout).toMatch(/REFUSED \(state\): cannot failback a scenario that is running/);
     expect((await hactl(['failover', 'orders', '--reason', 'x', '--dry-run', '--wait'])).code).toBe(2);
     expect(await c.scenario()).toMatchObject({ epoch: before.epoch, state: before.state });
-    expect((await c.api('GET', '/api/v1/audit?limit=1')).body.total).toBe(audited);
+    expect(await audited()).toBe(auditedBefore);
     expect((await c.operations()).filter((o) => o.type === 'failover')).toHaveLength(0);
   });
 
@@ -120,6 +125,15 @@ describe('hactl (ops CLI)', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/failover\s+succeeded\s+epoch 2\s+by cli-operator/);
     expect(r.stdout).toMatch(/promote\s+done/);
+    // --wait followed the operation's live stream: every step's end, in the order they ran (a step
+    // faster than the stream's poll shows only its end).
+    const live = r.stderr.split('\n').filter((l) => /^hactl: +\d+ /.test(l));
+    const done = live.filter((l) => / done( |$)/.test(l)).map((l) => l.split(/\s+/)[2]);
+    const failover = (await c.operations()).find((o) => o.type === 'failover');
+    const steps = (await c.api('GET', `/api/v1/operations/${failover.id}`)).body.steps.map(
+      (x: { name: string }) => x.name,
+    );
+    expect(done).toEqual(steps);
     expect(await c.dnsAnswer()).toEqual([c.replica.address]);
     const ops = await hactl(['operations', 'orders']);
     expect(ops.stdout).toMatch(/failover\s+succeeded\s+manual/);
@@ -133,5 +147,50 @@ describe('hactl (ops CLI)', () => {
     expect((await hactl(['note', 'thing', id, '--text', 'x'])).code).toBe(2);
     // A manual-mode scenario: nothing automatic was decided about it.
     expect((await hactl(['decisions', 'orders'])).code).toBe(0);
+  });
+  it('events --follow prints events live, filters by kind, and exits 0 on Ctrl-C', async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        join(ROOT, 'dist/apps/orchestrator/src/cli/hactl.js'),
+        'events',
+        'orders',
+        '--follow',
+        '--kinds',
+        'operation-succeeded',
+        '--json',
+      ],
+      { env: { ...process.env, HA_URL: c.o.url, HA_TOKEN: c.token }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      await new Promise((r) => setTimeout(r, 1500)); // connected, streaming from now
+      expect(out).toBe(''); // the earlier failover's events are history, not live
+      const op = await c.api('POST', `/api/v1/scenarios/${(await c.scenario()).id}/failback`, {
+        reason: 'cli follow',
+      });
+      expect(op.status).toBe(202);
+      await waitFor('a followed event', async () => out.includes('\n'), 60000);
+      const e = JSON.parse(out.split('\n')[0]);
+      expect(e).toMatchObject({
+        kind: 'operation-succeeded',
+        details: { operationId: op.body.id, type: 'failback' },
+      });
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+      expect(
+        out
+          .split('\n')
+          .filter(Boolean)
+          .every((l) => JSON.parse(l).kind === 'operation-succeeded'),
+      ).toBe(true);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+  it('events: --kinds without --follow is bad usage', async () => {
+    expect((await hactl(['events', 'orders', '--kinds', 'alert'])).code).toBe(2);
   });
 });

@@ -58,8 +58,16 @@ describe('webhook notifications', () => {
         received.find((x) => x.body.kind === 'operation-succeeded' && x.body.operationId === r.body.id),
       30000,
     );
-    const expected = `sha256=${createHmac('sha256', SECRET).update(hook.raw).digest('hex')}`;
+    // Signed over "<X-HA-Timestamp>.<body>" with WEBHOOK_SECRET (docs/webhooks.md).
+    const ts = String(hook.headers['x-ha-timestamp']);
+    const expected = `sha256=${createHmac('sha256', SECRET).update(`${ts}.${hook.raw}`).digest('hex')}`;
     expect(hook.headers['x-ha-signature']).toBe(expected);
+    // WEBHOOK_URLS is the bootstrap subscription env-1 (the secret never shown).
+    const subs = (await c.api('GET', '/api/v1/webhooks')).body.items;
+    expect(subs).toEqual([
+      expect.objectContaining({ name: 'env-1', source: 'env', secretSet: true, kinds: [] }),
+    ]);
+    expect(JSON.stringify(subs)).not.toContain(SECRET);
     expect(hook.headers['x-ha-event']).toBe('operation-succeeded');
     expect(hook.body.scenarioId).toBe(c.scenarioId);
     expect(failNext).toBe(0); // a 500 happened and was retried

@@ -467,6 +467,11 @@ export async function send(r: FuzzRequest, ctx: FuzzContext): Promise<{ status: 
     body: r.method === 'GET' ? undefined : r.body,
     signal: AbortSignal.timeout(15_000),
   });
+  // A live stream (SSE) that was accepted stays open: its status and headers are the answer.
+  if (res.ok && (res.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
+    await res.body?.cancel();
+    return { status: res.status, text: '' };
+  }
   return { status: res.status, text: await res.text() };
 }
 

@@ -9,7 +9,7 @@
  * on), so an expression means the same as it would in a CronJob. A new leader starts counting
  * from "now": a slot missed during a leadership change is skipped, never run twice.
  */
-import { Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, OnApplicationBootstrap, OnApplicationShutdown, Optional } from '@nestjs/common';
 import { sendAt } from 'cron';
 import { DataSource } from 'typeorm';
 import { DomainError } from '../common/errors';
@@ -17,6 +17,7 @@ import { createLogger } from '../common/logger';
 import { DetectorService } from '../detection/detector.service';
 import { EventEntity } from '../detection/event.entity';
 import { TopologyService } from '../topology/topology.service';
+import { NotificationsService } from '../notify/notifications.service';
 import { AssuredRecoveryService } from './assured-recovery.service';
 
 const log = createLogger('ArScheduler');
@@ -42,6 +43,7 @@ export class ArSchedulerService implements OnApplicationBootstrap, OnApplication
     private readonly topology: TopologyService,
     private readonly detector: DetectorService,
     private readonly ar: AssuredRecoveryService,
+    @Optional() private readonly notifications?: NotificationsService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -109,6 +111,15 @@ export class ArSchedulerService implements OnApplicationBootstrap, OnApplication
           details: { schedule, code: err.code, ...err.details } as never,
         })
         .catch((e: Error) => log.warn({ err: e.message }, 'could not record the skipped AR test'));
+      await this.notifications
+        ?.publish(`ar-test-skipped.${scenarioId}.${Math.floor(Date.now() / 60_000)}`, {
+          kind: 'ar-test-skipped',
+          severity: 'warning',
+          message: `scheduled AR test of ${name} skipped: ${err.message}`.slice(0, 1000),
+          scenarioId,
+          details: { schedule, code: err.code },
+        })
+        .catch((e: Error) => log.warn({ err: e.message }, 'webhook not queued'));
     }
   }
 }

@@ -24,11 +24,14 @@ const USAGE = `usage: hactl <command> [args] [--json]
   stop <scenario> --reason R [--wait|--dry-run]
                                      --dry-run: print the plan (steps, target and why, fencing,
                                      what would refuse it); nothing changes; exit 1 if it would be refused
+                                     --wait: follow the steps live (stderr), then print the timeline
   decisions <scenario> [--outcome O] why the detector acted, or did not (newest first)
   note (decision|operation) <id> --text T   add a note for the post-incident review
   operations [<scenario>]            recent operations
   operation <id>                     one operation with its step timeline
   events [<scenario>]                recent events
+  events [<scenario>] --follow [--kinds K1,K2]
+                                     live events until Ctrl-C (resumes after a dropped connection)
   storm-brake [ack --reason R]       show, or release (admin)
   maintenance [list] [--all]         windows active or scheduled (--all: ended too)
   maintenance start (--node N | --scenario S | --group G) --reason R (--for 2h | --until ISO) [--at ISO]
@@ -120,12 +123,176 @@ function timeline(op: any): string {
   return `${head}\n${table(steps, ['step', 'state', 'attempts', 'ms', 'detail'])}${op.error ? `\nerror: ${op.error}` : ''}`;
 }
 
+interface SseMessage {
+  id?: string;
+  event: string;
+  data: string;
+}
+
+/**
+ * Reads a text/event-stream response as messages. Ends when the server closes the stream; a
+ * dropped connection throws. Comments (keep-alives) and `retry:` lines are skipped.
+ */
+async function* sseMessages(res: Response): AsyncGenerator<SseMessage> {
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  let msg: SseMessage = { event: 'message', data: '' };
+  let hasData = false;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let nl: number;
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, nl).replace(/\r$/, '');
+      buffer = buffer.slice(nl + 1);
+      if (line === '') {
+        if (hasData) yield msg;
+        msg = { event: 'message', data: '' };
+        hasData = false;
+        continue;
+      }
+      if (line.startsWith(':')) continue;
+      const colon = line.indexOf(':');
+      const field = colon < 0 ? line : line.slice(0, colon);
+      const val = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+      if (field === 'data') {
+        msg.data = hasData ? `${msg.data}\n${val}` : val;
+        hasData = true;
+      } else if (field === 'event') msg.event = val;
+      else if (field === 'id') msg.id = val;
+    }
+  }
+}
+
+/** Opens a live stream; null for an operation stream this orchestrator does not have (404: polled instead). */
+async function openStream(ctx: Ctx, path: string, lastId: string | undefined, signal?: AbortSignal) {
+  const res = await fetch(`${ctx.url}${path}`, {
+    headers: {
+      authorization: `Bearer ${ctx.token}`,
+      accept: 'text/event-stream',
+      ...(lastId !== undefined ? { 'last-event-id': lastId } : {}),
+    },
+    signal,
+  });
+  // An orchestrator older than the live streams has no such route.
+  if (res.status === 404 && path.includes('/operations/')) return null;
+  if (res.status >= 400) {
+    const text = await res.text();
+    let parsed: any = {};
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // not JSON: say what came back
+    }
+    throw new CliError(`${res.status} ${parsed.error ?? ''}: ${parsed.message ?? text}`, 1);
+  }
+  return res;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function stepLine(step: any): string {
+  const extra = [
+    step.attempts > 1 ? `attempt ${step.attempts}` : '',
+    step.durationMs !== undefined && step.durationMs !== null ? `${step.durationMs} ms` : '',
+    step.error ?? '',
+  ].filter(Boolean);
+  return `hactl: ${String(step.position ?? '').padStart(2)} ${step.name} ${step.state}${extra.length ? ` (${extra.join(', ')})` : ''}`;
+}
+
+/**
+ * Waits for an operation to end, printing each step as it changes (stderr). Follows the
+ * operation's live stream and resumes after a drop with Last-Event-ID; polls where the
+ * orchestrator has no stream.
+ */
 async function waitOperation(ctx: Ctx, id: string): Promise<any> {
+  let lastId: string | undefined;
+  let failures = 0;
+  for (;;) {
+    let res: Response | null;
+    try {
+      res = await openStream(ctx, `/api/v1/operations/${id}/stream`, lastId);
+    } catch (err) {
+      if (err instanceof CliError) throw err;
+      if (++failures > 15)
+        throw new CliError(`orchestrator unreachable at ${ctx.url}: ${(err as Error).message}`, 3);
+      await sleep(1000);
+      continue;
+    }
+    if (!res) return pollOperation(ctx, id);
+    try {
+      for await (const m of sseMessages(res)) {
+        failures = 0;
+        if (m.id !== undefined) lastId = m.id;
+        if (m.event === 'step') console.error(stepLine(JSON.parse(m.data)));
+        if (m.event === 'operation') return call(ctx, 'GET', `/api/v1/operations/${id}`);
+      }
+    } catch {
+      // dropped: reconnect below and resume after the last step seen
+    }
+    if (++failures > 15) return pollOperation(ctx, id);
+    await sleep(500);
+  }
+}
+
+async function pollOperation(ctx: Ctx, id: string): Promise<any> {
   for (;;) {
     const op = await call(ctx, 'GET', `/api/v1/operations/${id}`);
     if (op.state === 'succeeded' || op.state === 'failed') return op;
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
+}
+
+/** `events --follow`: prints events as they happen until Ctrl-C; resumes after drops without a gap. */
+async function followEvents(ctx: Ctx, query: string): Promise<number> {
+  const stop = new AbortController();
+  const onSigint = (): void => stop.abort();
+  process.once('SIGINT', onSigint);
+  process.once('SIGTERM', onSigint);
+  let lastId: string | undefined;
+  let failures = 0;
+  try {
+    while (!stop.signal.aborted) {
+      let res: Response | null;
+      try {
+        res = await openStream(ctx, `/api/v1/events/stream${query}`, lastId, stop.signal);
+      } catch (err) {
+        if (stop.signal.aborted) break;
+        if (err instanceof CliError) throw err;
+        if (++failures > 30)
+          throw new CliError(`orchestrator unreachable at ${ctx.url}: ${(err as Error).message}`, 3);
+        await sleep(1000);
+        continue;
+      }
+      if (!res)
+        throw new CliError('this orchestrator has no live event stream (GET /api/v1/events/stream)', 1);
+      try {
+        for await (const m of sseMessages(res)) {
+          failures = 0;
+          if (m.event === 'reset') {
+            console.error(`hactl: ${JSON.parse(m.data).reason}`);
+            continue;
+          }
+          if (m.id !== undefined) lastId = m.id;
+          const e = JSON.parse(m.data);
+          console.log(
+            ctx.json ? JSON.stringify(e) : `${e.at}  ${String(e.severity).padEnd(8)} ${e.kind}  ${e.message}`,
+          );
+        }
+      } catch {
+        // dropped (or Ctrl-C): reconnect after the last event printed
+      }
+      if (stop.signal.aborted) break;
+      if (++failures > 30) throw new CliError(`the event stream of ${ctx.url} keeps dropping`, 3);
+      console.error('hactl: stream interrupted, reconnecting');
+      await sleep(1000);
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+  }
+  return 0;
 }
 
 /** "90s", "30m", "2h", "1d" → seconds. */
@@ -248,6 +415,8 @@ async function main(argv: string[]): Promise<number> {
         outcome: { type: 'string' },
         text: { type: 'string' },
         wait: { type: 'boolean' },
+        follow: { type: 'boolean', short: 'f' },
+        kinds: { type: 'string' },
         json: { type: 'boolean' },
         node: { type: 'string' },
         scenario: { type: 'string' },
@@ -386,6 +555,14 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'events': {
+      if (values.follow) {
+        const params = new URLSearchParams();
+        if (arg) params.set('scenarioId', (await resolve(ctx, 'scenarios', arg)).id);
+        if (values.kinds) params.set('kinds', values.kinds);
+        const qs = params.toString();
+        return followEvents(ctx, qs ? `?${qs}` : '');
+      }
+      if (values.kinds) throw new CliError('--kinds goes with --follow', 2);
       const q = arg ? `&scenarioId=${(await resolve(ctx, 'scenarios', arg)).id}` : '';
       const page = await call(ctx, 'GET', `/api/v1/events?limit=30${q}`);
       print(ctx, page, () => table(page.items, ['at', 'severity', 'kind', 'message']));

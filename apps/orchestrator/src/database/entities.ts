@@ -8,6 +8,7 @@ import { DecisionEntity, NoteEntity } from '../decisions/decision.entity';
 import { DnsRecordEntity } from '../dns/dns-record.entity';
 import { GroupEntity, GroupMemberEntity } from '../groups/group.entity';
 import { MaintenanceWindowEntity } from '../maintenance/maintenance-window.entity';
+import { WebhookDeliveryEntity, WebhookSubscriptionEntity } from '../notify/webhook.entity';
 import { NodeEntity } from '../nodes/node.entity';
 import { OperationEntity, OperationStepEntity } from '../operations/operation.entity';
 import { ScenarioReplicaEntity } from '../scenarios/scenario-replica.entity';
@@ -31,4 +32,6 @@ export const ENTITIES = [
   MaintenanceWindowEntity,
   DecisionEntity,
   NoteEntity,
+  WebhookSubscriptionEntity,
+  WebhookDeliveryEntity,
 ];

@@ -1,6 +1,12 @@
 import { Global, Module } from '@nestjs/common';
 import { NotificationsService } from './notifications.service';
+import { WebhooksController } from './webhooks.controller';
+import { WebhooksService } from './webhooks.service';
 
 @Global()
-@Module({ providers: [NotificationsService], exports: [NotificationsService] })
+@Module({
+  controllers: [WebhooksController],
+  providers: [NotificationsService, WebhooksService],
+  exports: [NotificationsService],
+})
 export class NotifyModule {}

@@ -44,6 +44,8 @@ export interface BatchHost {
     nothingRan?: boolean,
     reload?: boolean,
   ): Promise<void>;
+  /** operation-started / step-finished webhooks (nothing queued when no subscription wants them) */
+  announce(op: OperationEntity, step: OperationStepEntity | null): void;
 }
 
 interface Member {
@@ -106,7 +108,10 @@ export class BatchRunner {
     for (const m of members) {
       m.step.attempts += 1;
       m.step.startedAt ??= now;
-      if (m.op.state === 'pending') Object.assign(m.op, { state: 'running', startedAt: now });
+      if (m.op.state === 'pending') {
+        Object.assign(m.op, { state: 'running', startedAt: now });
+        this.host.announce(m.op, null);
+      }
     }
     log.info({ step: stepName, position, operations: members.length }, 'batch step started');
 
@@ -123,6 +128,7 @@ export class BatchRunner {
     results.forEach((r, i) => {
       const m = members[i];
       if (r.status === 'fulfilled') {
+        this.host.announce(m.op, m.step);
         if (m.step.position === m.steps.length - 1) finished.push(m);
         else advance.push(m);
         return;

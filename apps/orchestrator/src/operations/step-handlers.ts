@@ -1155,6 +1155,16 @@ export class StepHandlers {
       `AR test of ${ctx.scenario.name}: ${arResult ?? 'no result'}` +
       (aborted ? ` (aborted: ${String(p.abortReason ?? 'failover')})` : failure ? ` (${failure})` : '');
     const state = String(p.previousState ?? 'running');
+    // Queued before the step is marked done: a retry re-queues the same job id (sent once).
+    await this.notifications.publish(`operation.${ctx.op.id}.ar-test-result`, {
+      kind: 'ar-test-result',
+      severity: arResult === 'passed' ? 'info' : 'warning',
+      message: message.slice(0, 1000),
+      scenarioId: ctx.scenario.id,
+      nodeId: this.arTarget(ctx),
+      operationId: ctx.op.id,
+      details: { arResult, aborted, failure },
+    });
     await ctx.finish({ node, arResult, aborted, state }, async (m) => {
       await m.getRepository(ScenarioEntity).update(ctx.scenario.id, { state: state as never });
       await m.getRepository(EventEntity).insert({

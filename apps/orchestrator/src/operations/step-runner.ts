@@ -153,7 +153,10 @@ export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown
       startedAt: step.startedAt ?? now,
       error: null,
     } as never);
-    if (op.state === 'pending') await opRepo.update(op.id, { state: 'running', startedAt: now });
+    if (op.state === 'pending') {
+      await opRepo.update(op.id, { state: 'running', startedAt: now });
+      this.announce(op, null);
+    }
     step.attempts += 1;
     step.startedAt ??= now;
     const scenario = await this.dataSource
@@ -215,6 +218,7 @@ export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown
       throw new UnrecoverableError(e.message);
     }
     log.info({ step: step.name, position }, 'step done');
+    this.announce(op, step);
     if (isLast) {
       const final = (await opRepo.findOne({ where: { id: op.id } }))?.state ?? 'succeeded';
       this.metrics.operations.inc({ type: op.type, trigger: op.trigger, state: final });
@@ -225,6 +229,43 @@ export class StepRunner implements OnApplicationBootstrap, OnApplicationShutdown
       await this.queue.enqueueStep(operationId, position + 1);
     }
     return 'done';
+  }
+
+  /**
+   * operation-started (step null) and step-finished webhooks: queued in the background, and only
+   * when a subscription wants them, so a step never waits for them.
+   */
+  announce(op: OperationEntity, step: OperationStepEntity | null): void {
+    const kind = step ? 'step-finished' : 'operation-started';
+    if (!this.notifications.wants(kind, op.scenarioId)) return;
+    const finishedAt = Date.now();
+    this.notifications
+      .publish(
+        step ? `operation.${op.id}.step.${step.position}.${step.attempts}` : `operation.${op.id}.started`,
+        {
+          kind,
+          severity: 'info',
+          message: step ? `${op.type}: ${step.name} done` : `${op.type} started (${op.trigger})`,
+          scenarioId: op.scenarioId,
+          operationId: op.id,
+          details: step
+            ? {
+                type: op.type,
+                step: step.name,
+                position: step.position,
+                attempts: step.attempts,
+                durationMs: step.startedAt ? finishedAt - step.startedAt.getTime() : null,
+              }
+            : {
+                type: op.type,
+                trigger: op.trigger,
+                epoch: op.epoch,
+                requestedBy: op.requestedBy,
+                reason: op.reason,
+              },
+        },
+      )
+      .catch((e: Error) => log.warn({ err: e.message }, 'webhook not queued'));
   }
 
   async succeed(m: EntityManager, op: OperationEntity): Promise<void> {

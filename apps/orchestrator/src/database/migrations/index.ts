@@ -4,6 +4,7 @@ import { OperationBatches1795800000000 } from './1795800000000-OperationBatches'
 import { MaintenanceWindows1795900000000 } from './1795900000000-MaintenanceWindows';
 import { DecisionRecords1796000000000 } from './1796000000000-DecisionRecords';
 import { EventStreamCursor1796100000000 } from './1796100000000-EventStreamCursor';
+import { WebhookSubscriptions1796200000000 } from './1796200000000-WebhookSubscriptions';
 
 /** Every migration, in order. A new migration is added here as well as in its own file. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
@@ -14,4 +15,5 @@ export const MIGRATIONS: Function[] = [
   MaintenanceWindows1795900000000,
   DecisionRecords1796000000000,
   EventStreamCursor1796100000000,
+  WebhookSubscriptions1796200000000,
 ];
