@@ -16,6 +16,7 @@ import { TopologyModule } from './topology/topology.module';
 import { GroupsModule } from './groups/groups.module';
 import { NodesModule } from './nodes/nodes.module';
 import { ScenariosModule } from './scenarios/scenarios.module';
+import { ReportsModule } from './reports/reports.module';
 
 /** Domain modules, chosen by the instance's ORCHESTRATOR_ROLES. */
 export function FEATURE_MODULES(config: AppConfig): (Type<unknown> | DynamicModule)[] {
@@ -36,5 +37,6 @@ export function FEATURE_MODULES(config: AppConfig): (Type<unknown> | DynamicModu
     DetectionModule,
     AssuredRecoveryModule,
     EventsModule,
+    ReportsModule,
   ];
 }

@@ -9,7 +9,7 @@
  * cursor (xid, id) never passes an event that is yet to appear. A long-running transaction holds
  * the stream back while it runs; it never makes it skip.
  */
-import { Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, BeforeApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { SseStream } from './sse';
 
@@ -41,7 +41,7 @@ export interface StreamEvent {
 const MAX_ID = '9223372036854775807';
 
 @Injectable()
-export class EventStreamService implements OnApplicationShutdown {
+export class EventStreamService implements BeforeApplicationShutdown {
   /** Open streams: ended on shutdown, so closing the HTTP server does not wait for them. */
   private readonly open = new Set<SseStream>();
 
@@ -58,7 +58,7 @@ export class EventStreamService implements OnApplicationShutdown {
     return this.open.size;
   }
 
-  onApplicationShutdown(): void {
+  beforeApplicationShutdown(): void {
     for (const sse of this.open) sse.end();
     this.open.clear();
   }
