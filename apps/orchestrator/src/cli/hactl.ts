@@ -72,12 +72,20 @@ async function call<T = any>(ctx: Ctx, method: string, path: string, body?: unkn
     throw new CliError(`orchestrator unreachable at ${ctx.url}: ${(err as Error).message}`, 3);
   }
   const text = await res.text();
-  const parsed = text ? JSON.parse(text) : {};
-  if (res.status >= 400) {
-    const extra = parsed.details?.operationId ? ` (operation ${parsed.details.operationId})` : '';
-    throw new CliError(`${res.status} ${parsed.error ?? ''}: ${parsed.message ?? text}${extra}`, 1);
+  if (res.status >= 400) throw apiError(res.status, text);
+  return (text ? JSON.parse(text) : {}) as T;
+}
+
+/** The API's refusal as the CLI says it (exit 1). */
+function apiError(status: number, text: string): CliError {
+  let parsed: any = {};
+  try {
+    parsed = text ? JSON.parse(text) : {};
+  } catch {
+    // not JSON: say what came back
   }
-  return parsed as T;
+  const extra = parsed.details?.operationId ? ` (operation ${parsed.details.operationId})` : '';
+  return new CliError(`${status} ${parsed.error ?? ''}: ${parsed.message ?? text}${extra}`, 1);
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -177,16 +185,7 @@ async function openStream(ctx: Ctx, path: string, lastId: string | undefined, si
   });
   // An orchestrator older than the live streams has no such route.
   if (res.status === 404 && path.includes('/operations/')) return null;
-  if (res.status >= 400) {
-    const text = await res.text();
-    let parsed: any = {};
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      // not JSON: say what came back
-    }
-    throw new CliError(`${res.status} ${parsed.error ?? ''}: ${parsed.message ?? text}`, 1);
-  }
+  if (res.status >= 400) throw apiError(res.status, await res.text());
   return res;
 }
 
@@ -265,8 +264,7 @@ async function followEvents(ctx: Ctx, query: string): Promise<number> {
         await sleep(1000);
         continue;
       }
-      if (!res)
-        throw new CliError('this orchestrator has no live event stream (GET /api/v1/events/stream)', 1);
+      if (!res) throw new Error('unreachable: only operation streams answer null');
       try {
         for await (const m of sseMessages(res)) {
           failures = 0;

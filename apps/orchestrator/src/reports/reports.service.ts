@@ -75,55 +75,42 @@ export class ReportsService implements BeforeApplicationShutdown {
 
   /** Checks the query (throws a 400 before anything is sent), then streams the CSV. */
   auditCsv(q: AuditExportQuery): AsyncGenerator<string> {
-    const { since, until } = period(q, null);
-    const where: string[] = [`at >= $2`, `at < $3`];
-    const params: unknown[] = [since, until];
-    const add = (sql: string, v: unknown) => {
-      params.push(v);
-      where.push(sql.replace('?', `$${params.length + 1}`));
-    };
-    if (q.actor) add(`actor = ?`, q.actor);
-    if (q.action) add(`action = ?`, q.action);
-    if (q.targetType) add(`"targetType" = ?`, q.targetType);
-    if (q.targetId) add(`"targetId" = ?`, q.targetId);
-    const sql = `SELECT id, at, actor, action, "targetType", "targetId", reason, "requestId", details
-                   FROM audit_log WHERE id > $1 AND ${where.join(' AND ')} ORDER BY id LIMIT ${PAGE}`;
-    return this.pages(sql, params, [
-      'id',
-      'at',
-      'actor',
-      'action',
-      'targetType',
-      'targetId',
-      'reason',
-      'requestId',
-      'details',
-    ]);
+    return this.export(
+      'audit_log',
+      ['id', 'at', 'actor', 'action', 'targetType', 'targetId', 'reason', 'requestId', 'details'],
+      q,
+      { actor: q.actor, action: q.action, targetType: q.targetType, targetId: q.targetId },
+    );
   }
 
   eventsCsv(q: EventsExportQuery): AsyncGenerator<string> {
+    return this.export(
+      'events',
+      ['id', 'at', 'kind', 'severity', 'scenarioId', 'nodeId', 'message', 'details'],
+      q,
+      { scenarioId: q.scenarioId, nodeId: q.nodeId, kind: q.kinds?.length ? q.kinds : undefined },
+    );
+  }
+
+  /** `columns` of `table` in the period, where each given filter column equals (or, for a list, is one of) its value. */
+  private export(
+    table: string,
+    columns: string[],
+    q: PeriodQuery,
+    filters: Record<string, string | string[] | undefined>,
+  ): AsyncGenerator<string> {
     const { since, until } = period(q, null);
-    const where: string[] = [`at >= $2`, `at < $3`];
     const params: unknown[] = [since, until];
-    const add = (sql: string, v: unknown) => {
-      params.push(v);
-      where.push(sql.replace('?', `$${params.length + 1}`));
-    };
-    if (q.scenarioId) add(`"scenarioId" = ?`, q.scenarioId);
-    if (q.nodeId) add(`"nodeId" = ?`, q.nodeId);
-    if (q.kinds?.length) add(`kind = ANY(?)`, q.kinds);
-    const sql = `SELECT id, at, kind, severity, "scenarioId", "nodeId", message, details
-                   FROM events WHERE id > $1 AND ${where.join(' AND ')} ORDER BY id LIMIT ${PAGE}`;
-    return this.pages(sql, params, [
-      'id',
-      'at',
-      'kind',
-      'severity',
-      'scenarioId',
-      'nodeId',
-      'message',
-      'details',
-    ]);
+    const where = [`at >= $2`, `at < $3`];
+    for (const [column, value] of Object.entries(filters)) {
+      if (value === undefined) continue;
+      params.push(value);
+      const n = params.length + 1; // $1 is the page cursor
+      where.push(Array.isArray(value) ? `"${column}" = ANY($${n})` : `"${column}" = $${n}`);
+    }
+    const sql = `SELECT ${columns.map((c) => `"${c}"`).join(', ')} FROM ${table}
+                  WHERE id > $1 AND ${where.join(' AND ')} ORDER BY id LIMIT ${PAGE}`;
+    return this.pages(sql, params, columns);
   }
 
   private async *pages(sql: string, params: unknown[], columns: string[]): AsyncGenerator<string> {

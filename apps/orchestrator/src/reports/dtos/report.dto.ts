@@ -1,16 +1,7 @@
-import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform } from 'class-transformer';
-import {
-  ArrayMaxSize,
-  IsIn,
-  IsISO8601,
-  IsOptional,
-  IsString,
-  IsUUID,
-  Matches,
-  MaxLength,
-} from 'class-validator';
-import { EVENT_KINDS } from '../../detection/event.entity';
+import { ApiPropertyOptional, IntersectionType, OmitType, PickType } from '@nestjs/swagger';
+import { IsIn, IsISO8601, IsOptional, IsUUID } from 'class-validator';
+import { ListAuditQuery } from '../../audit/dtos/audit.dto';
+import { EventStreamQuery } from '../../events/event-stream.controller';
 
 export class PeriodQuery {
   @ApiPropertyOptional({ example: '2026-11-01T00:00:00Z', description: 'ISO 8601, inclusive' })
@@ -24,53 +15,17 @@ export class PeriodQuery {
   until?: string;
 }
 
-export class AuditExportQuery extends PeriodQuery {
-  @ApiPropertyOptional({ example: 'noc-dashboard', description: 'token name, agent:<node> or system' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(128)
-  actor?: string;
+/** The audit list's filters (actor, action, target), over a period. */
+export class AuditExportQuery extends IntersectionType(
+  PeriodQuery,
+  OmitType(ListAuditQuery, ['limit', 'offset']),
+) {}
 
-  @ApiPropertyOptional({ example: 'scenario.update' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(64)
-  action?: string;
-
-  @ApiPropertyOptional({ example: 'scenario' })
-  @IsOptional()
-  @Matches(/^[a-z][a-z0-9_-]{0,31}$/, {
-    message: 'targetType must be 1-32 lower-case letters, digits, _ or -',
-  })
-  targetType?: string;
-
-  @ApiPropertyOptional({ example: '5d0c2a4e-9b7f-4c1a-8e3d-2f6a7b8c9d01' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(64)
-  targetId?: string;
-}
-
-export class EventsExportQuery extends PeriodQuery {
-  @ApiPropertyOptional()
-  @IsOptional()
-  @IsUUID()
-  scenarioId?: string;
-
-  @ApiPropertyOptional()
-  @IsOptional()
-  @IsUUID()
-  nodeId?: string;
-
-  @ApiPropertyOptional({ description: 'comma-separated event kinds', example: 'operation-failed,alert' })
-  @IsOptional()
-  @Transform(({ value }: { value: unknown }) =>
-    typeof value === 'string' ? value.split(',').map((k) => k.trim()) : value,
-  )
-  @ArrayMaxSize(EVENT_KINDS.length)
-  @IsIn(EVENT_KINDS, { each: true })
-  kinds?: string[];
-}
+/** The live stream's filters (scenario, node, kinds), over a period. */
+export class EventsExportQuery extends IntersectionType(
+  PeriodQuery,
+  PickType(EventStreamQuery, ['scenarioId', 'nodeId', 'kinds']),
+) {}
 
 export class AvailabilityQuery extends PeriodQuery {
   @ApiPropertyOptional({ description: 'one scenario (default: all)' })
