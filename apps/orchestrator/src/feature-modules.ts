@@ -1,4 +1,5 @@
 import { DynamicModule, Type } from '@nestjs/common';
+import { AlertsModule } from './alerts/alerts.module';
 import { AssuredRecoveryModule } from './assured-recovery/assured-recovery.module';
 import { AuditModule } from './audit/audit.module';
 import { TokensModule } from './auth/tokens.module';
@@ -30,6 +31,7 @@ export function FEATURE_MODULES(config: AppConfig): (Type<unknown> | DynamicModu
     TopologyModule,
     NotifyModule,
     MaintenanceModule,
+    AlertsModule,
     DecisionsModule,
     DnsModule.forRoot(config),
     HeartbeatsModule,

@@ -1,6 +1,10 @@
 import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn } from 'typeorm';
 
-export const API_ROLES = ['viewer', 'operator', 'admin'] as const;
+/**
+ * viewer < operator < admin; `alerter` stands apart: it may only post alerts (/api/v1/alerts…),
+ * the token to give Alertmanager or another alerting system.
+ */
+export const API_ROLES = ['viewer', 'operator', 'admin', 'alerter'] as const;
 export type ApiRole = (typeof API_ROLES)[number];
 
 @Entity({ name: 'api_tokens' })

@@ -5,6 +5,7 @@ import { Principal } from './principal';
 export const MIN_ROLE_KEY = 'ha:minRole';
 export const PUBLIC_KEY = 'ha:public';
 export const AGENT_KEY = 'ha:agent';
+export const ALERTER_KEY = 'ha:alerter';
 
 /** Lowest API role allowed (viewer < operator < admin). Endpoints without it require admin. */
 export const MinRole = (role: ApiRole) => SetMetadata(MIN_ROLE_KEY, role);
@@ -12,6 +13,9 @@ export const MinRole = (role: ApiRole) => SetMetadata(MIN_ROLE_KEY, role);
 export const Public = () => SetMetadata(PUBLIC_KEY, true);
 /** Only a node's agent token is accepted. */
 export const AgentOnly = () => SetMetadata(AGENT_KEY, true);
+
+/** Also admits `alerter` tokens (the alert receiver); other roles still need MinRole. */
+export const AlertSender = () => SetMetadata(ALERTER_KEY, true);
 
 export const CurrentPrincipal = createParamDecorator(
   (_data: unknown, ctx: ExecutionContext): Principal => ctx.switchToHttp().getRequest().principal,

@@ -8,7 +8,7 @@ import {
 import { Reflector } from '@nestjs/core';
 import { logContext } from '../common/logger';
 import { ApiRole } from './api-token.entity';
-import { AGENT_KEY, MIN_ROLE_KEY, PUBLIC_KEY } from './auth.decorators';
+import { AGENT_KEY, ALERTER_KEY, MIN_ROLE_KEY, PUBLIC_KEY } from './auth.decorators';
 import { AuthService } from './auth.service';
 import { actorOf, ROLE_RANK } from './principal';
 
@@ -39,6 +39,10 @@ export class AuthGuard implements CanActivate {
       return true;
     }
     if (principal.kind === 'agent') throw new ForbiddenException('agent tokens may only post heartbeats');
+    if (principal.role === 'alerter') {
+      if (this.reflector.getAllAndOverride<boolean>(ALERTER_KEY, targets)) return true;
+      throw new ForbiddenException('alerter tokens may only post alerts');
+    }
     const minRole = this.reflector.getAllAndOverride<ApiRole>(MIN_ROLE_KEY, targets) ?? 'admin';
     if (ROLE_RANK[principal.role] < ROLE_RANK[minRole]) {
       throw new ForbiddenException(`requires role ${minRole} or higher; token has ${principal.role}`);

@@ -236,6 +236,16 @@ export class AppConfig {
   @MinLength(16, { message: 'must be at least 16 characters' })
   WEBHOOK_SECRET?: string;
 
+  /**
+   * A firing external alert (alerts/) not sent again within this many seconds expires and stops
+   * counting against its node. Keep Alertmanager's repeat_interval below it (default 4 h).
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(2)
+  @Max(7 * 86_400)
+  ALERTS_FIRING_TTL_S = 6 * 3600;
+
   /** Parsed once: hot paths ask (per node and tick). The config does not change after start-up. */
   get roles(): Set<OrchestratorRole> {
     let roles = parsedRoles.get(this);

@@ -1,3 +1,4 @@
+import { ExternalAlertEntity } from '../alerts/alert.entity';
 import { AuditEntryEntity } from '../audit/audit-entry.entity';
 import { ApiTokenEntity } from '../auth/api-token.entity';
 import { IdempotencyKeyEntity } from '../common/idempotency-key.entity';
@@ -34,4 +35,5 @@ export const ENTITIES = [
   NoteEntity,
   WebhookSubscriptionEntity,
   WebhookDeliveryEntity,
+  ExternalAlertEntity,
 ];

@@ -8,6 +8,7 @@
  * Events are written by a background queue: a slow or unreachable PostgreSQL delays the record,
  * never the verdicts (fail static), and nothing is dropped while it is down (up to a bound).
  */
+import { AlertsService } from '../alerts/alerts.service';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Injectable, OnApplicationBootstrap, OnApplicationShutdown, Optional } from '@nestjs/common';
@@ -218,6 +219,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     @Optional() private readonly membership?: DetectorMembership,
     @Optional() private readonly redis?: RedisService,
     @Optional() private readonly maintenance?: MaintenanceService,
+    @Optional() private readonly alerts?: AlertsService,
   ) {}
 
   /** Detection shared across instances (DetectorMembership): each evaluates its share only. */
@@ -565,7 +567,14 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       (r) => !local.some((l) => l.observerNodeId === r.observerNodeId && l.reportedAt >= r.reportedAt),
     );
     const remoteObservers = new Set(remote.map((r) => r.observerNodeId));
-    return [...local.filter((l) => !remoteObservers.has(l.observerNodeId)), ...remote]
+    // Firing external alerts about the node: one vote against it per sender (alerts/).
+    const alertVotes: PeerVote[] = (this.alerts?.votesAgainst(nodeId, now) ?? []).map((v) => ({
+      observer: `alert:${v.observer} (${v.alerts.join(', ')})`,
+      reachable: false,
+      seenMsAgo: null,
+      fresh: true,
+    }));
+    const peerVotes = [...local.filter((l) => !remoteObservers.has(l.observerNodeId)), ...remote]
       .filter((o) => peers.has(o.observerNodeId))
       .map((o) => {
         const observer = this.store.get(o.observerNodeId);
@@ -582,6 +591,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
           fresh: alive && now - o.reportedAt <= 2 * obsTtl,
         };
       });
+    return alertVotes.length > 0 ? [...peerVotes, ...alertVotes] : peerVotes;
   }
 
   /** Without a LeaderElection (unit tests, single process) this instance is the leader. */
@@ -644,7 +654,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
         if (fb) failbacks.push(fb);
       }
       if (!this.actsFor(s.activeNodeId)) continue;
-      const ev = this.evidence.get(s.activeNodeId);
+      const ev = this.alertFailover(s, this.evidence.get(s.activeNodeId), now);
       const node = this.topology.node(s.activeNodeId)?.name ?? s.activeNodeId;
       const failed = ev?.verdict === 'failed' && ev.recovering !== true;
       const window = failed ? this.maintenance?.suppressing(s.id, s.activeNodeId, now) : undefined;
@@ -679,6 +689,30 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     }
     if (candidates.length > 0) await this.failOver(candidates, now);
     for (const fb of failbacks) await this.failBack(fb, now);
+  }
+
+  /**
+   * policy.alerts.failover: a firing alert the policy names, about the active node, fails the
+   * scenario over on its own — the node's evidence as this scenario sees it: failed, for the alert.
+   * Not while the node is recovering (heard again after a failure) or without evidence yet.
+   */
+  private alertFailover(
+    s: ScenarioEntity,
+    ev: NodeEvidence | undefined,
+    now: number,
+  ): NodeEvidence | undefined {
+    const p = s.policy.alerts;
+    if (!ev || !p?.failover || !this.alerts || ev.verdict === 'failed' || ev.verdict === 'unknown') return ev;
+    const a = this.alerts.failoverAlert(s.id, s.activeNodeId, p.names, now);
+    if (!a) return ev;
+    return {
+      ...ev,
+      verdict: 'failed',
+      since: a.startsAt,
+      recovering: false,
+      noQuorum: false,
+      reason: `alert ${a.name} from ${a.observer} firing (policy.alerts.failover)`,
+    };
   }
 
   /**

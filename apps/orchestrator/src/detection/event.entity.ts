@@ -26,6 +26,10 @@ export const EVENT_KINDS = [
   'maintenance-started',
   'maintenance-ended',
   'clients-not-moved',
+  /** an alert from Alertmanager or the generic receiver started firing, was resolved, or expired unrenewed */
+  'external-alert-firing',
+  'external-alert-resolved',
+  'external-alert-expired',
 ] as const;
 
 /** Verdict changes, alerts and failover requests: what the detector saw and decided. */

@@ -43,6 +43,13 @@ export class MetricsService {
     for (const f of this.flushers) f();
   }
 
+  readonly alertsReceived = new Counter({
+    name: 'ha_alerts_received_total',
+    help: 'External alerts received, by source (alertmanager, generic), state, whether mapped to a node, and change (new, changed, repeated)',
+    labelNames: ['source', 'state', 'mapped', 'change'] as const,
+    registers: [this.registry],
+  });
+
   readonly verdictChanges = new Counter({
     name: 'ha_verdict_changes_total',
     help: 'Node verdict changes by new verdict',

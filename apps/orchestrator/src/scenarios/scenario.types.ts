@@ -82,6 +82,12 @@ export interface FailoverPolicy {
   verifyClients?: VerifyClients | null;
   /** Moving users back after a failover: by an operator (default), or automatically in a window. */
   failback?: FailbackPolicy;
+  /**
+   * External alerts (alerts/): a firing alert about a node is always one observer's vote against it.
+   * With `failover` true, a firing alert named in `names` about the active node fails the scenario
+   * over on its own (every other rule still applies: mode, maintenance, hold-down, storm brake).
+   */
+  alerts?: { failover: boolean; names: string[] } | null;
 }
 
 export const FAILBACK_MODES = ['manual', 'automatic'] as const;

@@ -17,7 +17,11 @@ export class CreateTokenDto {
   @Matches(TOKEN_NAME_PATTERN, { message: 'name must be 1-64 lower-case letters, digits, ".", "_" or "-"' })
   name: string;
 
-  @ApiProperty({ enum: API_ROLES, example: 'operator', description: 'viewer < operator < admin' })
+  @ApiProperty({
+    enum: API_ROLES,
+    example: 'operator',
+    description: 'viewer < operator < admin; alerter may only post alerts (for Alertmanager)',
+  })
   @IsIn(API_ROLES)
   role: ApiRole;
 }

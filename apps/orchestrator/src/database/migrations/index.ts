@@ -5,6 +5,7 @@ import { MaintenanceWindows1795900000000 } from './1795900000000-MaintenanceWind
 import { DecisionRecords1796000000000 } from './1796000000000-DecisionRecords';
 import { EventStreamCursor1796100000000 } from './1796100000000-EventStreamCursor';
 import { WebhookSubscriptions1796200000000 } from './1796200000000-WebhookSubscriptions';
+import { ExternalAlerts1796300000000 } from './1796300000000-ExternalAlerts';
 
 /** Every migration, in order. A new migration is added here as well as in its own file. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
@@ -16,4 +17,5 @@ export const MIGRATIONS: Function[] = [
   DecisionRecords1796000000000,
   EventStreamCursor1796100000000,
   WebhookSubscriptions1796200000000,
+  ExternalAlerts1796300000000,
 ];

@@ -16,7 +16,9 @@ import {
   Max,
   MaxLength,
   Min,
+  MinLength,
   Validate,
+  ValidateIf,
   ValidateNested,
   ValidatorConstraint,
   ValidatorConstraintInterface,
@@ -264,6 +266,30 @@ export class FailbackPolicyDto {
   maxLagSeconds?: number;
 }
 
+export class AlertPolicyDto {
+  @ApiProperty({
+    default: false,
+    description:
+      'true: a firing alert named in `names` about the active node fails the scenario over on its own (automatic mode only)',
+  })
+  @IsBoolean()
+  failover: boolean;
+
+  @ApiProperty({
+    type: [String],
+    example: ['PostgresDown'],
+    description: 'alert names (alertname) that may fail the scenario over; required with failover true',
+  })
+  @ValidateIf((o: AlertPolicyDto) => o.failover === true || o.names !== undefined)
+  @IsArray()
+  @ArrayMinSize(1, { message: 'names must name at least one alert when failover is true' })
+  @ArrayMaxSize(32)
+  @IsString({ each: true })
+  @MinLength(1, { each: true })
+  @MaxLength(256, { each: true })
+  names: string[];
+}
+
 export class VerifyClientsDto {
   @ApiProperty({
     type: [String],
@@ -429,6 +455,18 @@ export class PolicyDto {
   @ValidateNested()
   @Type(() => FailbackPolicyDto)
   failback?: FailbackPolicyDto;
+
+  @ApiPropertyOptional({
+    type: AlertPolicyDto,
+    nullable: true,
+    description:
+      'External alerts: always a vote against their node; with failover true, the named ones fail the scenario over on their own',
+  })
+  @IsOptional()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => AlertPolicyDto)
+  alerts?: AlertPolicyDto | null;
 }
 
 export class CreateScenarioDto {
