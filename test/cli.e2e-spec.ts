@@ -299,6 +299,7 @@ describe('hactl (ops CLI)', () => {
       'webhook',
       'report',
       'maintenance',
+      'alerts',
       'completion',
     ])
       expect(words).toContain(w);
@@ -442,6 +443,38 @@ describe('hactl (ops CLI)', () => {
     expect(missing.stderr).toMatch(/404/);
     expect((await hactl(['maintenance', 'end', id, '--reason', 'done'])).code).toBe(0);
     expect((await c.api('GET', `/api/v1/maintenance/${id}`)).body.state).toBe('ended');
+  });
+
+  it('alerts: list firing ones (table and JSON), all states, show one; bad usage is exit 2, unknown id exit 1', async () => {
+    const alerter = (await c.api('POST', '/api/v1/tokens', { name: 'cli-alerter', role: 'alerter' })).body
+      .token;
+    const post = await fetch(`${c.o.url}/api/v1/alerts`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${alerter}` },
+      body: JSON.stringify({
+        alerts: [
+          { name: 'CliDiskFull', status: 'firing', node: 'replica1', severity: 'warning', id: 'cli-disk' },
+          { name: 'CliGone', status: 'resolved', node: 'replica1', id: 'cli-gone' },
+        ],
+      }),
+    });
+    expect(post.status).toBe(200);
+    const listed = await hactl(['alerts']);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toMatch(/firing\s+CliDiskFull\s+warning\s+cli-alerter\s+node replica1/);
+    expect(listed.stdout).not.toMatch(/CliGone/);
+    const all = JSON.parse((await hactl(['alerts', 'list', '--state', 'all', '--json'])).stdout) as any[];
+    expect(all.map((a) => a.name).sort()).toEqual(expect.arrayContaining(['CliDiskFull', 'CliGone']));
+    const id = all.find((a) => a.name === 'CliDiskFull').id;
+    const shown = await hactl(['alert', 'show', id]);
+    expect(shown.stdout).toMatch(/labels: \{\}/);
+    expect((await hactl(['alerts', '--node', 'replica1', '--json'])).stdout).toMatch(/CliDiskFull/);
+    expect((await hactl(['alerts', '--state', 'burning'])).code).toBe(2);
+    expect((await hactl(['alerts', 'show', '00000000-0000-4000-8000-000000000000'])).code).toBe(1);
+    // the alerter token reads nothing
+    const asAlerter = await hactl(['alerts'], alerter);
+    expect(asAlerter.code).toBe(1);
+    expect(asAlerter.stderr).toMatch(/403/);
   });
 
   it('webhooks: create, list, show, ping, deliveries, redeliver, delete (admin only)', async () => {

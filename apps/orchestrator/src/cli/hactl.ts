@@ -397,6 +397,7 @@ ${EXIT_CODES_HELP}`,
     );
 
   addMaintenance(program, ctx, act);
+  addAlerts(program, ctx, act);
   addGroups(program, ctx, act);
   addAssuredRecovery(program, ctx, act);
   addWebhooks(program, ctx, act);
@@ -442,6 +443,56 @@ async function submitOperation(
   print(c, extra?.data ?? op, () => timeline(op) + (extra ? `\n${extra.text}` : ''));
   if (op.state === 'failed') return EXIT.failed;
   return extra?.code ?? EXIT.ok;
+}
+
+function addAlerts(program: Command, ctx: () => Ctx, act: Act): void {
+  const rows = (items: any[]) =>
+    table(
+      items.map((a) => ({ ...a, about: a.nodeId ? a.mapping : `(not mapped) ${a.mapping}` })),
+      ['id', 'state', 'name', 'severity', 'observer', 'about', 'lastReceivedAt'],
+    );
+  const a = program
+    .command('alerts')
+    .alias('alert')
+    .description('alerts received from Alertmanager and other senders (one vote each against their node)');
+  a.command('list', { isDefault: true })
+    .description('alerts, firing ones by default')
+    .option('--state <state>', 'firing, resolved, expired or all', 'firing')
+    .option('--node <node>', 'about this node')
+    .option('--scenario <scenario>', 'about this scenario')
+    .option('--limit <n>', 'at most this many', '100')
+    .action(
+      act(async (o: { state: string; node?: string; scenario?: string; limit: string }) => {
+        const c = ctx();
+        if (!['firing', 'resolved', 'expired', 'all'].includes(o.state))
+          throw new CliError('--state takes firing, resolved, expired or all', EXIT.usage);
+        const page = await call(
+          c,
+          'GET',
+          `/api/v1/alerts${query({
+            limit: o.limit,
+            state: o.state === 'all' ? undefined : o.state,
+            nodeId: o.node ? (await resolve(c, 'nodes', o.node)).id : undefined,
+            scenarioId: o.scenario ? (await resolve(c, 'scenarios', o.scenario)).id : undefined,
+          })}`,
+        );
+        print(c, page.items, () =>
+          page.items.length ? rows(page.items) : `no ${o.state === 'all' ? '' : `${o.state} `}alert`,
+        );
+        return EXIT.ok;
+      }),
+    );
+  a.command('show')
+    .description('one alert with its labels')
+    .argument('<id>')
+    .action(
+      act(async (id: string) => {
+        const c = ctx();
+        const r = await call(c, 'GET', `/api/v1/alerts/${id}`);
+        print(c, r, () => `${rows([r])}\nlabels: ${JSON.stringify(r.labels)}`);
+        return EXIT.ok;
+      }),
+    );
 }
 
 function addMaintenance(program: Command, ctx: () => Ctx, act: Act): void {
