@@ -28,6 +28,8 @@ function setup(
 ) {
   const patches: { zone: string; rrsets: PdnsRRset[] }[] = [];
   const reads: string[] = [];
+  let inFlight = 0;
+  let maxInFlight = 0;
   const client = {
     getRRset: jest.fn(async (zone: string, name: string): Promise<PdnsRecord[]> => {
       reads.push(name);
@@ -38,6 +40,10 @@ function setup(
         : [];
     }),
     patchRRsets: jest.fn(async (zone: string, rrsets: PdnsRRset[]) => {
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      inFlight--;
       if (failing[zone]) throw failing[zone];
       patches.push({ zone, rrsets });
     }),
@@ -52,7 +58,7 @@ function setup(
     },
     client,
   );
-  return { provider, patches, reads };
+  return { provider, patches, reads, maxInFlight: () => maxInFlight };
 }
 
 describe('PowerDnsProvider', () => {
@@ -100,7 +106,7 @@ describe('PowerDnsProvider', () => {
   });
 
   it('applyMany: one PATCH per zone; a stale write is left out, the rest written, then it is thrown', async () => {
-    const { provider, patches } = setup({ '_ha-epoch.old.example.test': { epoch: 9 } });
+    const { provider, patches, maxInFlight } = setup({ '_ha-epoch.old.example.test': { epoch: 9 } });
     const error = await provider
       .applyMany([
         write({ name: 'a.example.test' }),
@@ -111,6 +117,8 @@ describe('PowerDnsProvider', () => {
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StaleEpochError);
     expect(patches.map((p) => p.zone).sort()).toEqual(['example.test', 'other.test']);
+    // Zones one after the other (a SQLite backend fails concurrent PATCHes).
+    expect(maxInFlight()).toBe(1);
     const names = (zone: string) =>
       patches
         .find((p) => p.zone === zone)!

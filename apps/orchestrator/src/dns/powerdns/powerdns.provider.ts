@@ -86,15 +86,14 @@ export class PowerDnsProvider implements DnsProvider {
       byZone.set(record.zone, [...(byZone.get(record.zone) ?? []), record]);
     }
 
-    const zones = [...byZone.keys()];
-    const patched = await Promise.allSettled(
-      zones.map((zone) => this.client.patchRRsets(zone, buildZonePatch(byZone.get(zone)!))),
-    );
-    patched.forEach((r, i) => {
-      const zoneWrites = byZone.get(zones[i])!;
-      if (r.status === 'rejected') {
-        failures.push(r.reason as Error);
-        return;
+    // One zone after the other: some backends serialize writers and fail a concurrent PATCH
+    // (gsqlite3 answers 500 while another zone's transaction holds the database).
+    for (const [zone, zoneWrites] of byZone) {
+      try {
+        await this.client.patchRRsets(zone, buildZonePatch(zoneWrites));
+      } catch (error) {
+        failures.push(error as Error);
+        continue;
       }
       for (const w of zoneWrites) {
         this.logger.info(
@@ -102,7 +101,7 @@ export class PowerDnsProvider implements DnsProvider {
           'record updated (powerdns)',
         );
       }
-    });
+    }
     for (const failure of failures) {
       this.logger.warn({ err: failure.message }, 'PowerDNS write failed');
     }
