@@ -125,7 +125,7 @@ export async function pdnsApi(
   method: string,
   path: string,
   body?: unknown,
-): Promise<{ status: number; body: any }> {
+): Promise<{ status: number; body: unknown }> {
   const res = await fetch(`${server.apiUrl}/api/v1/servers/localhost${path}`, {
     method,
     headers: { 'X-API-Key': server.apiKey, 'content-type': 'application/json' },

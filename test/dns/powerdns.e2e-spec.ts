@@ -55,9 +55,10 @@ describe('PowerDNS provider against a real pdns_server (e2e)', () => {
   const stored = async (zone: string, name: string, type: string) => {
     const res = await pdnsApi(pdns!, 'GET', `/zones/${zone}.?rrset_name=${name}.&rrset_type=${type}`);
     expect(res.status).toBe(200);
-    const rrset = (res.body.rrsets as { name: string; type: string; records: { content: string }[] }[]).find(
-      (r) => r.name === `${name}.` && r.type === type,
-    );
+    const { rrsets } = res.body as {
+      rrsets: { name: string; type: string; records: { content: string }[] }[];
+    };
+    const rrset = rrsets.find((r) => r.name === `${name}.` && r.type === type);
     return rrset?.records.map((r) => r.content);
   };
 
