@@ -42,6 +42,8 @@ export interface ClusterOptions {
   addressPrefix: string;
   agentPort: number;
   dnsPort: number;
+  /** where dnsAnswer()/waitDns() ask (default 127.0.0.1: the embedded server) */
+  dnsHost?: string;
   replicas?: number;
   heartbeatIntervalMs?: number;
   failoverMode?: 'auto' | 'manual';
@@ -423,7 +425,8 @@ exit 0
   }
 
   async dnsAnswer(port = this.opts.dnsPort, name = RECORD): Promise<string[]> {
-    const res = await queryServer({ host: '127.0.0.1', port, timeoutMs: 500 }, name, 'A');
+    const host = this.opts.dnsHost ?? '127.0.0.1';
+    const res = await queryServer({ host, port, timeoutMs: 500 }, name, 'A');
     return res.answers.map((a) => (a as { address: string }).address);
   }
 

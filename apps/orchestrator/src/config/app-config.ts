@@ -83,8 +83,8 @@ export class AppConfig {
   @Max(65535)
   DNS_PORT = 5353;
 
-  /** embedded (default) or rfc2136 */
-  @IsIn(['embedded', 'rfc2136'])
+  /** embedded (default), rfc2136 or powerdns */
+  @IsIn(['embedded', 'rfc2136', 'powerdns'])
   DNS_PROVIDER = 'embedded';
 
   @IsOptional()
@@ -104,6 +104,37 @@ export class AppConfig {
   @IsOptional()
   @IsString()
   RFC2136_KEY_SECRET?: string;
+
+  /** PowerDNS Authoritative HTTP API base URL (the part before /api/v1) when DNS_PROVIDER=powerdns. */
+  @IsOptional()
+  @IsString()
+  @Matches(/^https?:\/\/[^\s/?#@]+(\/[^\s?#@]*)?$/, {
+    message: 'must be an http(s) URL without credentials, query or fragment',
+  })
+  PDNS_API_URL?: string;
+
+  /** Sent as X-API-Key; a secret: never logged, never in an error message. */
+  @IsOptional()
+  @IsString()
+  @Matches(/^[\x21-\x7e]+$/, { message: 'must be printable ASCII without spaces' })
+  PDNS_API_KEY?: string;
+
+  @IsString()
+  @Matches(/^[A-Za-z0-9._-]{1,64}$/, { message: 'must be 1-64 chars of A-Z a-z 0-9 . _ -' })
+  PDNS_SERVER_ID = 'localhost';
+
+  /** host:port ([v6]:port) of the PowerDNS DNS listener that verify-dns asks, like a user's resolver would. */
+  @IsOptional()
+  @IsString()
+  @Matches(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, { message: 'must be host:port or [ipv6]:port' })
+  PDNS_QUERY_SERVER?: string;
+
+  /** Each PowerDNS API request and each DNS query to PDNS_QUERY_SERVER gives up after this. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(60_000)
+  PDNS_TIMEOUT_MS = 3000;
 
   /** Bootstrap admin token (at least 16 chars). Without it, the API has no admin until one is created. */
   @IsOptional()
@@ -283,6 +314,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     'RFC2136_SERVER',
     'RFC2136_KEY_NAME',
     'RFC2136_KEY_SECRET',
+    'PDNS_API_URL',
+    'PDNS_API_KEY',
+    'PDNS_QUERY_SERVER',
     'ADMIN_TOKEN',
     'WEBHOOK_SECRET',
   ]) {
@@ -302,5 +336,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       if (!config[key]) throw new ConfigError(key, 'is required when DNS_PROVIDER=rfc2136');
     }
   }
+  if (config.DNS_PROVIDER === 'powerdns') {
+    for (const key of ['PDNS_API_URL', 'PDNS_API_KEY', 'PDNS_QUERY_SERVER'] as const) {
+      if (!config[key]) throw new ConfigError(key, 'is required when DNS_PROVIDER=powerdns');
+    }
+    const port = parseHostPort(config.PDNS_QUERY_SERVER!).port;
+    if (port < 1 || port > 65535) throw new ConfigError('PDNS_QUERY_SERVER', 'port must be 1-65535');
+  }
   return config;
+}
+
+/** `host:port` or `[ipv6]:port` (as validated for PDNS_QUERY_SERVER) split into its parts. */
+export function parseHostPort(value: string): { host: string; port: number } {
+  const at = value.lastIndexOf(':');
+  const host = value.slice(0, at);
+  return { host: host.startsWith('[') ? host.slice(1, -1) : host, port: Number(value.slice(at + 1)) };
 }

@@ -1,6 +1,7 @@
 /**
  * The port through which operations redirect users: one interface, several providers
- * (embedded authoritative server, RFC 2136 dynamic update; Route 53 and others later).
+ * (embedded authoritative server, RFC 2136 dynamic update, PowerDNS HTTP API; Route 53 and others
+ * later).
  * Epoch checks happen before a provider is called (DnsService, against PostgreSQL), and the
  * embedded server checks them again in memory, so a stale write is refused at both places.
  */
@@ -26,7 +27,7 @@ export interface DnsRecordWrite extends DnsRecordSpec {
 }
 
 export interface DnsProvider {
-  readonly kind: 'embedded' | 'rfc2136';
+  readonly kind: 'embedded' | 'rfc2136' | 'powerdns';
   /** Make the record answer `write.value`. Idempotent; throws StaleEpochError on an older epoch. */
   apply(write: DnsRecordWrite): Promise<void>;
   /** The same for many records at once, where the provider can do better than one by one. */
