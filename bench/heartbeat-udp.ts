@@ -68,6 +68,8 @@ interface Level {
   ackedPerSecond: number;
   ackRttMs: { p50: number; p99: number; max: number };
   serverCpuPctOfOneCore?: number;
+  /** the orchestrator's event-loop delay while measuring */
+  serverLoopDelayMs?: { p50: number; p99: number; max: number };
 }
 
 const SENT_RING = 256;
@@ -195,11 +197,16 @@ async function runLevels(
           (c1.atMs! - c0.atMs!),
         1,
       );
+      // loop delay over the measured interval (the probe resets it at each stats call)
+      level.serverLoopDelayMs = c1.loopDelayMs;
     }
     progress(
       `  sent ${level.sentPerSecond}/s, accepted ${level.acceptedPerSecond}/s, acked ${level.ackedPerSecond}/s, ` +
         `ack p50 ${level.ackRttMs.p50} ms p99 ${level.ackRttMs.p99} ms` +
-        (level.serverCpuPctOfOneCore !== undefined ? `, server CPU ${level.serverCpuPctOfOneCore}%` : ''),
+        (level.serverCpuPctOfOneCore !== undefined ? `, server CPU ${level.serverCpuPctOfOneCore}%` : '') +
+        (level.serverLoopDelayMs
+          ? `, server loop delay p99 ${round(level.serverLoopDelayMs.p99)} ms max ${round(level.serverLoopDelayMs.max)} ms`
+          : ''),
     );
     levels.push(level);
     // Let the sockets drain before the next level.

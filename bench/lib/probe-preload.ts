@@ -9,7 +9,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 
 export interface ProbeRequest {
   id: number;
@@ -30,9 +30,13 @@ export interface ProbeReply {
   heapUsedBytes?: number;
   /** process.hrtime in ms when the stats were taken */
   atMs?: number;
+  /** event-loop delay since the previous stats (ms): how long ready work waited for the loop */
+  loopDelayMs?: { p50: number; p99: number; max: number };
 }
 
 if (process.send) {
+  const loop = monitorEventLoopDelay({ resolution: 5 });
+  loop.enable();
   let session: Session | null = null;
   const post = <T>(method: string, params?: object) =>
     new Promise<T>((resolve, reject) =>
@@ -54,7 +58,13 @@ if (process.send) {
             rssBytes: mem.rss,
             heapUsedBytes: mem.heapUsed,
             atMs: Number(process.hrtime.bigint()) / 1e6,
+            loopDelayMs: {
+              p50: loop.percentile(50) / 1e6,
+              p99: loop.percentile(99) / 1e6,
+              max: loop.max / 1e6,
+            },
           });
+          loop.reset();
         } else if (m.op === 'profile-start') {
           session = new Session();
           session.connect();

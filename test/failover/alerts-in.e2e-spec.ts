@@ -109,7 +109,7 @@ describe('alerts in', () => {
     expect((await c.api('GET', '/api/v1/alerts/00000000-0000-4000-8000-000000000000')).status).toBe(404);
   });
 
-  it('maps an Alertmanager alert by instance address, announces it once, resolves it; a vote alone fails nothing over', async () => {
+  it('maps an Alertmanager alert by instance address, announces it once, keeps senders apart, resolves it', async () => {
     const alert = {
       status: 'firing',
       labels: { alertname: 'NodeHighLoad', severity: 'warning', instance: `${c.production.address}:9100` },
@@ -146,10 +146,30 @@ describe('alerts in', () => {
       observer: 'alertmanager',
     });
 
-    // production is healthy: the vote changes nothing
-    await new Promise((res) => setTimeout(res, 2500));
-    expect((await c.scenario()).activeNodeId).toBe(c.production.id);
-    expect((await c.operations()).filter((o) => o.type === 'failover')).toHaveLength(0);
+    // another sender's alert with the same fingerprint is its own alert: it cannot resolve this one
+    const other = (await c.api('POST', '/api/v1/tokens', { name: 'alertmanager-b', role: 'alerter' })).body
+      .token;
+    const foreign = await post(
+      '/api/v1/alerts/alertmanager',
+      am([{ ...alert, status: 'resolved' }], 'resolved'),
+      other,
+    );
+    expect(foreign.body.alerts[0]).toMatchObject({ change: 'new', state: 'resolved' });
+    expect((await c.api('GET', `/api/v1/alerts/${r.body.alerts[0].id}`)).body.state).toBe('firing');
+    // a severity label longer than the column is cut, not a 500 (the generic field is bounded: 400)
+    const verbose = {
+      status: 'firing',
+      labels: { alertname: 'Verbose', ha_node: 'replica1', severity: 'x'.repeat(2000) },
+    };
+    const long = await post('/api/v1/alerts/alertmanager', am([verbose]));
+    expect(long.status).toBe(200);
+    expect((await c.api('GET', `/api/v1/alerts/${long.body.alerts[0].id}`)).body.severity).toHaveLength(64);
+    await post('/api/v1/alerts/alertmanager', am([{ ...verbose, status: 'resolved' }], 'resolved'));
+    const tooLong = await post('/api/v1/alerts', {
+      alerts: [{ name: 'Verbose', status: 'firing', node: 'replica1', severity: 'x'.repeat(65) }],
+    });
+    expect(tooLong.status).toBe(400);
+    expect(JSON.stringify(tooLong.body)).toMatch(/severity/);
 
     const resolved = await post(
       '/api/v1/alerts/alertmanager',
@@ -211,6 +231,23 @@ describe('alerts in', () => {
     expect(fired.body.alerts[0]).toMatchObject({ nodeId: c.production.id, scenarioId: c.scenarioId });
     await c.waitDns(c.replica.address);
     const s = await c.waitState('failed_over');
+    // an alert about the scenario that started before users moved is not pinned on the new active node
+    const late = await post('/api/v1/alerts', {
+      alerts: [
+        {
+          name: 'LateArrival',
+          status: 'firing',
+          scenario: 'orders',
+          startsAt: new Date(Date.now() - 60_000).toISOString(),
+        },
+      ],
+    });
+    expect(late.body.alerts[0]).toMatchObject({ mapped: false, nodeId: null });
+    expect(late.body.alerts[0].mapping).toMatch(/started before users last moved/);
+    const fresh = await post('/api/v1/alerts', {
+      alerts: [{ name: 'AfterMove', status: 'resolved', scenario: 'orders' }],
+    });
+    expect(fresh.body.alerts[0]).toMatchObject({ nodeId: c.replica.id });
     expect(s.activeNodeId).toBe(c.replica.id);
     const op = (await c.operations()).find((o) => o.type === 'failover');
     expect(op).toMatchObject({ trigger: 'auto' });
@@ -254,6 +291,12 @@ describe('alerts in', () => {
       30000,
     );
     expect(suspect.evidence.reason).toMatch(/1\/2 peer confirmations/);
+    // a warning is no vote: still 1 of 2
+    await post('/api/v1/alerts', {
+      alerts: [{ name: 'NodeHighLoad', status: 'firing', node: c.production.name, severity: 'warning' }],
+    });
+    await new Promise((res) => setTimeout(res, 2000));
+    expect((await health()).evidence.reason).toMatch(/1\/2 peer confirmations/);
     expect((await c.scenario()).activeNodeId).toBe(c.production.id);
 
     const r = await post(

@@ -78,7 +78,7 @@ export function fromAlertmanager(a: AlertmanagerAlert): IncomingAlert {
     fingerprint: a.fingerprint || labelFingerprint(labels),
     name: labels.alertname ?? 'unnamed',
     status: a.status === 'resolved' ? 'resolved' : 'firing',
-    severity: labels.severity ?? null,
+    severity: labels.severity?.slice(0, 64) ?? null,
     summary: annotations.summary ?? annotations.description ?? null,
     labels,
     annotations,
@@ -100,7 +100,7 @@ export function fromGeneric(a: GenericAlert): IncomingAlert {
       }),
     name: a.name,
     status: a.status,
-    severity: a.severity ?? labels.severity ?? null,
+    severity: (a.severity ?? labels.severity)?.slice(0, 64) ?? null,
     summary: a.summary ?? null,
     labels,
     annotations: {},
@@ -114,7 +114,8 @@ export function fromGeneric(a: GenericAlert): IncomingAlert {
 /** What the mapping needs to know of the topology. */
 export interface MappingTopology {
   nodes: { id: string; name: string; address: string }[];
-  scenarios: { id: string; name: string; activeNodeId: string; nodeIds: string[] }[];
+  /** movedAt: when users last moved (a failover, switchover or failback finished), if known */
+  scenarios: { id: string; name: string; activeNodeId: string; nodeIds: string[]; movedAt?: number | null }[];
 }
 
 export interface AlertTarget {
@@ -130,6 +131,18 @@ export function instanceHost(instance: string): string {
   if (v6) return v6[1];
   const colons = instance.split(':').length - 1;
   return colons === 1 ? instance.slice(0, instance.indexOf(':')) : instance;
+}
+
+/**
+ * Whether a firing alert says its node is down (a vote in detection): label `ha_vote` "true" or
+ * "false" decides; without it, severity `critical` votes and anything milder (a warning about load
+ * or disk) does not.
+ */
+export function isVote(a: Pick<IncomingAlert, 'labels' | 'severity'>): boolean {
+  const v = a.labels.ha_vote;
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  return a.severity === 'critical';
 }
 
 export function mapAlert(a: IncomingAlert, topo: MappingTopology): AlertTarget {
@@ -171,6 +184,15 @@ export function mapAlert(a: IncomingAlert, topo: MappingTopology): AlertTarget {
   if (scenario) {
     if (!node) {
       const active = topo.nodes.find((n) => n.id === scenario.activeNodeId);
+      // It started before users last moved: it is about the node they were on then, not this one.
+      if (a.startsAt && scenario.movedAt && a.startsAt.getTime() < scenario.movedAt)
+        return {
+          nodeId: null,
+          scenarioId: null,
+          mapping:
+            `scenario ${scenario.name}: the alert started before users last moved ` +
+            `(${new Date(scenario.movedAt).toISOString()}), so its node is not known; label the node (ha_node)`,
+        };
       return {
         nodeId: scenario.activeNodeId,
         scenarioId: scenario.id,

@@ -5,11 +5,12 @@ export type AlertState = (typeof ALERT_STATES)[number];
 
 /**
  * An alert from an external system (Prometheus Alertmanager, or anything speaking the generic
- * format): one row per (source, fingerprint), the latest state of that alert. A firing alert mapped
+ * format): one row per (source, observer, fingerprint), the latest state of that alert: a sender
+ * can neither resolve nor take over another sender's alert. A firing alert mapped
  * to a node is one observer's vote against that node in detection (alerts.service.ts).
  */
 @Entity({ name: 'external_alerts' })
-@Index(['source', 'fingerprint'], { unique: true })
+@Index(['source', 'observer', 'fingerprint'], { unique: true })
 export class ExternalAlertEntity {
   @PrimaryGeneratedColumn('uuid')
   id: string;
@@ -18,7 +19,7 @@ export class ExternalAlertEntity {
   @Column({ type: 'varchar', length: 16 })
   source: string;
 
-  /** the token that sent it last: the observer whose vote it is */
+  /** the token that sent it: the observer whose vote it is */
   @Column({ type: 'varchar', length: 128 })
   observer: string;
 

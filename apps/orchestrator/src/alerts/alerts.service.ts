@@ -23,7 +23,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import { NotificationsService } from '../notify/notifications.service';
 import { TopologyService } from '../topology/topology.service';
 import { AlertState, ExternalAlertEntity } from './alert.entity';
-import { AlertSource, AlertTarget, IncomingAlert, mapAlert, MappingTopology } from './alert-mapping';
+import { AlertSource, AlertTarget, IncomingAlert, isVote, mapAlert, MappingTopology } from './alert-mapping';
 import {
   AlertPage,
   AlertView,
@@ -46,7 +46,11 @@ export interface FiringAlert {
   nodeId: string;
   scenarioId: string | null;
   startsAt: number;
+  /** when this episode reached us (firstReceivedAt) */
+  receivedAt: number;
   expiresAt: number;
+  /** says the node is down (critical, or ha_vote "true"): a vote in detection */
+  vote: boolean;
 }
 
 export interface AlertVote {
@@ -59,6 +63,7 @@ export class AlertsService implements OnApplicationBootstrap, OnApplicationShutd
   private byNode = new Map<string, FiringAlert[]>();
   private timers: NodeJS.Timeout[] = [];
   private refreshing: Promise<void> | null = null;
+  private again: Promise<void> | null = null;
 
   constructor(
     private readonly config: AppConfig,
@@ -93,16 +98,23 @@ export class AlertsService implements OnApplicationBootstrap, OnApplicationShutd
     const topo = this.mappingTopology();
     const announced: { row: ExternalAlertEntity; kind: string }[] = [];
     const out: ReceivedAlertView[] = [];
+    // Rows are locked in fingerprint order, so two overlapping batches cannot deadlock; the same
+    // fingerprint twice keeps its order (stable sort). Answers keep the request's order.
+    const order = alerts
+      .map((a, i) => ({ a, i }))
+      .sort((x, y) => (x.a.fingerprint < y.a.fingerprint ? -1 : x.a.fingerprint > y.a.fingerprint ? 1 : 0));
+    const views: ReceivedAlertView[] = new Array(alerts.length);
     await this.dataSource.transaction(async (m) => {
-      for (const a of alerts) {
+      for (const { a, i } of order) {
         const r = await this.upsert(m, source, observer, a, topo);
-        out.push(r.view);
+        views[i] = r.view;
         if (r.kind) {
           announced.push({ row: r.row, kind: r.kind });
           await m.getRepository(EventEntity).insert(this.eventOf(r.row, r.kind) as never);
         }
       }
     });
+    out.push(...views);
     for (const v of out)
       this.metrics?.alertsReceived.inc({
         source,
@@ -130,7 +142,11 @@ export class AlertsService implements OnApplicationBootstrap, OnApplicationShutd
     let row = await repo
       .createQueryBuilder('a')
       .setLock('pessimistic_write')
-      .where('a.source = :source AND a.fingerprint = :fp', { source, fp: a.fingerprint })
+      .where('a.source = :source AND a.observer = :observer AND a.fingerprint = :fp', {
+        source,
+        observer,
+        fp: a.fingerprint,
+      })
       .getOne();
     if (!row) {
       const t = target();
@@ -161,17 +177,21 @@ export class AlertsService implements OnApplicationBootstrap, OnApplicationShutd
         .execute();
       if (inserted.raw.length > 0) {
         row = repo.create(inserted.raw[0] as ExternalAlertEntity);
-        return { row, kind: `external-alert-${state}`, view: viewOf(row, 'new') };
+        // The resolution of an alert never seen firing is recorded, not announced.
+        return { row, kind: state === 'firing' ? 'external-alert-firing' : null, view: viewOf(row, 'new') };
       }
       // Inserted by a concurrent request meanwhile: take it from there.
       row = await repo
         .createQueryBuilder('a')
         .setLock('pessimistic_write')
-        .where('a.source = :source AND a.fingerprint = :fp', { source, fp: a.fingerprint })
+        .where('a.source = :source AND a.observer = :observer AND a.fingerprint = :fp', {
+          source,
+          observer,
+          fp: a.fingerprint,
+        })
         .getOneOrFail();
     }
     const patch: Partial<ExternalAlertEntity> = {
-      observer,
       name: a.name,
       severity: a.severity,
       summary: a.summary?.slice(0, 1024) ?? null,
@@ -218,6 +238,8 @@ export class AlertsService implements OnApplicationBootstrap, OnApplicationShutd
         name: t.entity.name,
         activeNodeId: t.entity.activeNodeId,
         nodeIds: t.nodeIds,
+        // Every move of users sets holdUntil = end of the move + holdDownMs.
+        movedAt: t.entity.holdUntil ? t.entity.holdUntil.getTime() - (t.entity.policy.holdDownMs ?? 0) : null,
       })),
     };
   }
@@ -295,9 +317,19 @@ export class AlertsService implements OnApplicationBootstrap, OnApplicationShutd
     }
   }
 
-  /** Re-read the firing, mapped alerts (single flight). */
+  /**
+   * Re-read the firing, mapped alerts (single flight). A call while a read runs waits for one more
+   * read after it: that read may have started before the caller's commit.
+   */
   refresh(): Promise<void> {
-    this.refreshing ??= this.load().finally(() => {
+    if (this.refreshing) {
+      this.again ??= this.refreshing.then(() => {
+        this.again = null;
+        return this.refresh();
+      });
+      return this.again;
+    }
+    this.refreshing = this.load().finally(() => {
       this.refreshing = null;
     });
     return this.refreshing;
@@ -307,9 +339,18 @@ export class AlertsService implements OnApplicationBootstrap, OnApplicationShutd
     try {
       const rows: Pick<
         ExternalAlertEntity,
-        'id' | 'name' | 'observer' | 'nodeId' | 'scenarioId' | 'startsAt' | 'expiresAt'
+        | 'id'
+        | 'name'
+        | 'observer'
+        | 'nodeId'
+        | 'scenarioId'
+        | 'startsAt'
+        | 'firstReceivedAt'
+        | 'expiresAt'
+        | 'labels'
+        | 'severity'
       >[] = await this.dataSource.query(
-        `SELECT id, name, observer, "nodeId", "scenarioId", "startsAt", "expiresAt" FROM external_alerts
+        `SELECT id, name, observer, "nodeId", "scenarioId", "startsAt", "firstReceivedAt", "expiresAt", labels, severity FROM external_alerts
              WHERE state = 'firing' AND "nodeId" IS NOT NULL AND "expiresAt" > now()
              ORDER BY "startsAt" LIMIT ${MAX_FIRING}`,
       );
@@ -323,7 +364,9 @@ export class AlertsService implements OnApplicationBootstrap, OnApplicationShutd
           nodeId: r.nodeId!,
           scenarioId: r.scenarioId,
           startsAt: new Date(r.startsAt).getTime(),
+          receivedAt: new Date(r.firstReceivedAt).getTime(),
           expiresAt: new Date(r.expiresAt).getTime(),
+          vote: isVote(r),
         });
         byNode.set(r.nodeId!, list);
       }
@@ -340,10 +383,11 @@ export class AlertsService implements OnApplicationBootstrap, OnApplicationShutd
     return list ? list.filter((a) => a.expiresAt > now) : [];
   }
 
-  /** One vote per observer with a firing alert about the node. */
+  /** One vote per observer with a firing alert about the node that says it is down (isVote). */
   votesAgainst(nodeId: string, now: number): AlertVote[] {
     const byObserver = new Map<string, string[]>();
     for (const a of this.firingAbout(nodeId, now)) {
+      if (!a.vote) continue;
       const names = byObserver.get(a.observer) ?? [];
       if (!names.includes(a.name)) names.push(a.name);
       byObserver.set(a.observer, names);
@@ -355,6 +399,14 @@ export class AlertsService implements OnApplicationBootstrap, OnApplicationShutd
    * The firing alert that fails a scenario over on its own (policy.alerts.failover): one about its
    * active node, named in the policy, and unscoped or scoped to this scenario. Oldest first.
    */
+  /** When the earliest alert still firing about the node started (one incident per node). */
+  firingSince(nodeId: string, now: number): number | null {
+    let since: number | null = null;
+    for (const a of this.firingAbout(nodeId, now))
+      if (since === null || a.startsAt < since) since = a.startsAt;
+    return since;
+  }
+
   failoverAlert(scenarioId: string, activeNodeId: string, names: string[], now: number): FiringAlert | null {
     for (const a of this.firingAbout(activeNodeId, now)) {
       if ((a.scenarioId === null || a.scenarioId === scenarioId) && names.includes(a.name)) return a;

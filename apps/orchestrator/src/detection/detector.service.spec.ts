@@ -35,6 +35,7 @@ function setup(
   failoverMode: 'auto' | 'manual' = 'manual',
   /** other scenarios of a switch-all-if-any-fails group with `orders` (their own nodes, no checks) */
   mates: { name: string; state: string; holdUntil?: Date }[] = [],
+  opts: { policy?: Record<string, unknown> } = {},
 ) {
   const node = (name: string): TopologyNode => ({
     id: randomUUID(),
@@ -57,7 +58,7 @@ function setup(
       epoch: 1,
       holdUntil: null,
       checks: CHECKS,
-      policy: { peerQuorum: 1, recoveryHoldMs: 500 },
+      policy: { peerQuorum: 1, recoveryHoldMs: 500, ...opts.policy },
     },
     replicaNodeIds: [replica.id],
     nodeIds: [prod.id, replica.id],
@@ -163,6 +164,33 @@ function setup(
       return { id: 'op-1' };
     }),
   };
+  // External alerts as AlertsService answers about them (its own logic is tested in alerts/).
+  const firing: {
+    name: string;
+    observer: string;
+    nodeId: string;
+    scenarioId: string | null;
+    startsAt: number;
+    receivedAt: number;
+    vote: boolean;
+  }[] = [];
+  const alerts = {
+    votesAgainst: (nodeId: string) => {
+      const by = new Map<string, string[]>();
+      for (const a of firing.filter((x) => x.vote && x.nodeId === nodeId))
+        by.set(a.observer, [...(by.get(a.observer) ?? []), a.name]);
+      return [...by].map(([observer, names]) => ({ observer, alerts: names }));
+    },
+    failoverAlert: (scenarioId: string, nodeId: string, names: string[]) =>
+      firing.find(
+        (a) =>
+          a.nodeId === nodeId &&
+          (a.scenarioId === null || a.scenarioId === scenarioId) &&
+          names.includes(a.name),
+      ) ?? null,
+    firingSince: (nodeId: string) =>
+      Math.min(...firing.filter((a) => a.nodeId === nodeId).map((a) => a.startsAt)),
+  };
   const metrics = { verdictChanges: { inc: () => undefined }, checksRun: { inc: () => undefined } };
   const detector = new DetectorService(
     { roles: new Set(), DETECTOR_TICK_MS: 100 } as never,
@@ -174,6 +202,11 @@ function setup(
     metrics as never,
     undefined,
     groups as never,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    alerts as never,
   );
   const seqs = new Map<string, number>();
   const heartbeat = (
@@ -222,6 +255,16 @@ function setup(
     heartbeat,
     app,
     setPgDown: (down: boolean) => (pgDown = down),
+    fire: (name: string, nodeId: string, vote: boolean, at: number) =>
+      firing.push({
+        name,
+        observer: 'alertmanager',
+        nodeId,
+        scenarioId: null,
+        startsAt: at,
+        receivedAt: at,
+        vote,
+      }),
     verdict: (n: TopologyNode) => detector.evidenceOf(n.id)?.verdict,
   };
 }
@@ -428,6 +471,79 @@ describe('DetectorService', () => {
     ]);
     expect(s.written.filter((e) => e.kind === 'failover-requested')).toHaveLength(3);
   });
+  it('policy.alerts.failover: a named alert fails over a production the orchestrator reaches; another alert does not', async () => {
+    const s = setup('auto', [], { policy: { alerts: { failover: true, names: ['ServiceDown'] } } });
+    s.fire('DiskSlow', s.prod.id, true, t0);
+    for (let at = t0; at < t0 + 500; at += 100) {
+      s.heartbeat(s.prod, at, { views: [[s.replica, true]] });
+      s.heartbeat(s.replica, at, { views: [[s.prod, true]] });
+      await s.detector.tick(at + 10);
+    }
+    expect(s.requested).toEqual([]);
+    s.fire('ServiceDown', s.prod.id, false, t0 + 450);
+    s.heartbeat(s.prod, t0 + 500);
+    s.heartbeat(s.replica, t0 + 500, { views: [[s.prod, true]] });
+    await s.detector.tick(t0 + 510);
+    expect(s.requested).toEqual([
+      expect.objectContaining({
+        scenarioId: s.scenario.entity.id,
+        trigger: 'auto',
+        reason: expect.stringMatching(
+          /alert ServiceDown from alertmanager firing \(policy\.alerts\.failover\)/,
+        ),
+        // one incident per node: it started with the node's earliest firing alert
+        params: expect.objectContaining({ detectedAt: t0 }),
+      }),
+    ]);
+  });
+
+  it('partition: the orchestrator lost production, the replica still reaches it, a named critical alert fires → no failover', async () => {
+    const s = setup('auto', [], { policy: { alerts: { failover: true, names: ['ServiceDown'] } } });
+    s.heartbeat(s.prod, t0);
+    s.heartbeat(s.replica, t0, { views: [[s.prod, true]] });
+    await s.detector.tick(t0 + 10);
+    s.fire('ServiceDown', s.prod.id, true, t0 + 100);
+    for (let at = t0 + 100; at < t0 + TTL + 3000; at += 100) {
+      s.heartbeat(s.replica, at, { views: [[s.prod, true]] });
+      await s.detector.tick(at + 10);
+    }
+    expect(s.verdict(s.prod)).toBe('suspect');
+    expect(s.detector.evidenceOf(s.prod.id)!.reason).toMatch(/1 peer\(s\) still reach it/);
+    expect(s.requested).toEqual([]);
+  });
+
+  it('an alert vote completes a quorum of 2 with the replica; a non-critical alert is no vote', async () => {
+    const s = setup('auto', [], { policy: { peerQuorum: 2, requireWatchdog: false } });
+    s.heartbeat(s.prod, t0);
+    s.heartbeat(s.replica, t0, { views: [[s.prod, true]] });
+    await s.detector.tick(t0 + 10);
+    s.fire('NodeHighLoad', s.prod.id, false, t0 + 100);
+    let at = t0 + 100;
+    for (; at < t0 + TTL + 1000; at += 100) {
+      s.heartbeat(s.replica, at, { views: [[s.prod, false]] });
+      await s.detector.tick(at + 10);
+    }
+    expect(s.verdict(s.prod)).toBe('suspect');
+    expect(s.detector.evidenceOf(s.prod.id)!.reason).toMatch(/1\/2 peer confirmations/);
+    expect(s.requested).toEqual([]);
+    s.fire('PostgresDown', s.prod.id, true, at);
+    s.heartbeat(s.replica, at, { views: [[s.prod, false]] });
+    await s.detector.tick(at + 10);
+    expect(s.verdict(s.prod)).toBe('failed');
+    expect(s.detector.evidenceOf(s.prod.id)!.observers).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          observer: 'alert:alertmanager (PostgresDown)',
+          reachable: false,
+          fresh: true,
+        }),
+      ]),
+    );
+    expect(s.requested).toEqual([
+      expect.objectContaining({ scenarioId: s.scenario.entity.id, type: 'failover' }),
+    ]);
+  });
+
   it('no quorum: production lost by the orchestrator but reached by its replica → one no-quorum decision, no failover', async () => {
     const s = setup('auto');
     s.heartbeat(s.prod, t0);

@@ -694,7 +694,13 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
   /**
    * policy.alerts.failover: a firing alert the policy names, about the active node, fails the
    * scenario over on its own — the node's evidence as this scenario sees it: failed, for the alert.
-   * Not while the node is recovering (heard again after a failure) or without evidence yet.
+   * Like a self-reported check, only while the orchestrator itself reaches the node (heartbeats on
+   * time; another check of its own may fail, the service being down): once it is losing the node,
+   * the vote decides (the alert is one vote there), and the node must have been heard after the
+   * alert arrived, so an
+   * alerting system on the orchestrator's side of a partition never outvotes a replica that still
+   * sees production. Not while the node is recovering or without evidence yet. The incident starts
+   * when the node's earliest firing alert did, the same for every scenario of the node.
    */
   private alertFailover(
     s: ScenarioEntity,
@@ -702,13 +708,21 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     now: number,
   ): NodeEvidence | undefined {
     const p = s.policy.alerts;
-    if (!ev || !p?.failover || !this.alerts || ev.verdict === 'failed' || ev.verdict === 'unknown') return ev;
+    if (!ev || !p?.failover || !this.alerts) return ev;
+    if (ev.verdict === 'failed' || ev.verdict === 'unknown' || ev.recovering === true || ev.noQuorum === true)
+      return ev;
+    // The orchestrator reaches the node: its heartbeats are on time (not even late), or, without a
+    // heartbeat check, every check passes.
+    const hb = ev.checks.filter((c) => c.kind === 'heartbeat');
+    if (hb.length > 0 ? !hb.every((c) => c.state === 'passing') : ev.view !== 'up') return ev;
     const a = this.alerts.failoverAlert(s.id, s.activeNodeId, p.names, now);
-    if (!a) return ev;
+    // …and heard from it after the alert arrived: an alert that came as the node went silent (a
+    // partition that also cut the monitoring off) waits for the vote instead.
+    if (!a || (this.store.get(s.activeNodeId)?.lastSeenAt ?? 0) <= a.receivedAt) return ev;
     return {
       ...ev,
       verdict: 'failed',
-      since: a.startsAt,
+      since: this.alerts.firingSince(s.activeNodeId, now) ?? a.startsAt,
       recovering: false,
       noQuorum: false,
       reason: `alert ${a.name} from ${a.observer} firing (policy.alerts.failover)`,

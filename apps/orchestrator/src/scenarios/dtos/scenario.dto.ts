@@ -18,8 +18,8 @@ import {
   Min,
   MinLength,
   Validate,
-  ValidateIf,
   ValidateNested,
+  ValidationArguments,
   ValidatorConstraint,
   ValidatorConstraintInterface,
 } from 'class-validator';
@@ -266,6 +266,17 @@ export class FailbackPolicyDto {
   maxLagSeconds?: number;
 }
 
+@ValidatorConstraint({ name: 'alertFailoverNames' })
+class AlertFailoverNamesConstraint implements ValidatorConstraintInterface {
+  validate(failover: unknown, args: ValidationArguments): boolean {
+    const names = (args.object as AlertPolicyDto).names;
+    return failover !== true || (Array.isArray(names) && names.length > 0);
+  }
+  defaultMessage(): string {
+    return 'names must name at least one alert when failover is true';
+  }
+}
+
 export class AlertPolicyDto {
   @ApiProperty({
     default: false,
@@ -273,16 +284,16 @@ export class AlertPolicyDto {
       'true: a firing alert named in `names` about the active node fails the scenario over on its own (automatic mode only)',
   })
   @IsBoolean()
+  @Validate(AlertFailoverNamesConstraint)
   failover: boolean;
 
-  @ApiProperty({
+  @ApiPropertyOptional({
     type: [String],
     example: ['PostgresDown'],
     description: 'alert names (alertname) that may fail the scenario over; required with failover true',
   })
-  @ValidateIf((o: AlertPolicyDto) => o.failover === true || o.names !== undefined)
+  @IsOptional()
   @IsArray()
-  @ArrayMinSize(1, { message: 'names must name at least one alert when failover is true' })
   @ArrayMaxSize(32)
   @IsString({ each: true })
   @MinLength(1, { each: true })
