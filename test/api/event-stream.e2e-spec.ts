@@ -3,7 +3,7 @@
  * Events are written the way the orchestrator writes them (rows of the events table, some through
  * the API); one is held in an open transaction to show the stream never skips a late commit.
  */
-import { InProcessOrchestrator } from '../support/orchestrator';
+import { http, InProcessOrchestrator } from '../support/orchestrator';
 import { createToken, db, startApi } from './api-helpers';
 
 jest.setTimeout(60_000);
@@ -245,6 +245,41 @@ describe('live event stream (SSE)', () => {
     const rest: SseEvent[] = [];
     for (let e = await resumed.next(); e; e = await resumed.next()) rest.push(e);
     expect(rest.map((e) => e.id)).toEqual(events.slice(1).map((e) => e.id));
+  });
+
+  it('a browser opens a stream with a short-lived ticket instead of the header; the ticket opens nothing else and dies with its token', async () => {
+    const issued = await http(o.url, 'POST', '/api/v1/events/stream-ticket', { token: viewer.token });
+    expect(issued.status).toBe(201);
+    const { ticket, expiresAt } = issued.body;
+    expect(ticket).toMatch(/^hst_[A-Za-z0-9_-]{43}$/);
+    expect(new Date(expiresAt).getTime() - Date.now()).toBeGreaterThan(30_000);
+    const s = await open(`/api/v1/events/stream?scenarioId=${scenarioA}&ticket=${ticket}`, {}, null);
+    expect(s.status).toBe(200);
+    await new Promise((r) => setTimeout(r, 300));
+    await insert('alert', 'via ticket');
+    expect((await s.next())!.data.message).toBe('via ticket');
+    s.close();
+    // not a bearer token, and not for any other route
+    expect((await http(o.url, 'GET', '/api/v1/events', { token: ticket })).status).toBe(401);
+    const other = await fetch(`${o.url}/api/v1/events?ticket=${ticket}`);
+    expect(other.status).toBe(401);
+    // unknown, malformed, or from a revoked token: 401
+    const unknown = `hst_${'A'.repeat(43)}`;
+    expect((await open(`/api/v1/events/stream?ticket=${unknown}`, {}, null)).status).toBe(401);
+    expect((await open('/api/v1/events/stream?ticket=hst_short', {}, null)).status).toBe(401);
+    const doomed = await createToken(o, 'stream-doomed', 'viewer');
+    const t2 = (await http(o.url, 'POST', '/api/v1/events/stream-ticket', { token: doomed.token })).body
+      .ticket;
+    expect(
+      (await http(o.url, 'DELETE', `/api/v1/tokens/${doomed.id}`, { token: o.adminToken })).status,
+    ).toBeLessThan(300);
+    expect((await open(`/api/v1/events/stream?ticket=${t2}`, {}, null)).status).toBe(401);
+    // an operation stream takes it too (404: no such operation, past authentication)
+    expect((await open(`/api/v1/operations/${scenarioA}/stream?ticket=${ticket}`, {}, null)).status).toBe(
+      404,
+    );
+    // no ticket for an unauthenticated caller
+    expect((await http(o.url, 'POST', '/api/v1/events/stream-ticket', {})).status).toBe(401);
   });
 
   it('bad input gets a 4xx before any stream starts', async () => {

@@ -8,9 +8,9 @@ import {
 import { Reflector } from '@nestjs/core';
 import { logContext } from '../common/logger';
 import { ApiRole } from './api-token.entity';
-import { AGENT_KEY, ALERTER_KEY, MIN_ROLE_KEY, PUBLIC_KEY } from './auth.decorators';
+import { AGENT_KEY, ALERTER_KEY, MIN_ROLE_KEY, PUBLIC_KEY, STREAM_TICKET_KEY } from './auth.decorators';
 import { AuthService } from './auth.service';
-import { actorOf, ROLE_RANK } from './principal';
+import { actorOf, Principal, ROLE_RANK } from './principal';
 
 /** Global guard: bearer token → principal; role rank or agent-only checks from decorators. */
 @Injectable()
@@ -26,9 +26,20 @@ export class AuthGuard implements CanActivate {
     const request = ctx.switchToHttp().getRequest();
     const header: string | undefined = request.headers?.authorization;
     const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
-    if (!match) throw new UnauthorizedException('missing bearer token');
-    const principal = await this.auth.resolve(match[1]);
-    if (!principal) throw new UnauthorizedException('invalid or revoked token');
+    let principal: Principal | null;
+    const ticket: unknown = request.query?.ticket;
+    if (
+      !match &&
+      typeof ticket === 'string' &&
+      this.reflector.getAllAndOverride<boolean>(STREAM_TICKET_KEY, targets)
+    ) {
+      principal = await this.auth.resolveStreamTicket(ticket);
+      if (!principal) throw new UnauthorizedException('invalid or expired stream ticket');
+    } else {
+      if (!match) throw new UnauthorizedException('missing bearer token');
+      principal = await this.auth.resolve(match[1]);
+      if (!principal) throw new UnauthorizedException('invalid or revoked token');
+    }
     request.principal = principal;
     const store = logContext.getStore();
     if (store) store.actor = actorOf(principal);

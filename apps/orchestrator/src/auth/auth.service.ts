@@ -1,16 +1,21 @@
+import { randomBytes } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { IsNull, Repository } from 'typeorm';
 import { isDependencyUnavailable } from '../common/dependency-errors';
 import { AppConfig } from '../config/app-config';
 import { NodeEntity } from '../nodes/node.entity';
-import { ApiTokenEntity } from './api-token.entity';
+import { RedisService } from '../redis/redis.service';
+import { ApiRole, ApiTokenEntity } from './api-token.entity';
 import { Principal } from './principal';
 import { hashToken, safeEqual } from './token-hash';
 
 const CACHE_MS = 2000;
 /** While PostgreSQL is unreachable, a token seen this recently still resolves as it did (fail static). */
 const STALE_MS = 15 * 60_000;
+/** A stream ticket opens event streams for this long after it is issued (an open stream stays open). */
+export const STREAM_TICKET_TTL_MS = 60_000;
+export const STREAM_TICKET_PATTERN = /^hst_[A-Za-z0-9_-]{43}$/;
 
 /**
  * Resolves a bearer token to a principal. Lookups are cached for 2 s (the heartbeat path must
@@ -32,6 +37,7 @@ export class AuthService {
     config: AppConfig,
     @InjectRepository(ApiTokenEntity) private readonly tokens: Repository<ApiTokenEntity>,
     @InjectRepository(NodeEntity) private readonly nodes: Repository<NodeEntity>,
+    private readonly redis: RedisService,
   ) {
     this.bootstrapHash = config.ADMIN_TOKEN ? hashToken(config.ADMIN_TOKEN) : null;
   }
@@ -70,6 +76,34 @@ export class AuthService {
       select: ['id', 'name', 'role'],
     });
     return row ? { kind: 'api', name: row.name, role: row.role, tokenId: row.id } : null;
+  }
+
+  /**
+   * A short-lived ticket for browsers, whose EventSource cannot send an Authorization header: it
+   * opens the event streams (`?ticket=`) as the principal that asked for it, for
+   * STREAM_TICKET_TTL_MS, on any instance (kept in Redis, by its hash), and nothing else.
+   */
+  async issueStreamTicket(p: Principal & { kind: 'api' }): Promise<{ ticket: string; expiresAt: Date }> {
+    const ticket = `hst_${randomBytes(32).toString('base64url')}`;
+    const value = JSON.stringify({ name: p.name, role: p.role, tokenId: p.tokenId });
+    await this.redis.client.set(this.ticketKey(ticket), value, 'PX', STREAM_TICKET_TTL_MS);
+    return { ticket, expiresAt: new Date(Date.now() + STREAM_TICKET_TTL_MS) };
+  }
+
+  /** The principal of a live ticket whose token is still valid, else null. */
+  async resolveStreamTicket(ticket: string): Promise<Principal | null> {
+    if (!STREAM_TICKET_PATTERN.test(ticket)) return null;
+    const raw = await this.redis.client.get(this.ticketKey(ticket));
+    if (!raw) return null;
+    const t = JSON.parse(raw) as { name: string; role: ApiRole; tokenId: string | null };
+    // A token revoked since the ticket was issued: the ticket dies with it.
+    if (t.tokenId && !(await this.tokens.exists({ where: { id: t.tokenId, revokedAt: IsNull() } })))
+      return null;
+    return { kind: 'api', name: t.name, role: t.role, tokenId: t.tokenId };
+  }
+
+  private ticketKey(ticket: string): string {
+    return `${this.redis.prefix}:stream-ticket:${hashToken(ticket)}`;
   }
 
   invalidate(): void {

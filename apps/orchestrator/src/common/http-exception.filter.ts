@@ -29,9 +29,12 @@ export class GlobalExceptionFilter implements ExceptionFilter {
     const requestId = String(request?.id ?? '');
     const body = toErrorBody(exception, requestId);
     if (body.statusCode === 503 && !(exception instanceof DomainError)) {
-      log.warn({ err: (exception as Error).message, requestId, url: request?.url }, 'dependency unreachable');
+      log.warn(
+        { err: (exception as Error).message, requestId, url: redactUrl(request?.url) },
+        'dependency unreachable',
+      );
     } else if (body.statusCode >= 500) {
-      log.error({ err: exception, requestId, url: request?.url }, 'unhandled error');
+      log.error({ err: exception, requestId, url: redactUrl(request?.url) }, 'unhandled error');
     }
     void reply.status(body.statusCode).send(body);
   }
@@ -99,4 +102,9 @@ export function toErrorBody(exception: unknown, requestId?: string): ErrorBody {
     message: 'internal error; see logs with this requestId',
     requestId,
   };
+}
+
+/** Stream tickets ride in the query string: never in a log line. */
+function redactUrl(url: string | undefined): string | undefined {
+  return url?.replace(/([?&]ticket=)[^&]*/g, '$1[redacted]');
 }

@@ -6,14 +6,35 @@
  * - `GET /api/v1/operations/{id}/stream`: one operation's steps as they change, then the operation
  *   itself once it ends, and the stream closes. Its ids are the step transitions' order, so a
  *   reconnect with `Last-Event-ID` sends only what changed after it.
+ * - Browsers (EventSource sends no Authorization header): `POST /api/v1/events/stream-ticket` with
+ *   the token gives a ticket that opens either stream as `?ticket=` for a minute.
  */
-import { Controller, Get, Headers, NotFoundException, Param, Query, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import {
+  Controller,
+  Get,
+  Headers,
+  HttpCode,
+  NotFoundException,
+  Param,
+  Post,
+  Query,
+  Res,
+} from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiOperation,
+  ApiProperty,
+  ApiPropertyOptional,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { ArrayMaxSize, IsIn, IsOptional, IsUUID, Matches } from 'class-validator';
 import { FastifyReply } from 'fastify';
 import { DataSource } from 'typeorm';
-import { MinRole } from '../auth/auth.decorators';
+import { CurrentPrincipal, MinRole, StreamTicket } from '../auth/auth.decorators';
+import { AuthService, STREAM_TICKET_PATTERN, STREAM_TICKET_TTL_MS } from '../auth/auth.service';
+import { Principal } from '../auth/principal';
 import { InvalidInputError } from '../common/errors';
 import { UuidParamPipe } from '../common/validation';
 import { EVENT_KINDS } from '../detection/event.entity';
@@ -55,6 +76,14 @@ export class EventStreamQuery {
   @IsOptional()
   @Matches(/^\d{1,18}$/, { message: 'lastEventId must be an event id' })
   lastEventId?: string;
+
+  @ApiPropertyOptional({
+    description:
+      'a stream ticket (POST /api/v1/events/stream-ticket) instead of the Authorization header, for browsers',
+  })
+  @IsOptional()
+  @Matches(STREAM_TICKET_PATTERN, { message: 'ticket must be a stream ticket (hst_…)' })
+  ticket?: string;
 }
 
 export class OperationStreamQuery {
@@ -62,6 +91,20 @@ export class OperationStreamQuery {
   @IsOptional()
   @Matches(/^\d{1,9}$/, { message: 'lastEventId must be a stream id of this operation' })
   lastEventId?: string;
+
+  @ApiPropertyOptional({
+    description:
+      'a stream ticket (POST /api/v1/events/stream-ticket) instead of the Authorization header, for browsers',
+  })
+  @IsOptional()
+  @Matches(STREAM_TICKET_PATTERN, { message: 'ticket must be a stream ticket (hst_…)' })
+  ticket?: string;
+}
+
+export class StreamTicketView {
+  @ApiProperty({ example: 'hst_…' }) ticket: string;
+  @ApiProperty() expiresAt: Date;
+  @ApiProperty({ type: [String] }) streams: string[];
 }
 
 /** Step states in the order a step goes through them (a step's transitions are numbered by them). */
@@ -79,10 +122,24 @@ export class EventStreamController {
     private readonly stream: EventStreamService,
     private readonly operations: OperationsService,
     private readonly dataSource: DataSource,
+    private readonly auth: AuthService,
   ) {}
+
+  @Post('events/stream-ticket')
+  @HttpCode(201)
+  @MinRole('viewer')
+  @ApiOperation({
+    summary: `A stream ticket for browsers: opens the event streams as ?ticket= for ${STREAM_TICKET_TTL_MS / 1000} s (an open stream stays open), nothing else`,
+  })
+  @ApiResponse({ status: 201, type: () => StreamTicketView })
+  async ticket(@CurrentPrincipal() p: Principal): Promise<StreamTicketView> {
+    const t = await this.auth.issueStreamTicket(p as Principal & { kind: 'api' });
+    return { ...t, streams: ['/api/v1/events/stream', '/api/v1/operations/{id}/stream'] };
+  }
 
   @Get('events/stream')
   @MinRole('viewer')
+  @StreamTicket()
   @ApiOperation({
     summary:
       'Live events (text/event-stream), filtered by scenario, node, group and kinds; Last-Event-ID resumes without a gap',
@@ -129,6 +186,7 @@ export class EventStreamController {
 
   @Get('operations/:id/stream')
   @MinRole('viewer')
+  @StreamTicket()
   @ApiOperation({
     summary:
       "One operation's step changes live (text/event-stream), then the operation once it ends; Last-Event-ID resumes",
