@@ -10,7 +10,9 @@ export type AlertState = (typeof ALERT_STATES)[number];
  * to a node is one observer's vote against that node in detection (alerts.service.ts).
  */
 @Entity({ name: 'external_alerts' })
-@Index(['source', 'observer', 'fingerprint'], { unique: true })
+@Index('IDX_external_alerts_identity', ['source', 'observer', 'fingerprint'], { unique: true })
+@Index('IDX_external_alerts_firing', ['expiresAt'], { where: `"state" = 'firing'` })
+@Index('IDX_external_alerts_received', ['lastReceivedAt'])
 export class ExternalAlertEntity {
   @PrimaryGeneratedColumn('uuid')
   id: string;
