@@ -25,16 +25,43 @@ import {
   waitOperation,
 } from './hactl-client';
 import { bashCompletion } from './hactl-completion';
+import Table from 'cli-table3';
+
+/** Borderless, left-aligned columns two spaces apart (greppable, like kubectl's), by cli-table3. */
+const PLAIN = Object.fromEntries(
+  [
+    'top',
+    'top-mid',
+    'top-left',
+    'top-right',
+    'bottom',
+    'bottom-mid',
+    'bottom-left',
+    'bottom-right',
+    'left',
+    'left-mid',
+    'mid',
+    'mid-mid',
+    'right',
+    'right-mid',
+    'middle',
+  ].map((k) => [k, '']),
+);
 
 function table(rows: Record<string, unknown>[], columns: string[]): string {
   const cell = (v: unknown) => (v === null || v === undefined ? '' : String(v));
-  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i]))
-      .join('  ')
-      .trimEnd();
-  return [line(columns), ...rows.map((r) => line(columns.map((c) => cell(r[c]))))].join('\n');
+  const t = new Table({
+    head: columns,
+    chars: PLAIN,
+    style: { head: [], border: [], 'padding-left': 0, 'padding-right': 2, compact: true },
+    wordWrap: false,
+  });
+  for (const r of rows) t.push(columns.map((c) => cell(r[c])));
+  return t
+    .toString()
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .join('\n');
 }
 
 function print(ctx: Ctx, data: unknown, human: () => string): void {
