@@ -288,6 +288,18 @@ describe('bad input', () => {
       field: 'limit',
     },
     {
+      title: 'out of range: query offset 1e300 (alerts)',
+      req: () => ({ method: 'GET', path: '/api/v1/alerts?offset=1e300' }),
+      status: 400,
+      field: 'offset',
+    },
+    {
+      title: 'out of range: query offset 1e300 (maintenance)',
+      req: () => ({ method: 'GET', path: '/api/v1/maintenance?offset=1e300' }),
+      status: 400,
+      field: 'offset',
+    },
+    {
       title: 'wrong type: query scenarioId not a UUID',
       req: () => ({ method: 'GET', path: '/api/v1/groups?scenarioId=42' }),
       status: 400,
