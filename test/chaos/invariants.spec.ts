@@ -49,6 +49,30 @@ describe('chaos invariants', () => {
       expect(checkSingleActive(S, 'prod', runs, stops)).toHaveLength(1);
     });
 
+    it('accepts a promote over a node that took the role with its service already down and never served (chaos seed 20261208 round 109)', () => {
+      // prod: watchdog killed its service at 900; failed back to at 1000 (promote) with no service;
+      // replica promoted at 2500; prod's service started again only at 3000
+      const runs = [
+        run('replica', 950, 'demote', 3),
+        run('prod', 1000, 'promote', 3),
+        run('replica', 2500, 'promote', 4),
+      ];
+      const stops = new Map([['prod', [ms(900)]]]);
+      const beats = new Map([['prod', [ms(800), ms(900), ms(3000), ms(3100)]]]);
+      expect(checkSingleActive(S, 'replica', runs, stops, beats)).toEqual([]);
+      // the same with a beat while it held the role: it served, and nothing stood it down
+      const served = new Map([['prod', [ms(800), ms(900), ms(2000), ms(3000)]]]);
+      const served2 = new Map([['prod', [ms(900)]]]);
+      expect(checkSingleActive(S, 'replica', runs, served2, served)).toHaveLength(1);
+      // too short to tell (under a beat gap): flagged
+      const quick = [
+        run('replica', 950, 'demote', 3),
+        run('prod', 1000, 'promote', 3),
+        run('replica', 1500, 'promote', 4),
+      ];
+      expect(checkSingleActive(S, 'replica', quick, stops, beats)).toHaveLength(1);
+    });
+
     it('follows the role through a failover and a failback', () => {
       const runs = [
         run('prod', 1000, 'fence', 2),

@@ -29,7 +29,10 @@ export function serviceStops(beats: bigint[], aliveNow: boolean): bigint[] {
 /**
  * Never two actives: when a node ran `promote` at time t, every other node that held the production
  * role of that scenario had stood down before t (demote, fence or self-fence logged, or its service
- * stopped by its watchdog). The scenario's first production holds the role from the start.
+ * stopped by its watchdog), or its service did not run at all while it held the role (no beat from
+ * the moment it took the role until t, for longer than a beat gap: it took the role with its
+ * service already down and never served). The scenario's first production holds the role from the
+ * start.
  */
 export function checkSingleActive(
   scenario: Pick<WorldScenario, 'id' | 'name'>,
@@ -37,6 +40,8 @@ export function checkSingleActive(
   runs: ActionRun[],
   /** per host, when its service stopped (serviceStops) */
   stops: Map<string, bigint[]>,
+  /** per host, every liveness beat of its service (all instances: they share live.log) */
+  beats: Map<string, bigint[]> = new Map(),
 ): Violation[] {
   const out: Violation[] = [];
   const mine = runs.filter((r) => r.scenarioId === scenario.id).sort((a, b) => (a.ns < b.ns ? -1 : 1));
@@ -44,7 +49,12 @@ export function checkSingleActive(
   const holding = new Map<string, bigint>([[firstProduction, 0n]]);
   const stoodDown = (host: string, since: bigint, before: bigint) =>
     mine.some((r) => r.host === host && STAND_DOWN.has(r.action) && r.ns >= since && r.ns < before) ||
-    (stops.get(host) ?? []).some((s) => s >= since && s < before);
+    (stops.get(host) ?? []).some((s) => s >= since && s < before) ||
+    neverServed(host, since, before);
+  const neverServed = (host: string, since: bigint, before: bigint) => {
+    const b = beats.get(host);
+    return !!b && b.length > 0 && before - since > GAP_NS && !b.some((t) => t >= since && t < before);
+  };
   for (const r of mine) {
     if (r.action !== 'promote') continue;
     for (const [other, since] of holding) {
@@ -135,8 +145,9 @@ export async function checkWorld(
       [...h.replacedServices, ...serviceStops(h.service.beats(), h.service.alive())],
     ]),
   );
+  const beatsOf = new Map(world.hosts.map((h) => [h.name, h.service.beats()]));
   for (const s of world.scenarios) {
-    out.push(...checkSingleActive(s, firstProduction.get(s.id)!.name, runs, stops));
+    out.push(...checkSingleActive(s, firstProduction.get(s.id)!.name, runs, stops, beatsOf));
     out.push(...checkEpochs(s, runs));
     out.push(...checkOperationsEnded(await world.operations(s.id)));
     const sc = await world.scenario(s.id);
