@@ -17,7 +17,11 @@ const RANDOM_ROUNDS = Number(process.env.CHAOS_ROUNDS ?? 4);
 /** Runs fault number `i` of the catalogue as round `round`, prints its line, and asserts it. */
 async function round(rw: RoundWorld, i: number, roundNo: number): Promise<void> {
   const r = await rw.run(FAULTS[i], rngFor(SEED, roundNo));
-  console.log(formatRound(roundNo, SEED, r));
+  let line = formatRound(roundNo, SEED, r);
+  // Keep what CI saw: the logs, operations and action logs of a round that broke an invariant.
+  if (r.violations.length > 0)
+    line += `\n  logs: ${await rw.world.saveDiagnostics(`/tmp/chaos-ci-${SEED}-${roundNo}`).catch((e: Error) => e.message)}`;
+  console.log(line);
   expect(r.violations).toEqual([]);
   if (r.expect === 'failover') expect(r.outcome).toBe('failover');
   if (r.expect === 'no-failover') expect(r.outcome).toBe('none');

@@ -224,7 +224,9 @@ export const FAULTS: Fault[] = [
   stopAgent('stop-replica-agent', 'replica', 'no-failover', (c) => c.rng.int(1000, c.leaseMs + 2000)),
   link('partition-prod', 'prod', 'failover', (c, h) => ({
     apply: () => c.world.lab.inject(h.lab, { kind: 'partition' }),
-    ms: c.leaseMs + 4000,
+    // Long enough for detection + the lease wait with margin for a loaded CI machine: one CI run
+    // (2026-12-07, full suite on 2 cores) healed it at lease + 4 s before the failover was requested.
+    ms: c.leaseMs + 6000,
   })),
   link('cut-prod-from-orchestrators', 'prod', 'no-failover', (c, h) => ({
     apply: () => c.world.lab.inject(h.lab, { kind: 'cut-from', ip: c.world.lab.rootIp }),
