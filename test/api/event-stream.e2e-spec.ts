@@ -244,7 +244,16 @@ describe('live event stream (SSE)', () => {
     const resumed = await open(`/api/v1/operations/${op.body.id}/stream`, { 'last-event-id': steps[0].id! });
     const rest: SseEvent[] = [];
     for (let e = await resumed.next(); e; e = await resumed.next()) rest.push(e);
-    expect(rest.map((e) => e.id)).toEqual(events.slice(1).map((e) => e.id));
+    // A resume of an ended operation sends each later step's state as it is now: a step the live
+    // stream happened to see running (between two polls) comes back once, done.
+    const lastOfStep = new Map<number, string>();
+    for (const e of events.slice(1)) if (e.event === 'step') lastOfStep.set(e.data.position, e.id!);
+    expect(rest.map((e) => e.id)).toEqual(
+      events
+        .slice(1)
+        .filter((e) => e.event !== 'step' || lastOfStep.get(e.data.position) === e.id)
+        .map((e) => e.id),
+    );
   });
 
   it('a browser opens a stream with a short-lived ticket instead of the header; the ticket opens nothing else and dies with its token', async () => {
