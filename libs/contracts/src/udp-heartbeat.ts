@@ -210,9 +210,14 @@ export function udpHead(buf: Buffer): UdpHead | null {
 /**
  * Parses a heartbeat datagram whose signature was verified. Returns null when its layout is
  * inconsistent (counts that do not match its length, an unknown status): a signed but malformed
- * datagram is dropped like a forged one.
+ * datagram is dropped like a forged one. `idOf` turns a node id's hex into the id (the receiver
+ * passes its own strings for the nodes it knows: no new string per datagram, and map lookups keyed
+ * by them reuse their cached hashes).
  */
-export function decodeUdpHeartbeat(buf: Buffer): UdpHeartbeat | null {
+export function decodeUdpHeartbeat(
+  buf: Buffer,
+  idOf: (hex: string) => string = hexToUuid,
+): UdpHeartbeat | null {
   const end = buf.length - MAC_BYTES;
   if (end < HEADER_BYTES + 3) return null;
   const nChecks = buf[HEADER_BYTES];
@@ -232,7 +237,7 @@ export function decodeUdpHeartbeat(buf: Buffer): UdpHeartbeat | null {
   for (let i = 0; i < nPeers; i++, o += PEER_BYTES) {
     const ago = buf.readUInt32BE(o + 17);
     peerViews.push({
-      nodeId: hexToUuid(buf.toString('hex', o, o + 16)),
+      nodeId: idOf(buf.toString('hex', o, o + 16)),
       reachable: buf[o + 16] === 1,
       lastSeenMsAgo: ago === NEVER ? null : ago,
     });
@@ -241,7 +246,7 @@ export function decodeUdpHeartbeat(buf: Buffer): UdpHeartbeat | null {
   const lag = buf.readDoubleBE(45);
   if ((flags & UDP_FLAG_LAG) !== 0 && !(Number.isFinite(lag) && lag >= 0 && lag <= 1e9)) return null;
   return {
-    nodeId: hexToUuid(buf.toString('hex', 4, 20)),
+    nodeId: idOf(buf.toString('hex', 4, 20)),
     bootKey: buf.toString('hex', 20, 36),
     seq: buf.readUInt32BE(36),
     baseSeq: buf.readUInt32BE(40),
@@ -252,16 +257,17 @@ export function decodeUdpHeartbeat(buf: Buffer): UdpHeartbeat | null {
   };
 }
 
-export function encodeUdpAck(ack: UdpAck, key: KeyObject): Buffer {
-  const nodeHex = uuidHex(ack.nodeId);
+export function encodeUdpAck(ack: UdpAck, key: KeyObject, nodeHex = uuidHex(ack.nodeId)): Buffer {
   if (!nodeHex) throw new Error('nodeId must be a UUID');
-  const version = Buffer.from(ack.assignmentVersion.slice(0, 255), 'latin1');
+  // Written in place (latin1: one byte per char), no intermediate buffer per acknowledgement.
+  const version =
+    ack.assignmentVersion.length > 255 ? ack.assignmentVersion.slice(0, 255) : ack.assignmentVersion;
   const buf = Buffer.allocUnsafe(50 + version.length + MAC_BYTES);
   writeHead(buf, UDP_TYPE_ACK, nodeHex, ack.bootKey, ack.seq);
   buf[40] = ack.needFull ? UDP_ACK_FLAG_NEED_FULL : 0;
   buf.writeDoubleBE(ack.serverTime, 41);
   buf[49] = version.length;
-  version.copy(buf, 50);
+  buf.write(version, 50, version.length, 'latin1');
   sign(key, buf, 50 + version.length);
   return buf;
 }

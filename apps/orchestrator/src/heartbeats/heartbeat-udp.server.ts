@@ -12,6 +12,7 @@ import { Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nest
 import {
   decodeUdpHeartbeat,
   encodeUdpAck,
+  hexToUuid,
   udpHead,
   udpHeartbeatKey,
   UDP_TYPE_HEARTBEAT,
@@ -38,6 +39,8 @@ export const UDP_KEY_TTL_MS = 180_000;
 function ignoreSendError(): void {}
 
 interface NodeKey {
+  /** the node id as its HTTP heartbeats spell it (the heartbeat state is keyed by it) */
+  nodeId: string;
   /** the agent token it was derived from (memory only, never logged or stored) */
   token: string;
   key: KeyObject;
@@ -49,6 +52,8 @@ export class HeartbeatUdpServer implements OnApplicationBootstrap, OnApplication
   private socket: dgram.Socket | null = null;
   /** by the node id's hex (what datagrams carry) */
   private readonly keys = new Map<string, NodeKey>();
+  /** a datagram's node or peer id (hex) → the id string the heartbeat state already holds */
+  private readonly idOf = (hex: string): string => this.keys.get(hex)?.nodeId ?? hexToUuid(hex);
   /** datagrams by result since metrics were last read (see MetricsService.onCollect) */
   private readonly counted: Record<UdpResult, number> = {
     accepted: 0,
@@ -118,7 +123,7 @@ export class HeartbeatUdpServer implements OnApplicationBootstrap, OnApplication
       known.until = now + UDP_KEY_TTL_MS;
       return;
     }
-    this.keys.set(hex, { token, key: udpHeartbeatKey(token, nodeId), until: now + UDP_KEY_TTL_MS });
+    this.keys.set(hex, { nodeId, token, key: udpHeartbeatKey(token, nodeId), until: now + UDP_KEY_TTL_MS });
   }
 
   /** Public for the benchmark and tests: one datagram in, maybe one acknowledgement out. */
@@ -128,7 +133,7 @@ export class HeartbeatUdpServer implements OnApplicationBootstrap, OnApplication
     const key = this.keys.get(head.nodeHex);
     if (!key || key.until < now) return void this.counted.unknown_key++;
     if (!udpVerify(key.key, msg)) return void this.counted.forged++;
-    const hb = decodeUdpHeartbeat(msg);
+    const hb = decodeUdpHeartbeat(msg, this.idOf);
     if (!hb) return void this.counted.malformed++;
     const outcome = this.heartbeats.receiveUdp(hb, now);
     this.counted[outcome]++;
@@ -145,6 +150,7 @@ export class HeartbeatUdpServer implements OnApplicationBootstrap, OnApplication
         assignmentVersion: this.heartbeats.assignmentVersionOf(hb.nodeId),
       },
       key.key,
+      head.nodeHex,
     );
     this.socket.send(ack, port, address, ignoreSendError);
   }
