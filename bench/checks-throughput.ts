@@ -6,7 +6,12 @@
  * targets are other machines); both still share this machine's cores.
  *
  *   npm run build && node dist/bench/checks-throughput.js [--checks 4000] [--interval 1000]
- *     [--seconds 10] [--listeners 16] [--concurrency 512] [--timeout 1000]
+ *     [--seconds 10] [--listeners 16] [--concurrency 512] [--timeout 1000] [--kind tcp|ping]
+ *
+ * --kind ping: N ping checks against loopback addresses 127.0.3.1–127.0.3.250, run twice with the
+ * same load: one `ping` process per probe (the ping package), then batched through fping (the
+ * detector's default when fping is installed, PING_MODE=auto); each run reports its CPU (this
+ * process and its reaped children, from /proc/self/stat) per check, and the ratio of the two.
  *
  * checksPerSecond counts runs finished inside the measuring window (after one interval of warm-up,
  * while the random first-run spread settles); latency is connect-and-close time of one check;
@@ -14,12 +19,14 @@
  * and event-loop delay).
  */
 import { fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import {
   CheckScheduler,
   DEFAULT_CHECK_CONCURRENCY,
 } from '../apps/orchestrator/src/detection/check-scheduler';
+import { findFping, FpingBatcher, Pinger } from '../apps/orchestrator/src/detection/ping-batch';
 import { runProbe } from '../apps/orchestrator/src/detection/probes';
 import { ScenarioCheck } from '../apps/orchestrator/src/scenarios/scenario.types';
 
@@ -32,6 +39,20 @@ function arg(name: string, fallback: number): number {
     process.exit(2);
   }
   return v;
+}
+
+function textArg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
+}
+
+/** CPU seconds of this process and of its children it has waited for (ping / fping processes). */
+function cpuSeconds(): number {
+  const f = readFileSync('/proc/self/stat', 'utf8');
+  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 (state): utime 14, stime 15, cutime 16, cstime 17
+  const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0);
+  return ticks / 100;
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -58,48 +79,45 @@ async function serve(count: number): Promise<void> {
   process.on('disconnect', () => process.exit(0));
 }
 
-async function main(): Promise<void> {
-  const checks = arg('checks', 4000);
-  const intervalMs = arg('interval', 1000);
-  const seconds = arg('seconds', 10);
-  const listeners = arg('listeners', 16);
-  const concurrency = arg('concurrency', DEFAULT_CHECK_CONCURRENCY);
-  const timeoutMs = arg('timeout', 1000);
+interface RunOptions {
+  kind: 'tcp' | 'ping';
+  checks: number;
+  intervalMs: number;
+  seconds: number;
+  concurrency: number;
+  timeoutMs: number;
+  ports: number[];
+  pinger: Pinger | null;
+}
 
-  const child = fork(__filename, ['--serve', String(listeners)], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const ports = await new Promise<number[]>((resolve, reject) => {
-    child.once('message', (m) => resolve((m as { ports: number[] }).ports));
-    child.once('exit', (code) => reject(new Error(`listener process exited ${code}`)));
-  });
-
-  const scheduler = new CheckScheduler(concurrency);
-  const measureFrom = Date.now() + intervalMs;
-  const measureTo = measureFrom + seconds * 1000;
+async function measure(o: RunOptions): Promise<Record<string, unknown>> {
+  const scheduler = new CheckScheduler(o.concurrency);
+  const measureFrom = Date.now() + o.intervalMs;
+  const measureTo = measureFrom + o.seconds * 1000;
   const latencies: number[] = [];
   const lags: number[] = [];
   const statuses: Record<string, number> = {};
   let maxInFlight = 0;
   let maxBacklog = 0;
 
-  for (let i = 0; i < checks; i++) {
+  for (let i = 0; i < o.checks; i++) {
     const check: ScenarioCheck = {
-      name: `tcp-${i}`,
-      kind: 'tcp',
-      intervalMs,
-      timeoutMs,
+      name: `${o.kind}-${i}`,
+      kind: o.kind,
+      intervalMs: o.intervalMs,
+      timeoutMs: o.timeoutMs,
       failureThreshold: 3,
       recoveryThreshold: 2,
-      port: ports[i % ports.length],
+      ...(o.kind === 'tcp' && { port: o.ports[i % o.ports.length] }),
     };
+    const address = o.kind === 'tcp' ? '127.0.0.1' : `127.0.3.${(i % 250) + 1}`;
     scheduler.upsert({
       key: check.name,
-      intervalMs,
+      intervalMs: o.intervalMs,
       run: async (dueAt) => {
         const startedAt = Date.now();
         const t0 = performance.now();
-        const r = await runProbe(check, { address: '127.0.0.1' });
+        const r = await runProbe(check, { address }, { pinger: o.pinger });
         const latency = performance.now() - t0;
         maxInFlight = Math.max(maxInFlight, scheduler.inFlight);
         maxBacklog = Math.max(maxBacklog, scheduler.backlog);
@@ -113,32 +131,85 @@ async function main(): Promise<void> {
   }
 
   const loop = monitorEventLoopDelay({ resolution: 10 });
-  setTimeout(() => loop.enable(), intervalMs);
-  await new Promise((r) => setTimeout(r, measureTo - Date.now() + timeoutMs + 200));
+  let cpuFrom = 0;
+  setTimeout(() => {
+    loop.enable();
+    cpuFrom = cpuSeconds();
+  }, o.intervalMs);
+  await new Promise((r) => setTimeout(r, measureTo - Date.now()));
+  const cpu = cpuSeconds() - cpuFrom;
+  await new Promise((r) => setTimeout(r, o.timeoutMs + 1200));
   loop.disable();
   scheduler.stop();
-  child.disconnect();
 
   const lat = Float64Array.from(latencies).sort();
   const lag = Float64Array.from(lags).sort();
-  const out = {
-    checks,
-    intervalMs,
-    seconds,
-    targetChecksPerSecond: round((checks * 1000) / intervalMs),
-    checksPerSecond: round(latencies.length / seconds),
+  return {
+    kind: o.kind,
+    ...(o.kind === 'ping' && { path: o.pinger ? 'fping (batched)' : 'ping (one process per probe)' }),
+    checks: o.checks,
+    intervalMs: o.intervalMs,
+    seconds: o.seconds,
+    targetChecksPerSecond: round((o.checks * 1000) / o.intervalMs),
+    checksPerSecond: round(latencies.length / o.seconds),
     p50LatencyMs: round(percentile(lat, 50)),
     p99LatencyMs: round(percentile(lat, 99)),
     scheduledLagP50Ms: round(percentile(lag, 50)),
     scheduledLagP99Ms: round(percentile(lag, 99)),
     eventLoopDelayP99Ms: round(loop.percentile(99) / 1e6),
-    concurrency,
+    cpuPctOfOneCore: round((cpu / o.seconds) * 100),
+    cpuMsPerCheck: latencies.length ? round((cpu * 1000) / latencies.length) : null,
+    ...(o.pinger instanceof FpingBatcher && { fpingProcesses: o.pinger.spawned }),
+    concurrency: o.concurrency,
     maxInFlight,
     maxBacklog,
     statuses,
-    listeners,
   };
-  process.stdout.write(`${JSON.stringify(out)}\n`);
+}
+
+async function main(): Promise<void> {
+  const kind = textArg('kind', 'tcp');
+  if (kind !== 'tcp' && kind !== 'ping') {
+    process.stderr.write('--kind is tcp or ping\n');
+    process.exit(2);
+  }
+  const base = {
+    kind: kind as 'tcp' | 'ping',
+    checks: arg('checks', 4000),
+    intervalMs: arg('interval', 1000),
+    seconds: arg('seconds', 10),
+    concurrency: arg('concurrency', DEFAULT_CHECK_CONCURRENCY),
+    timeoutMs: arg('timeout', 1000),
+    ports: [] as number[],
+    pinger: null,
+  };
+  if (kind === 'ping') {
+    const fping = findFping();
+    if (!fping) throw new Error('fping is not installed');
+    const perProcess = await measure(base);
+    const batched = await measure({ ...base, pinger: new FpingBatcher(fping) });
+    const ratio = (k: string) => round(Number(batched[k]) / Math.max(1e-9, Number(perProcess[k])));
+    process.stdout.write(
+      `${JSON.stringify({
+        perProcess,
+        batched,
+        checksPerSecondRatio: ratio('checksPerSecond'),
+        cpuPerCheckRatio: ratio('cpuMsPerCheck'),
+      })}\n`,
+    );
+    process.exit(0);
+  }
+  const listeners = arg('listeners', 16);
+  const child = fork(__filename, ['--serve', String(listeners)], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const ports = await new Promise<number[]>((resolve, reject) => {
+    child.once('message', (m) => resolve((m as { ports: number[] }).ports));
+    child.once('exit', (code) => reject(new Error(`listener process exited ${code}`)));
+  });
+  const out = await measure({ ...base, ports });
+  child.disconnect();
+  process.stdout.write(`${JSON.stringify({ ...out, listeners })}\n`);
   process.exit(0);
 }
 

@@ -519,6 +519,16 @@ globalThis.Date = SkewedDate;
         ops.map((o) => (o.id ? this.operation(o.id).catch(() => o) : Promise.resolve(o))),
       );
       writeFileSync(join(dir, `${s.name}-operations.json`), JSON.stringify(detailed, null, 2));
+      // Why detection did or did not act: its decision records, the scenario's status and events.
+      const extra: Record<string, string> = {
+        decisions: `/api/v1/scenarios/${s.id}/decisions?limit=100`,
+        status: `/api/v1/scenarios/${s.id}/status`,
+        events: `/api/v1/events?scenarioId=${s.id}&limit=200`,
+      };
+      for (const [name, path] of Object.entries(extra)) {
+        const r = await this.api('GET', path).catch((err: Error) => ({ status: 0, body: err.message }));
+        writeFileSync(join(dir, `${s.name}-${name}.json`), JSON.stringify(r.body, null, 2));
+      }
     }
     return dir;
   }

@@ -275,7 +275,7 @@ export class Agent implements AgentApi {
 
   /** How far past `deadline` (orchestrator wall clock) we are, corrected by the heartbeat clock offset. */
   private lateByMs(deadline: number): number {
-    return Date.now() + this.heartbeats.clockOffsetMs() - deadline;
+    return this.heartbeats.orchestratorNow() - deadline;
   }
 
   /**
@@ -369,7 +369,7 @@ export class Agent implements AgentApi {
 
   /** The orchestrators' wall-clock time as this agent estimates it (its own clock when it has not heard them yet). */
   private clusterTime(): number {
-    return Date.now() + this.heartbeats.clockOffsetMs();
+    return this.heartbeats.orchestratorNow();
   }
 
   /**

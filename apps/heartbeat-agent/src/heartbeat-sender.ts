@@ -42,6 +42,12 @@ export interface OrchestratorContact {
   inFlight: boolean;
   /** Orchestrator wall clock minus ours, from the last answer (midpoint of the exchange). */
   clockOffsetMs?: number;
+  /**
+   * Orchestrator wall clock minus our monotonic clock, from the same answer. What the agent's
+   * estimate of orchestrator time rests on: a step of our wall clock (NTP, a bad RTC) leaves it
+   * right, where a wall-clock offset would be off by the step until the next answer.
+   */
+  monoOffsetMs?: number;
   /** how the last heartbeat went out */
   transport?: 'http' | 'udp';
 }
@@ -145,20 +151,36 @@ export class HeartbeatSender {
 
   /** Whether an orchestrator has answered since start (clockOffsetMs is measured, not assumed 0). */
   hasClockOffset(): boolean {
-    return this.contacts.some((c) => c.clockOffsetMs !== undefined);
+    return this.contacts.some((c) => c.monoOffsetMs !== undefined);
   }
 
-  /** Orchestrator clock minus ours as of the latest answer (0 before any answer). */
-  clockOffsetMs(): number {
+  /** The orchestrators' wall-clock time now, from the latest answer (our own clock before any). */
+  orchestratorNow(): number {
     let best: OrchestratorContact | undefined;
     for (const c of this.contacts) {
       if (
-        c.clockOffsetMs !== undefined &&
+        c.monoOffsetMs !== undefined &&
         (best === undefined || (c.lastContact ?? 0) > (best.lastContact ?? 0))
       )
         best = c;
     }
-    return best?.clockOffsetMs ?? 0;
+    return best?.monoOffsetMs !== undefined ? this.options.now() + best.monoOffsetMs : Date.now();
+  }
+
+  /** Orchestrator clock minus our wall clock, now (0 before any answer). */
+  clockOffsetMs(): number {
+    return this.hasClockOffset() ? this.orchestratorNow() - Date.now() : 0;
+  }
+
+  /** An answer stamped `serverTime` to an exchange between these monotonic and wall times. */
+  private noteServerTime(
+    contact: OrchestratorContact,
+    serverTime: number,
+    sentMono: number,
+    sentWall: number,
+  ): void {
+    contact.monoOffsetMs = serverTime - (sentMono + this.options.now()) / 2;
+    contact.clockOffsetMs = serverTime - (sentWall + Date.now()) / 2;
   }
 
   /**
@@ -349,7 +371,7 @@ export class HeartbeatSender {
     for (const seq of path.pending.keys()) if (seq <= ack.seq) path.pending.delete(seq);
     path.lostInARow = 0;
     contact.lastContact = Math.max(sent.at, contact.lastContact ?? Number.NEGATIVE_INFINITY);
-    contact.clockOffsetMs = ack.serverTime - (sent.wall + Date.now()) / 2;
+    this.noteServerTime(contact, ack.serverTime, sent.at, sent.wall);
     if (contact.lastError !== undefined) {
       this.options.logger.info(
         { event: 'orchestrator.reachable', orchestrator: contact.url, transport: 'udp' },
@@ -399,7 +421,7 @@ export class HeartbeatSender {
         this.fail(contact, `invalid heartbeat response: ${(err as Error).message}`);
         return false;
       }
-      contact.clockOffsetMs = response.serverTime - (sentAtWall + Date.now()) / 2;
+      this.noteServerTime(contact, response.serverTime, sentAt, sentAtWall);
       this.noteOwners(response.owners);
       const path = this.updateUdpPath(contact, response.udpPort);
       if (path && shape !== undefined) {

@@ -156,6 +156,13 @@ export class AppConfig {
   @IsIn(['true', 'false'])
   MIGRATE_ON_START = 'true';
 
+  /**
+   * How ping checks run: `fping` batches the probes due together into one fping process (it must
+   * be installed), `ping` runs one ping process per probe, `auto` uses fping when it is on PATH.
+   */
+  @IsIn(['auto', 'fping', 'ping'])
+  PING_MODE: 'auto' | 'fping' | 'ping' = 'auto';
+
   /** Detector evaluation tick. */
   @Transform(toInt)
   @IsInt()

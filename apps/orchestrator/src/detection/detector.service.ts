@@ -36,6 +36,7 @@ import { DecisionRow, insertDecision } from '../decisions/decision-insert';
 import { brakeDecision, decide, decideFailback, Decision } from './decision';
 import { openFailbackWindow } from '../scenarios/failback-window';
 import { runProbe } from './probes';
+import { findFping, FpingBatcher, Pinger } from './ping-batch';
 import { LeaderElection } from './leader-election';
 import { incidentKey, StormBrakeService } from './storm-brake.service';
 import { OrchestratorView, PeerVote, rawVerdict, VerdictDamper } from './verdict';
@@ -195,6 +196,8 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
   private readonly remoteViews = new Map<string, { fetchedAt: number; views: PeerObservation[] }>();
   private readonly wantRemote = new Set<string>();
   private readonly scheduler = new CheckScheduler(DEFAULT_CHECK_CONCURRENCY);
+  /** ping checks through batched fping (PING_MODE); null = one ping process per probe */
+  private pinger: Pinger | null = null;
   private readonly pending: PendingEvent[] = [];
   private flushing: Promise<void> | null = null;
   private persistFailing = false;
@@ -235,6 +238,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
   onApplicationBootstrap(): void {
     if (!this.config.roles.has('detector')) return;
     this.enabled = true;
+    this.pinger = pingerFor(this.config.PING_MODE);
     this.leader?.start(() => this.onLeadership());
     this.timer = setInterval(() => void this.tick(), this.config.DETECTOR_TICK_MS);
     this.timer.unref();
@@ -1353,7 +1357,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
             key,
             intervalMs: c.intervalMs,
             run: async () => {
-              const r = await runProbe(c, node);
+              const r = await runProbe(c, node, { pinger: this.pinger });
               this.metrics.checksRun.inc({ kind: c.kind, status: r.status });
               // The check may have been removed or changed while it ran.
               if (!this.scheduler.has(key)) return;
@@ -1381,4 +1385,18 @@ function isDataError(err: unknown): boolean {
   const e = err as { code?: unknown; driverError?: { code?: unknown } };
   const code = e.driverError?.code ?? e.code;
   return typeof code === 'string' && (code.startsWith('22') || code === '23503');
+}
+
+/** PING_MODE: fping must exist when asked for by name; auto takes it when it is on PATH. */
+export function pingerFor(mode: 'auto' | 'fping' | 'ping', binary?: string): Pinger | null {
+  if (mode === 'ping') return null;
+  const found = findFping(binary);
+  if (!found) {
+    if (mode === 'fping')
+      throw new Error('PING_MODE=fping but no fping on PATH: install fping, or set PING_MODE=ping or auto');
+    log.info('ping checks: fping not found, one ping process per probe');
+    return null;
+  }
+  log.info({ fping: found }, 'ping checks: batched through fping');
+  return new FpingBatcher(found);
 }

@@ -16,6 +16,7 @@ import { Client } from 'pg';
 import ping from 'ping';
 import { jsonbSafe } from '../heartbeats/jsonb-safe';
 import { ScenarioCheck } from '../scenarios/scenario.types';
+import { Pinger } from './ping-batch';
 
 export interface ProbeResult {
   status: CheckStatus;
@@ -40,7 +41,16 @@ function expand(template: string, target: ProbeTarget): string {
   );
 }
 
-export async function runProbe(check: ScenarioCheck, target: ProbeTarget): Promise<ProbeResult> {
+export interface ProbeOptions {
+  /** ping checks go through this (batched fping) instead of one `ping` process per probe */
+  pinger?: Pinger | null;
+}
+
+export async function runProbe(
+  check: ScenarioCheck,
+  target: ProbeTarget,
+  opts: ProbeOptions = {},
+): Promise<ProbeResult> {
   const started = Date.now();
   const done = (status: CheckStatus, output: string): ProbeResult => ({
     status,
@@ -55,7 +65,7 @@ export async function runProbe(check: ScenarioCheck, target: ProbeTarget): Promi
     );
   });
   try {
-    return await Promise.race([probe(check, target, done), deadline]);
+    return await Promise.race([probe(check, target, done, opts), deadline]);
   } catch (err) {
     const e = err as Error & { code?: string };
     if (e.name === 'TypeError' && /URL/i.test(e.message)) return done('unknown', e.message);
@@ -69,9 +79,14 @@ async function probe(
   check: ScenarioCheck,
   target: ProbeTarget,
   done: (status: CheckStatus, output: string) => ProbeResult,
+  opts: ProbeOptions,
 ): Promise<ProbeResult> {
   switch (check.kind) {
     case 'ping': {
+      if (opts.pinger) {
+        const r = await opts.pinger.ping(target.address, check.timeoutMs);
+        return done(r.alive ? 'ok' : 'critical', r.output);
+      }
       const seconds = Math.max(1, Math.ceil(check.timeoutMs / 1000));
       // -W bounds the wait for the reply, -w the whole run (name resolution included).
       const res = await ping.promise.probe(target.address, {
