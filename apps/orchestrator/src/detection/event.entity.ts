@@ -30,6 +30,9 @@ export const EVENT_KINDS = [
   'external-alert-firing',
   'external-alert-resolved',
   'external-alert-expired',
+  /** a group's members became active on both sides for longer than the grace (one event per split), or consistent again */
+  'group-split',
+  'group-consistent',
 ] as const;
 
 /** Verdict changes, alerts and failover requests: what the detector saw and decided. */

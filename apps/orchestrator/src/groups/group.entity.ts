@@ -25,6 +25,10 @@ export class GroupEntity {
   @Column({ type: 'boolean', default: false })
   switchAllIfAnyFails: boolean;
 
+  /** When the current split (members active on both sides) was announced; null while consistent. */
+  @Column({ type: 'timestamptz', nullable: true })
+  splitAnnouncedAt: Date | null;
+
   @CreateDateColumn({ type: 'timestamptz' })
   createdAt: Date;
 

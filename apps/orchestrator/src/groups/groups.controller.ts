@@ -16,8 +16,12 @@ import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagg
 import { CurrentPrincipal, MinRole } from '../auth/auth.decorators';
 import { actorOf, Principal } from '../auth/principal';
 import { UuidParamPipe } from '../common/validation';
+import { InvalidInputError } from '../common/errors';
+import { GroupSplitService } from './group-split.service';
 import {
   CreateGroupDto,
+  GroupActiveServerRecoveryDto,
+  GroupStatusView,
   GroupFailoverDto,
   GroupOperationDto,
   GroupOperationResult,
@@ -29,6 +33,7 @@ import {
 } from './dtos/group.dto';
 import { GroupsService } from './groups.service';
 import {
+  GroupOperationCommand,
   GroupOperationPlan,
   GroupOperationType,
   RequestGroupOperationUseCase,
@@ -68,7 +73,19 @@ export class GroupsController {
   constructor(
     private readonly groups: GroupsService,
     private readonly groupOperation: RequestGroupOperationUseCase,
+    private readonly split: GroupSplitService,
   ) {}
+
+  @Get(':id/status')
+  @MinRole('viewer')
+  @ApiOperation({
+    summary: "Each member's state and active side, and whether the group is consistent or split (and why)",
+  })
+  @ApiResponse({ status: 200, type: GroupStatusView })
+  @ApiResponse({ status: 404, description: 'unknown group' })
+  status(@Param('id', UuidParamPipe) id: string): Promise<GroupStatusView> {
+    return this.split.status(id);
+  }
 
   @Post()
   @MinRole('admin')
@@ -220,6 +237,25 @@ export class GroupsController {
     return this.request(id, 'stop', dto, p, res);
   }
 
+  @Post(':id/active-server-recovery')
+  @GroupOperationDocs(
+    'Group split recovery: keep one side (or a node per member) for every member, fence the other side with a new epoch, point DNS at the kept nodes',
+  )
+  activeServerRecovery(
+    @Param('id', UuidParamPipe) id: string,
+    @Body() dto: GroupActiveServerRecoveryDto,
+    @CurrentPrincipal() p: Principal,
+    @Res({ passthrough: true }) res: FastifyReply,
+  ) {
+    if (dto.confirmFenced === true && dto.force !== true)
+      throw new InvalidInputError('confirmFenced needs force: true', 'confirmFenced');
+    return this.request(id, 'active-server-recovery', dto, p, res, dto.force === true, {
+      keep: dto.keep,
+      members: dto.members,
+      confirmFenced: dto.confirmFenced,
+    });
+  }
+
   /** Start the members' operations (202), or with dryRun answer their plans (200), changing nothing. */
   private request(
     groupId: string,
@@ -228,8 +264,9 @@ export class GroupsController {
     p: Principal,
     res: FastifyReply,
     force?: boolean,
+    recovery: Pick<GroupOperationCommand, 'keep' | 'members' | 'confirmFenced'> = {},
   ): Promise<GroupOperationResult | GroupOperationPlan> {
-    const cmd = { groupId, type, requestedBy: actorOf(p), reason: dto.reason, force };
+    const cmd = { groupId, type, requestedBy: actorOf(p), reason: dto.reason, force, ...recovery };
     if (dto.dryRun) {
       res.status(200);
       return this.groupOperation.plan(cmd);

@@ -397,6 +397,8 @@ export class MaintenanceService implements OnApplicationBootstrap, OnApplication
       windowId: w.id,
       scopeType: w.scopeType,
       scopeId: w.scopeId,
+      // group-scoped webhook subscriptions take group-level events by this
+      ...(w.scopeType === 'group' && { groupId: w.scopeId }),
       endsAt: w.endsAt,
       reason: w.reason,
     };

@@ -86,6 +86,12 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly groupsSplit = new Gauge({
+    name: 'ha_groups_split',
+    help: 'groups whose protected members are active on both sides (production and replica), as of the last check',
+    registers: [this.registry],
+  });
+
   readonly stormBrake = new Gauge({
     name: 'ha_storm_brake_engaged',
     help: '1 when automatic failovers are paused by the storm brake',

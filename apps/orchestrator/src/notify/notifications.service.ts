@@ -137,7 +137,9 @@ export class NotificationsService implements OnApplicationBootstrap, OnApplicati
   /** Queue the event for every subscription that wants it. `key` identifies the event (same key → sent once). */
   async publish(key: string, event: NotificationEvent): Promise<void> {
     if (!this.loaded) await this.reload().catch(() => undefined);
-    const subs = this.subscriptions.filter((s) => this.matches(s, event.kind, event.scenarioId ?? null));
+    const subs = this.subscriptions.filter((s) =>
+      this.matches(s, event.kind, event.scenarioId ?? null, event.details?.groupId),
+    );
     if (subs.length === 0) return;
     const body: WebhookBody = { ...event, id: key, at: new Date().toISOString() };
     await this.queue.addBulk(
@@ -164,11 +166,17 @@ export class NotificationsService implements OnApplicationBootstrap, OnApplicati
     );
   }
 
-  private matches(s: Subscription, kind: string, scenarioId: string | null): boolean {
+  /** `groupId`: the group a group-level event (no scenario, e.g. group-split) is about. */
+  private matches(s: Subscription, kind: string, scenarioId: string | null, groupId?: unknown): boolean {
     if (!s.enabled) return false;
     if (s.kinds.size > 0 && !s.kinds.has(kind)) return false;
     if (s.scenarioId && s.scenarioId !== scenarioId) return false;
-    if (s.groupId && !(scenarioId && this.members.get(s.groupId)?.has(scenarioId))) return false;
+    if (
+      s.groupId &&
+      !(scenarioId && this.members.get(s.groupId)?.has(scenarioId)) &&
+      !(scenarioId === null && groupId === s.groupId)
+    )
+      return false;
     return true;
   }
 

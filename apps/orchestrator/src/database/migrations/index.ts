@@ -6,6 +6,7 @@ import { DecisionRecords1796000000000 } from './1796000000000-DecisionRecords';
 import { EventStreamCursor1796100000000 } from './1796100000000-EventStreamCursor';
 import { WebhookSubscriptions1796200000000 } from './1796200000000-WebhookSubscriptions';
 import { ExternalAlerts1796300000000 } from './1796300000000-ExternalAlerts';
+import { GroupSplit1796400000000 } from './1796400000000-GroupSplit';
 
 /** Every migration, in order. A new migration is added here as well as in its own file. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
@@ -18,4 +19,5 @@ export const MIGRATIONS: Function[] = [
   EventStreamCursor1796100000000,
   WebhookSubscriptions1796200000000,
   ExternalAlerts1796300000000,
+  GroupSplit1796400000000,
 ];

@@ -1,17 +1,21 @@
-import { DryRun } from '../../operations/dtos/operation.dto';
+import { ConfirmFenced, DryRun } from '../../operations/dtos/operation.dto';
 import { ApiProperty, ApiPropertyOptional, OmitType, PartialType } from '@nestjs/swagger';
 import {
   ArrayMaxSize,
   ArrayUnique,
   IsArray,
   IsBoolean,
+  IsIn,
   IsNotEmpty,
   IsOptional,
   IsString,
   IsUUID,
   Matches,
   MaxLength,
+  ValidateNested,
 } from 'class-validator';
+import { Type } from 'class-transformer';
+import { GROUP_CONSISTENCY } from '../group-consistency';
 import { PaginationQuery } from '../../common/dtos/pagination.dto';
 import { NAME_PATTERN } from '../../nodes/dtos/node.dto';
 import { OperationView } from '../../operations/operations.service';
@@ -145,4 +149,81 @@ export class GroupOperationResult {
   operations: OperationView[];
   @ApiProperty({ type: [GroupOperationRefusal], description: 'members that could not start, and why' })
   refused: GroupOperationRefusal[];
+}
+
+export class GroupMemberTarget {
+  @ApiProperty({ description: 'a member scenario of the group' })
+  @IsUUID()
+  scenarioId: string;
+
+  @ApiProperty({ description: 'the node that stays (or becomes) active for this member' })
+  @IsUUID()
+  activeNodeId: string;
+}
+
+export class GroupActiveServerRecoveryDto extends GroupOperationDto {
+  @ApiPropertyOptional({
+    enum: ['production', 'replica'],
+    description:
+      "The side every member keeps: `production` (each member's production node) or `replica` (the replica " +
+      'already active, else its first replica). Required unless `members` names a node for every member',
+  })
+  @IsOptional()
+  @IsIn(['production', 'replica'])
+  keep?: 'production' | 'replica';
+
+  @ApiPropertyOptional({
+    type: [GroupMemberTarget],
+    description: 'Per-member choice of the node to keep; wins over `keep` for the members it names',
+  })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(MAX_GROUP_MEMBERS)
+  @ValidateNested({ each: true })
+  @Type(() => GroupMemberTarget)
+  members?: GroupMemberTarget[];
+
+  @ApiPropertyOptional({
+    default: false,
+    description: 'Fence unreachable nodes through the fencing hook or by waiting out their lease',
+  })
+  @IsOptional()
+  @IsBoolean()
+  force?: boolean;
+
+  @ConfirmFenced()
+  confirmFenced?: boolean;
+}
+
+export class GroupMemberStatus {
+  @ApiProperty() scenarioId: string;
+  @ApiProperty() name: string;
+  @ApiProperty({ example: 'running' }) state: string;
+  @ApiProperty() activeNodeId: string;
+  @ApiProperty() productionNodeId: string;
+  @ApiProperty({
+    enum: ['production', 'replica'],
+    nullable: true,
+    description: 'null when the member is not protected (stopped, starting, stopping)',
+  })
+  side: 'production' | 'replica' | null;
+  @ApiProperty({ nullable: true, description: 'its pending or running operation' })
+  operationId: string | null;
+}
+
+export class GroupStatusView {
+  @ApiProperty() groupId: string;
+  @ApiProperty() name: string;
+  @ApiProperty({
+    enum: GROUP_CONSISTENCY,
+    description:
+      'consistent: every protected member on one side; split: some on each; transitioning: a member operation is pending or running; inactive: no protected member',
+  })
+  consistency: string;
+  @ApiProperty({ enum: ['production', 'replica'], nullable: true, description: 'the side (consistent only)' })
+  side: 'production' | 'replica' | null;
+  @ApiProperty({ example: 'active on production: db; active on a replica: web' }) reason: string;
+  @ApiProperty({ nullable: true, description: 'when the current split was announced (group-split event)' })
+  splitAnnouncedAt: Date | null;
+  @ApiProperty({ type: [GroupMemberStatus] }) members: GroupMemberStatus[];
 }

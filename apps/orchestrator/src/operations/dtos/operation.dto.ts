@@ -17,7 +17,7 @@ import { PaginationQuery } from '../../common/dtos/pagination.dto';
 import { OPERATION_STATES, OPERATION_TYPES } from '../operation.entity';
 
 /** force + confirmFenced: the operator vouches the old production is down (failover, active-server recovery). */
-const ConfirmFenced = () =>
+export const ConfirmFenced = () =>
   applyDecorators(
     ApiPropertyOptional({
       default: false,
