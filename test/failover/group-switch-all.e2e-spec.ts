@@ -13,9 +13,9 @@ describe('switch-all-if-any-fails (real agents, PostgreSQL, Redis, DNS)', () => 
     agentPort: 17180,
     dnsPort: 15180,
     group: { members: 2, switchAllIfAnyFails: true },
-    // A budget of one automatic failover: the group action is checked against the brake once, so
-    // both members move (a per-member check would stop member 2 and split the application).
-    orchestratorEnv: { STORM_MAX_FAILOVERS: '1' },
+    // A budget of exactly the group action: member 1's failed node and member 2's healthy one (one
+    // incident per production node moved), granted whole before either member starts.
+    orchestratorEnv: { STORM_MAX_FAILOVERS: '2' },
   });
 
   beforeAll(async () => {
@@ -84,12 +84,14 @@ describe('switch-all-if-any-fails (real agents, PostgreSQL, Redis, DNS)', () => 
         message: expect.stringMatching(/member2 requested: member1 \(group groupswitch-group\) failed/),
       }),
     ]);
-    // Two automatic failovers from one brake check: the brake engages only at the next check.
-    // …and both count as one incident: the group mate's failover names the failed node.
+    // Two automatic failovers from one brake check, two incidents: users moved off two production
+    // nodes (member 2's failover is counted against its own node, its stormKey). The budget is spent
+    // exactly; the brake engages only when another failure asks for more.
     expect((await c.api('GET', '/api/v1/storm-brake')).body).toMatchObject({
       engaged: false,
       recentAutomaticFailovers: 2,
-      recentIncidents: 1,
+      recentIncidents: 2,
     });
+    expect(op2.params.stormKey).toBe(`${m2.production.id}@${op2.params.detectedAt}`);
   });
 });

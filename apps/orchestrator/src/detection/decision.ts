@@ -172,6 +172,19 @@ export function brakeDecision(scenario: string, node: string): Decision {
   };
 }
 
+/** A switch-all group action refused whole by the storm brake: one decision for the group. */
+export function groupBrakeDecision(group: string, failedNodes: string[]): Decision {
+  return {
+    outcome: 'suppressed',
+    rule: 'storm-brake',
+    eventKind: 'failover-suppressed',
+    severity: 'critical',
+    message:
+      `${[...new Set(failedNodes)].join(', ')} failed but moving group ${group} (switch all if any fails) ` +
+      'would exceed the storm brake budget, or the brake is engaged: no member is failed over automatically',
+  };
+}
+
 export interface FailbackInput {
   scenario: {
     name: string;

@@ -456,14 +456,21 @@ describe('DetectorService', () => {
       expect.objectContaining({ scenarioId: search, groupId: 'group-1' }),
     ]);
     expect(s.stormBrake.allowIncidents).toHaveBeenCalledTimes(1);
-    // One incident: the failed node and the start of its failure (the mates' requests carry it too).
+    // One unit for the group action: the failed node's incident and one per production node of a
+    // mate it moves (the mate in hold-down moves nothing and costs nothing), granted whole or not at all.
     const since = s.detector.evidenceOf(s.prod.id)!.since;
+    const mateKey = (id: string) =>
+      `${s.mateScenarios.find((m) => m.entity.id === id)!.entity.activeNodeId}@${since}`;
     expect(s.stormBrake.allowIncidents).toHaveBeenCalledWith([
-      { key: `${s.prod.id}@${since}`, scenarioId: s.scenario.entity.id },
+      { key: `${s.prod.id}@${since}`, scenarioId: s.scenario.entity.id, unit: 'group:group-1' },
+      { key: mateKey(billing), scenarioId: billing, unit: 'group:group-1' },
+      { key: mateKey(search), scenarioId: search, unit: 'group:group-1' },
     ]);
     expect(s.requested.map((r) => r.params)).toEqual(
       s.requested.map(() => expect.objectContaining({ failedNodeId: s.prod.id, detectedAt: since })),
     );
+    // Each mate's move is counted against its own production node.
+    expect(s.requested.slice(1).map((r) => r.params!.stormKey)).toEqual([mateKey(billing), mateKey(search)]);
     await s.detector.flushEvents();
     const suppressed = s.written.filter((e) => e.kind === 'failover-suppressed');
     expect(suppressed).toEqual([

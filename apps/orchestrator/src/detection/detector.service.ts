@@ -33,7 +33,7 @@ import { GroupsService } from '../groups/groups.service';
 import { ScenarioEntity } from '../scenarios/scenario.entity';
 import { EventEntity } from './event.entity';
 import { DecisionRow, insertDecision } from '../decisions/decision-insert';
-import { brakeDecision, decide, decideFailback, Decision } from './decision';
+import { brakeDecision, decide, decideFailback, Decision, groupBrakeDecision } from './decision';
 import { openFailbackWindow } from '../scenarios/failback-window';
 import { runProbe } from './probes';
 import { findFping, FpingBatcher, Pinger } from './ping-batch';
@@ -878,24 +878,46 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
   private async failOverLocked(candidates: Candidate[], now: number): Promise<void> {
     for (const c of candidates) this.holdRequests(c.s.id, now, RETRY_MS);
     const t0 = Date.now();
+    // Read before the brake: a switch-all group action is checked whole (see brakeCandidates).
+    const groupsOf = await this.switchAllGroupsOf(candidates.map((c) => c.s.id));
+    const tGroups = Date.now();
     let allowed: Set<string>;
     try {
-      allowed = await this.stormBrake.allowIncidents(
-        candidates.map((c) => ({ key: incidentKey(c.s.activeNodeId, c.ev.since), scenarioId: c.s.id })),
-      );
+      allowed = await this.stormBrake.allowIncidents(this.brakeCandidates(candidates, groupsOf, now));
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'storm brake not readable: no automatic failover this tick');
       return;
     }
     const go: Candidate[] = [];
+    const refusedGroups = new Set<string>();
     for (const c of candidates) {
-      if (allowed.has(c.s.id)) go.push(c);
-      else this.recordDecision(c.s, c.ev, brakeDecision(c.s.name, c.node));
+      if (allowed.has(c.s.id)) {
+        go.push(c);
+        continue;
+      }
+      const g = groupsOf.get(c.s.id)?.[0];
+      if (!g) this.recordDecision(c.s, c.ev, brakeDecision(c.s.name, c.node));
+      else if (!refusedGroups.has(g.id)) {
+        // One decision for the group action, on its first failed member (in the group's order).
+        refusedGroups.add(g.id);
+        const failed = candidates.filter((x) => groupsOf.get(x.s.id)?.[0]?.id === g.id);
+        const first = g.scenarioIds.map((id) => failed.find((x) => x.s.id === id)).find((x) => !!x) ?? c;
+        this.recordDecision(
+          first.s,
+          first.ev,
+          groupBrakeDecision(
+            g.name,
+            failed.map((x) => x.node),
+          ),
+          {
+            key: `:group:${g.id}`,
+            details: { groupId: g.id, failedScenarioIds: failed.map((x) => x.s.id) },
+          },
+        );
+      }
     }
     if (go.length === 0) return;
     const tBrake = Date.now();
-    const groupsOf = await this.switchAllGroupsOf(go.map((c) => c.s.id));
-    const tGroups = Date.now();
     // One batch per failed node: a node whose fencing waits out its lease never holds up the
     // scenarios of another node that failed in the same tick.
     const byNode = new Map<string, Candidate[]>();
@@ -978,11 +1000,49 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
           requested,
           candidates: go.length,
           nodes: [...new Set(go.map((c) => c.node))],
-          ms: { stormBrake: tBrake - t0, groups: tGroups - tBrake, request: Date.now() - tGroups },
+          ms: { groups: tGroups - t0, stormBrake: tBrake - tGroups, request: Date.now() - tBrake },
         },
         'automatic failovers requested',
       );
     }
+  }
+
+  /**
+   * What the storm brake is asked about: each failed scenario's incident (its failed node and when
+   * the failure began). A scenario in a switch-all group brings the whole group action as one unit:
+   * its failed members' incidents plus one per production node of a healthy mate the action would
+   * move users off. The unit is granted whole or refused whole, before any member starts, so a
+   * group action never overshoots the budget and never stops half moved.
+   */
+  private brakeCandidates(
+    candidates: Candidate[],
+    groupsOf: Map<string, GroupView[]>,
+    now: number,
+  ): { key: string; scenarioId: string; unit?: string }[] {
+    const out: { key: string; scenarioId: string; unit?: string }[] = [];
+    const failedIds = new Set(candidates.map((c) => c.s.id));
+    const matesOf = new Map<string, { since: number }>();
+    for (const c of candidates) {
+      const g = groupsOf.get(c.s.id)?.[0];
+      const key = incidentKey(c.s.activeNodeId, c.ev.since);
+      if (!g) {
+        out.push({ key, scenarioId: c.s.id });
+        continue;
+      }
+      const unit = `group:${g.id}`;
+      out.push({ key, scenarioId: c.s.id, unit });
+      if (matesOf.has(g.id)) continue;
+      matesOf.set(g.id, { since: c.ev.since });
+      for (const id of g.scenarioIds) {
+        const mate = this.topology.scenario(id)?.entity;
+        if (!mate || failedIds.has(id) || !GROUP_SWITCH_STATES.has(mate.state)) continue;
+        // A mate switchGroup will not move (maintenance, hold-down, a request on its way) costs nothing.
+        if (this.maintenance?.suppressing(mate.id, mate.activeNodeId, now)) continue;
+        if ((mate.holdUntil && mate.holdUntil.getTime() > now) || !this.mayRequest(id, now)) continue;
+        out.push({ key: incidentKey(mate.activeNodeId, c.ev.since), scenarioId: id, unit });
+      }
+    }
+    return out;
   }
 
   private mayRequest(scenarioId: string, now: number): boolean {
@@ -1080,12 +1140,14 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
           trigger: 'auto',
           requestedBy: 'detector',
           reason: `switch all if any fails: group ${group.name} member ${failed.name} failed (${failedNode})`,
-          // The failed member's incident: the brake counts the group's move once.
+          // Counted by the brake as moving users off this mate's own production node (stormKey):
+          // the group action was granted for every node it moves (brakeCandidates).
           params: {
             force: true,
             switchAllOf: failed.id,
             failedNodeId: failed.activeNodeId,
             detectedAt,
+            stormKey: incidentKey(mate.activeNodeId, detectedAt),
             decisionId,
           },
           onlyFrom: [...GROUP_SWITCH_STATES],

@@ -25,6 +25,14 @@ export function incidentKey(failedNodeId: string, detectedAt: number): string {
   return `${failedNodeId}@${detectedAt}`;
 }
 
+/** A scenario that would fail over automatically, and the incident it would fail over for. */
+export interface BrakeCandidate {
+  key: string;
+  scenarioId: string;
+  /** candidates with the same unit are granted together or not at all (a switch-all group action) */
+  unit?: string;
+}
+
 export interface StormBrakeState {
   engaged: boolean;
   engagedAt: string | null;
@@ -81,7 +89,8 @@ export class StormBrakeService {
     const from = new Date(Math.max(now - this.config.STORM_WINDOW_MS, since?.getTime() ?? 0));
     // An operation from before incidents were recorded counts as an incident of its own.
     const rows: { key: string; scenarioId: string }[] = await this.dataSource.query(
-      `SELECT CASE WHEN params ? 'failedNodeId' AND params ? 'detectedAt'
+      `SELECT CASE WHEN params ? 'stormKey' THEN params->>'stormKey'
+                   WHEN params ? 'failedNodeId' AND params ? 'detectedAt'
                    THEN (params->>'failedNodeId') || '@' || (params->>'detectedAt') ELSE id::text END AS key,
               "scenarioId"
          FROM operations WHERE type = 'failover' AND trigger = 'auto' AND "createdAt" > $1`,
@@ -122,9 +131,11 @@ export class StormBrakeService {
    * fail over automatically now: none while the brake is engaged; those of an incident under way
    * that have not moved in it yet; those starting a new incident (a new failure, or a scenario
    * moving again within one) while the budget lasts. Engages the brake when a new incident finds
-   * the budget spent.
+   * the budget spent. Candidates sharing a `unit` (a switch-all group action: the failed members'
+   * incidents and one per healthy mate's production node it would move) need budget for all of
+   * their new incidents together, or none of them moves.
    */
-  async allowIncidents(candidates: { key: string; scenarioId: string }[]): Promise<Set<string>> {
+  async allowIncidents(candidates: BrakeCandidate[]): Promise<Set<string>> {
     const allowed = new Set<string>();
     const { v, ackAt } = await this.setting();
     if (v.engaged === true) {
@@ -134,18 +145,35 @@ export class StormBrakeService {
     const r = await this.recent(ackAt);
     let incidents = r.incidents;
     let refused: string | null = null;
-    const byKey = new Map<string, string[]>();
-    for (const c of candidates) pushTo(byKey, c.key, c.scenarioId);
-    for (const [key, scenarioIds] of byKey) {
-      const moves = r.ledger.get(key);
-      const under = incidentsOf(moves);
-      const fresh = scenarioIds.filter((id) => (moves?.get(id) ?? 0) >= under);
-      for (const id of scenarioIds) if ((moves?.get(id) ?? 0) < under) allowed.add(id);
+    // A unit is granted whole or not at all: a switch-all group action (its members' incidents
+    // and each healthy mate's) is checked before any member starts, never half of it.
+    const units = new Map<string, Map<string, string[]>>();
+    for (const c of candidates) {
+      const unit = c.unit ?? c.key;
+      let keys = units.get(unit);
+      if (!keys) units.set(unit, (keys = new Map()));
+      pushTo(keys, c.key, c.scenarioId);
+    }
+    const grantedKeys = new Set<string>();
+    for (const [unit, keys] of units) {
+      const fresh: string[] = [];
+      const freshKeys: string[] = [];
+      for (const [key, scenarioIds] of keys) {
+        const moves = r.ledger.get(key);
+        const under = incidentsOf(moves);
+        // Scenarios of an incident under way that have not moved in it yet: never half an incident.
+        for (const id of scenarioIds) if ((moves?.get(id) ?? 0) < under) allowed.add(id);
+        const f = scenarioIds.filter((id) => (moves?.get(id) ?? 0) >= under);
+        if (f.length === 0) continue;
+        fresh.push(...f);
+        if (!grantedKeys.has(key)) freshKeys.push(key);
+      }
       if (fresh.length === 0) continue;
-      if (incidents < this.config.STORM_MAX_FAILOVERS) {
+      if (incidents + freshKeys.length <= this.config.STORM_MAX_FAILOVERS) {
         for (const id of fresh) allowed.add(id);
-        incidents++;
-      } else refused ??= key;
+        for (const key of freshKeys) grantedKeys.add(key);
+        incidents += freshKeys.length;
+      } else refused ??= unit;
     }
     if (refused === null) {
       this.metrics.stormBrake.set(0);

@@ -93,4 +93,46 @@ describe('storm brake: incidents', () => {
     expect(await engaged.service.allowIncidents([{ key: hostA, scenarioId: 's0' }])).toEqual(new Set());
     expect(engaged.metrics.stormBrake.set).toHaveBeenCalledWith(1);
   });
+
+  describe('a switch-all group action (one unit)', () => {
+    const unit = 'group:g1';
+    const member = (i: number) => ({ key: incidentKey(`node-${i}`, 5000), scenarioId: `m${i}`, unit });
+
+    it('five production nodes to move on a budget of three: no member goes, the brake engages once', async () => {
+      const b = brake({ max: 3, moved: [] });
+      const allowed = await b.service.allowIncidents([1, 2, 3, 4, 5].map(member));
+      expect(allowed).toEqual(new Set());
+      expect(b.saved).toHaveLength(1);
+      expect(b.events).toEqual([
+        expect.objectContaining({
+          kind: 'storm-brake',
+          details: expect.objectContaining({ refusedIncident: unit }),
+        }),
+      ]);
+    });
+
+    it('within the budget the whole unit goes, and uses one incident per node', async () => {
+      const b = brake({ max: 3, moved: [] });
+      const lone = { key: incidentKey('node-9', 6000), scenarioId: 'lone' };
+      const allowed = await b.service.allowIncidents([member(1), member(2), member(3), lone]);
+      // The group took all three incidents: a later failure alone finds the budget spent.
+      expect(allowed).toEqual(new Set(['m1', 'm2', 'm3']));
+      expect(b.saved).toHaveLength(1);
+    });
+
+    it('a node shared by the unit and a lone scenario is one incident', async () => {
+      const b = brake({ max: 2, moved: [] });
+      const shared = { key: incidentKey('node-1', 5000), scenarioId: 'other-on-node-1' };
+      expect(await b.service.allowIncidents([member(1), member(2), shared])).toEqual(
+        new Set(['m1', 'm2', 'other-on-node-1']),
+      );
+    });
+
+    it('a refused unit still lets scenarios of an incident under way finish it (never half an incident)', async () => {
+      const b = brake({ max: 1, moved: [{ key: incidentKey('node-1', 5000), scenarioId: 'moved-before' }] });
+      // m1's node is already an incident (counted); m2's would be a second one: over budget.
+      const allowed = await b.service.allowIncidents([member(1), member(2)]);
+      expect(allowed).toEqual(new Set(['m1']));
+    });
+  });
 });
