@@ -84,6 +84,12 @@ describe('group split detection and recovery (real agents, PostgreSQL, Redis, DN
     expect((await c.api('GET', `/api/v1/groups/${randomUUID()}/status`)).status).toBe(404);
     expect((await c.api('GET', `/api/v1/groups/not-a-uuid/status`)).status).toBe(400);
     expect(await events('group-split')).toEqual([]);
+    // The group's explicit switch-all option for manual-mode members: default true, typed.
+    expect((await c.api('GET', `/api/v1/groups/${c.groupId}`)).body.switchManualMembers).toBe(true);
+    const bad = await c.api('PATCH', `/api/v1/groups/${c.groupId}`, { switchManualMembers: 'no' });
+    expect([bad.status, bad.body.message]).toEqual([400, expect.stringMatching(/switchManualMembers/)]);
+    const off = await c.api('PATCH', `/api/v1/groups/${c.groupId}`, { switchManualMembers: false });
+    expect([off.status, off.body.switchManualMembers]).toEqual([200, false]);
   });
 
   it('bad recovery requests get a 400/403/404 naming the problem; nothing starts', async () => {

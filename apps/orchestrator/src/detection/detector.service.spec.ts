@@ -34,8 +34,8 @@ const CHECKS: ScenarioCheck[] = [
 function setup(
   failoverMode: 'auto' | 'manual' = 'manual',
   /** other scenarios of a switch-all-if-any-fails group with `orders` (their own nodes, no checks) */
-  mates: { name: string; state: string; holdUntil?: Date }[] = [],
-  opts: { policy?: Record<string, unknown> } = {},
+  mates: { name: string; state: string; holdUntil?: Date; failoverMode?: 'auto' | 'manual' }[] = [],
+  opts: { policy?: Record<string, unknown>; switchManualMembers?: boolean } = {},
 ) {
   const node = (name: string): TopologyNode => ({
     id: randomUUID(),
@@ -85,6 +85,7 @@ function setup(
         productionNodeId: p.id,
         activeNodeId: p.id,
         holdUntil: m.holdUntil ?? null,
+        failoverMode: m.failoverMode ?? scenario.entity.failoverMode,
         checks: [],
       },
       replicaNodeIds: [],
@@ -104,6 +105,9 @@ function setup(
                 {
                   id: 'group-1',
                   name: 'site',
+                  ...(opts.switchManualMembers !== undefined && {
+                    switchManualMembers: opts.switchManualMembers,
+                  }),
                   scenarioIds: scenarios.filter((x) => x !== strangerScenario).map((x) => x.entity.id),
                 },
               ],
@@ -470,7 +474,10 @@ describe('DetectorService', () => {
       s.requested.map(() => expect.objectContaining({ failedNodeId: s.prod.id, detectedAt: since })),
     );
     // Each mate's move is counted against its own production node.
-    expect(s.requested.slice(1).map((r) => r.params!.stormKey)).toEqual([mateKey(billing), mateKey(search)]);
+    expect(s.requested.slice(1).map((r) => (r.params as Record<string, unknown>).stormKey)).toEqual([
+      mateKey(billing),
+      mateKey(search),
+    ]);
     await s.detector.flushEvents();
     const suppressed = s.written.filter((e) => e.kind === 'failover-suppressed');
     expect(suppressed).toEqual([
@@ -602,6 +609,52 @@ describe('DetectorService', () => {
     expect(s.requested[0].params).toMatchObject({ decisionId: failover.id });
     const requested = s.written.find((e) => e.kind === 'failover-requested');
     expect(requested?.details).toMatchObject({ decision: { id: failover.id, outcome: 'failover' } });
+  });
+
+  it('switch-all with switchManualMembers false: a manual-mode mate stays, with a manual-mode decision, and costs the brake nothing', async () => {
+    const s = setup(
+      'auto',
+      [
+        { name: 'billing', state: 'running', failoverMode: 'manual' },
+        { name: 'search', state: 'running' },
+      ],
+      { switchManualMembers: false },
+    );
+    for (let i = 0; i < 2; i++) {
+      const at = t0 + i * 100;
+      s.heartbeat(s.prod, at, { checks: [s.app('critical', at)] });
+      s.heartbeat(s.replica, at, { views: [[s.prod, true]] });
+      await s.detector.tick(at + 10);
+    }
+    const [billing, search] = s.mateScenarios.map((m) => m.entity.id);
+    expect(s.requested.map((r) => r.scenarioId)).toEqual([s.scenario.entity.id, search]);
+    const asked = s.stormBrake.allowIncidents.mock.calls[0][0] as { scenarioId: string }[];
+    expect(asked.map((c) => c.scenarioId)).toEqual([s.scenario.entity.id, search]);
+    await s.detector.flushEvents();
+    expect(s.decisions.filter((d) => d.scenarioId === billing)).toEqual([
+      expect.objectContaining({ outcome: 'suppressed', rule: 'manual-mode' }),
+    ]);
+    expect(s.written.filter((e) => e.kind === 'failover-suppressed')).toEqual([
+      expect.objectContaining({
+        message: expect.stringMatching(
+          /billing is in manual mode and group site does not switch manual members/,
+        ),
+      }),
+    ]);
+  });
+
+  it('switch-all by default moves a manual-mode mate too (the group moves together)', async () => {
+    const s = setup('auto', [{ name: 'billing', state: 'running', failoverMode: 'manual' }]);
+    for (let i = 0; i < 2; i++) {
+      const at = t0 + i * 100;
+      s.heartbeat(s.prod, at, { checks: [s.app('critical', at)] });
+      s.heartbeat(s.replica, at, { views: [[s.prod, true]] });
+      await s.detector.tick(at + 10);
+    }
+    expect(s.requested.map((r) => r.scenarioId)).toEqual([
+      s.scenario.entity.id,
+      s.mateScenarios[0].entity.id,
+    ]);
   });
 
   it('storm brake: the suppressed decision is recorded once', async () => {

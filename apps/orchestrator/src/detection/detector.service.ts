@@ -1036,8 +1036,10 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       for (const id of g.scenarioIds) {
         const mate = this.topology.scenario(id)?.entity;
         if (!mate || failedIds.has(id) || !GROUP_SWITCH_STATES.has(mate.state)) continue;
-        // A mate switchGroup will not move (maintenance, hold-down, a request on its way) costs nothing.
+        // A mate switchGroup will not move (maintenance, manual mode the group leaves alone,
+        // hold-down, a request on its way) costs nothing.
         if (this.maintenance?.suppressing(mate.id, mate.activeNodeId, now)) continue;
+        if (mate.failoverMode === 'manual' && g.switchManualMembers === false) continue;
         if ((mate.holdUntil && mate.holdUntil.getTime() > now) || !this.mayRequest(id, now)) continue;
         out.push({ key: incidentKey(mate.activeNodeId, c.ev.since), scenarioId: id, unit });
       }
@@ -1120,6 +1122,21 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
           'maintenance',
           `${because}, but ${mate.name} is in maintenance (window ${window.id}) until ${window.endsAt.toISOString()}: not switched`,
           `:${window.id}`,
+        );
+        continue;
+      }
+      if (mate.failoverMode === 'manual' && group.switchManualMembers === false) {
+        this.recordDecision(
+          mate,
+          ev,
+          {
+            outcome: 'suppressed',
+            rule: 'manual-mode',
+            eventKind: 'failover-suppressed',
+            severity: 'warning',
+            message: `${because}, but ${mate.name} is in manual mode and group ${group.name} does not switch manual members: not switched`,
+          },
+          { key: `:${failed.id}`, details: about },
         );
         continue;
       }

@@ -25,6 +25,13 @@ export class GroupEntity {
   @Column({ type: 'boolean', default: false })
   switchAllIfAnyFails: boolean;
 
+  /**
+   * With switchAllIfAnyFails: whether members in manual failover mode are switched too (true, the
+   * default: the group moves together) or left where they are with a `manual-mode` decision.
+   */
+  @Column({ type: 'boolean', default: true })
+  switchManualMembers: boolean;
+
   /** When the current split (members active on both sides) was announced; null while consistent. */
   @Column({ type: 'timestamptz', nullable: true })
   splitAnnouncedAt: Date | null;

@@ -16,6 +16,7 @@ export function toGroupView(g: GroupEntity, scenarioIds: string[]): GroupView {
     name: g.name,
     description: g.description,
     switchAllIfAnyFails: g.switchAllIfAnyFails,
+    switchManualMembers: g.switchManualMembers,
     scenarioIds,
     createdAt: g.createdAt,
     updatedAt: g.updatedAt,
@@ -40,6 +41,7 @@ export class GroupsService {
           name: dto.name,
           description: dto.description ?? '',
           switchAllIfAnyFails: dto.switchAllIfAnyFails ?? false,
+          switchManualMembers: dto.switchManualMembers ?? true,
         }),
       );
       if (scenarioIds.length) {
@@ -125,6 +127,7 @@ export class GroupsService {
         ...(dto.name !== undefined && { name: dto.name }),
         ...(dto.description !== undefined && { description: dto.description }),
         ...(dto.switchAllIfAnyFails !== undefined && { switchAllIfAnyFails: dto.switchAllIfAnyFails }),
+        ...(dto.switchManualMembers !== undefined && { switchManualMembers: dto.switchManualMembers }),
       });
       await repo.save(g);
       await this.audit.record(

@@ -44,6 +44,16 @@ export class CreateGroupDto {
   switchAllIfAnyFails?: boolean;
 
   @ApiPropertyOptional({
+    example: false,
+    default: true,
+    description:
+      'With switchAllIfAnyFails: also switch members whose failoverMode is manual (true: the group moves together); false leaves them where they are (a manual-mode decision is recorded)',
+  })
+  @IsOptional()
+  @IsBoolean()
+  switchManualMembers?: boolean;
+
+  @ApiPropertyOptional({
     type: [String],
     example: ['5d0c2a4e-9b7f-4c1a-8e3d-2f6a7b8c9d01'],
     description: 'Initial member scenarios',
@@ -86,6 +96,7 @@ export class GroupView {
   @ApiProperty({ example: 'paris-site' }) name: string;
   @ApiProperty({ example: 'Every service of the Paris site' }) description: string;
   @ApiProperty({ example: true }) switchAllIfAnyFails: boolean;
+  @ApiProperty({ example: true }) switchManualMembers: boolean;
   @ApiProperty({
     type: [String],
     example: ['5d0c2a4e-9b7f-4c1a-8e3d-2f6a7b8c9d01'],
