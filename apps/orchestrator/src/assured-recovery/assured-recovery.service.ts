@@ -107,11 +107,31 @@ export class AssuredRecoveryService {
   async results(scenarioId: string, limit: number): Promise<ArResultView[]> {
     const exists = await this.dataSource.getRepository(ScenarioEntity).exists({ where: { id: scenarioId } });
     if (!exists) throw new NotFoundError('scenario', scenarioId);
+    return this.resultsOfScenarios([scenarioId], limit);
+  }
+
+  /** The AR tests of these scenarios, newest first, at most `limit`. */
+  async resultsOfScenarios(scenarioIds: string[], limit: number): Promise<ArResultView[]> {
+    if (!scenarioIds.length) return [];
     const ops = await this.dataSource.getRepository(OperationEntity).find({
-      where: { scenarioId, type: 'ar-test' },
+      where: { scenarioId: In(scenarioIds), type: 'ar-test' },
       order: { createdAt: 'DESC' },
       take: limit,
     });
+    return this.resultViews(ops);
+  }
+
+  /** These AR test operations' results, in the order given (unknown ids left out). */
+  async resultsOfOperations(ids: string[]): Promise<ArResultView[]> {
+    if (!ids.length) return [];
+    const ops = await this.dataSource
+      .getRepository(OperationEntity)
+      .find({ where: { id: In(ids), type: 'ar-test' } });
+    const views = await this.resultViews(ops);
+    return ids.map((id) => views.find((v) => v.operationId === id)).filter((v): v is ArResultView => !!v);
+  }
+
+  private async resultViews(ops: OperationEntity[]): Promise<ArResultView[]> {
     const steps = ops.length
       ? await this.dataSource
           .getRepository(OperationStepEntity)
@@ -127,6 +147,7 @@ export class AssuredRecoveryService {
       const checkStep = mine.find((s) => s.name === 'ar-check' && s.output?.ran === true) ?? check;
       return {
         operationId: o.id,
+        scenarioId: o.scenarioId,
         state: o.state,
         trigger: o.trigger,
         requestedBy: o.requestedBy,

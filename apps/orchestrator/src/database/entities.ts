@@ -1,4 +1,5 @@
 import { ExternalAlertEntity } from '../alerts/alert.entity';
+import { GroupArRunEntity, GroupArRunMemberEntity } from '../assured-recovery/group-ar-run.entity';
 import { AuditEntryEntity } from '../audit/audit-entry.entity';
 import { ApiTokenEntity } from '../auth/api-token.entity';
 import { IdempotencyKeyEntity } from '../common/idempotency-key.entity';
@@ -36,4 +37,6 @@ export const ENTITIES = [
   WebhookSubscriptionEntity,
   WebhookDeliveryEntity,
   ExternalAlertEntity,
+  GroupArRunEntity,
+  GroupArRunMemberEntity,
 ];

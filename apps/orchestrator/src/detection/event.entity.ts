@@ -33,6 +33,8 @@ export const EVENT_KINDS = [
   /** a group's members became active on both sides for longer than the grace (one event per split), or consistent again */
   'group-split',
   'group-consistent',
+  /** a group AR run ended: counts by result (critical when a member's test failed) */
+  'ar-group-result',
 ] as const;
 
 /** Verdict changes, alerts and failover requests: what the detector saw and decided. */

@@ -1158,7 +1158,7 @@ export class StepHandlers {
     // Queued before the step is marked done: a retry re-queues the same job id (sent once).
     await this.notifications.publish(`operation.${ctx.op.id}.ar-test-result`, {
       kind: 'ar-test-result',
-      severity: arResult === 'passed' ? 'info' : 'warning',
+      severity: arSeverity(arResult),
       message: message.slice(0, 1000),
       scenarioId: ctx.scenario.id,
       nodeId: this.arTarget(ctx),
@@ -1169,7 +1169,7 @@ export class StepHandlers {
       await m.getRepository(ScenarioEntity).update(ctx.scenario.id, { state: state as never });
       await m.getRepository(EventEntity).insert({
         kind: 'ar-test-result',
-        severity: arResult === 'passed' ? 'info' : 'warning',
+        severity: arSeverity(arResult),
         scenarioId: ctx.scenario.id,
         nodeId: this.arTarget(ctx),
         message: message.slice(0, 1000),
@@ -1231,4 +1231,9 @@ export class ArStepFailedError extends DomainError {
 /** An operator forced this operation: the promotion policy (lag, labels, site) may be overridden. */
 function policyOverridden(op: OperationEntity): boolean {
   return op.trigger === 'manual' && op.params.force === true;
+}
+
+/** A replica that failed its AR test could not take over: critical. Aborted or no verdict: warning. */
+function arSeverity(arResult: string | null): 'info' | 'warning' | 'critical' {
+  return arResult === 'passed' ? 'info' : arResult === 'failed' ? 'critical' : 'warning';
 }

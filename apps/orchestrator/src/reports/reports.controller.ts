@@ -3,7 +3,7 @@ import { Controller, Get, Query, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { FastifyReply } from 'fastify';
 import { MinRole } from '../auth/auth.decorators';
-import { AuditExportQuery, AvailabilityQuery, EventsExportQuery } from './dtos/report.dto';
+import { ArExportQuery, AuditExportQuery, AvailabilityQuery, EventsExportQuery } from './dtos/report.dto';
 import { ReportsService } from './reports.service';
 
 function sendCsv(reply: FastifyReply, filename: string, body: AsyncGenerator<string> | string): void {
@@ -54,6 +54,29 @@ export class ReportsController {
     const rows = this.reports.eventsCsv(q);
     this.reports.track(reply.raw);
     sendCsv(reply, `events-${stamp()}.csv`, rows);
+  }
+
+  @Get('ar.csv')
+  @MinRole('viewer')
+  @ApiProduces('text/csv')
+  @ApiOperation({
+    summary:
+      'Assured Recovery tests as CSV, oldest first, streamed (filter by period, one scenario or one group)',
+  })
+  @ApiResponse({
+    status: 200,
+    description:
+      'text/csv: operationId,scenarioId,scenario,createdAt,startedAt,finishedAt,durationMs,trigger,requestedBy,targetNodeId,targetNode,state,arResult,failure,reason,steps (name:state:ms;…)',
+  })
+  @ApiResponse({
+    status: 400,
+    description: 'bad filter, both scenarioId and groupId, since not before until',
+  })
+  @ApiResponse({ status: 404, description: 'unknown scenario or group' })
+  async ar(@Query() q: ArExportQuery, @Res() reply: FastifyReply): Promise<void> {
+    const rows = await this.reports.arCsv(q);
+    this.reports.track(reply.raw);
+    sendCsv(reply, `ar-tests-${stamp()}.csv`, rows);
   }
 
   @Get('availability')

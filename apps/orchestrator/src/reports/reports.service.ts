@@ -5,12 +5,36 @@
 import { ServerResponse } from 'node:http';
 import { Injectable, BeforeApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { InvalidInputError } from '../common/errors';
+import { InvalidInputError, NotFoundError } from '../common/errors';
 import { Availability, availability, SwitchingOperation, VerdictChange } from './availability';
 import { csvRow } from './csv';
-import { AuditExportQuery, AvailabilityQuery, EventsExportQuery, PeriodQuery } from './dtos/report.dto';
+import {
+  ArExportQuery,
+  AuditExportQuery,
+  AvailabilityQuery,
+  EventsExportQuery,
+  PeriodQuery,
+} from './dtos/report.dto';
 
 const PAGE = 1000;
+const AR_COLUMNS = [
+  'operationId',
+  'scenarioId',
+  'scenario',
+  'createdAt',
+  'startedAt',
+  'finishedAt',
+  'durationMs',
+  'trigger',
+  'requestedBy',
+  'targetNodeId',
+  'targetNode',
+  'state',
+  'arResult',
+  'failure',
+  'reason',
+  'steps',
+];
 const DAY_MS = 86_400_000;
 /** the longest availability period one report covers */
 const MAX_AVAILABILITY_DAYS = 400;
@@ -90,6 +114,64 @@ export class ReportsService implements BeforeApplicationShutdown {
       q,
       { scenarioId: q.scenarioId, nodeId: q.nodeId, kind: q.kinds?.length ? q.kinds : undefined },
     );
+  }
+
+  /**
+   * AR tests in the period (by creation), oldest first, one row each: result, replica, durations,
+   * and each step as name:state:ms. Streamed a page at a time, keyed by (createdAt, id).
+   */
+  async arCsv(q: ArExportQuery): Promise<AsyncGenerator<string>> {
+    if (q.scenarioId && q.groupId)
+      throw new InvalidInputError('give scenarioId or groupId, not both', 'groupId');
+    const { since, until } = period(q, null);
+    if (q.scenarioId && !(await this.exists('scenarios', q.scenarioId)))
+      throw new NotFoundError('scenario', q.scenarioId);
+    if (q.groupId && !(await this.exists('groups', q.groupId))) throw new NotFoundError('group', q.groupId);
+    const columns = AR_COLUMNS;
+    const filter = q.scenarioId
+      ? `AND o."scenarioId" = $5`
+      : q.groupId
+        ? `AND o."scenarioId" IN (SELECT "scenarioId" FROM group_members WHERE "groupId" = $5)`
+        : '';
+    const sql = `
+      SELECT o.id AS "operationId", o."scenarioId", s.name AS scenario, o."createdAt", o."startedAt",
+             o."finishedAt",
+             (EXTRACT(EPOCH FROM (o."finishedAt" - COALESCE(o."startedAt", o."createdAt"))) * 1000)::bigint AS "durationMs",
+             o.trigger, o."requestedBy", o.params->>'targetNodeId' AS "targetNodeId", n.name AS "targetNode",
+             o.state, COALESCE(o.params->>'arResult', CASE WHEN o.params->>'abortRequested' = 'true' THEN 'aborted' END) AS "arResult",
+             COALESCE(o.params->>'failure', o.error) AS failure, o.reason,
+             (SELECT string_agg(st.name || ':' || st.state || ':' ||
+                       COALESCE((EXTRACT(EPOCH FROM (st."finishedAt" - st."startedAt")) * 1000)::bigint::text, ''),
+                       ';' ORDER BY st.position)
+                FROM operation_steps st WHERE st."operationId" = o.id) AS steps
+        FROM operations o
+        LEFT JOIN scenarios s ON s.id = o."scenarioId"
+        LEFT JOIN nodes n ON n.id::text = o.params->>'targetNodeId'
+       WHERE o.type = 'ar-test' AND o."createdAt" >= $3 AND o."createdAt" < $4 ${filter}
+         AND (o."createdAt", o.id) > ($1::timestamptz, $2::uuid)
+       ORDER BY o."createdAt", o.id LIMIT ${PAGE}`;
+    const params: unknown[] = [
+      since,
+      until,
+      ...(q.scenarioId ? [q.scenarioId] : q.groupId ? [q.groupId] : []),
+    ];
+    const dataSource = this.dataSource;
+    return (async function* () {
+      yield csvRow(columns);
+      let cursor: [Date, string] = [new Date(0), '00000000-0000-0000-0000-000000000000'];
+      for (;;) {
+        const rows: Record<string, unknown>[] = await dataSource.query(sql, [...cursor, ...params]);
+        if (rows.length === 0) return;
+        yield rows.map((r) => csvRow(columns.map((c) => r[c]))).join('');
+        if (rows.length < PAGE) return;
+        const last = rows[rows.length - 1];
+        cursor = [last.createdAt as Date, String(last.operationId)];
+      }
+    })();
+  }
+
+  private async exists(table: 'scenarios' | 'groups', id: string): Promise<boolean> {
+    return (await this.dataSource.query(`SELECT 1 FROM ${table} WHERE id = $1`, [id])).length > 0;
   }
 
   /** `columns` of `table` in the period, where each given filter column equals (or, for a list, is one of) its value. */

@@ -27,6 +27,7 @@ export class ArTestDto {
 
 export interface ArResultView {
   operationId: string;
+  scenarioId: string | null;
   state: string;
   trigger: string;
   requestedBy: string;

@@ -7,6 +7,7 @@ import { EventStreamCursor1796100000000 } from './1796100000000-EventStreamCurso
 import { WebhookSubscriptions1796200000000 } from './1796200000000-WebhookSubscriptions';
 import { ExternalAlerts1796300000000 } from './1796300000000-ExternalAlerts';
 import { GroupSplit1796400000000 } from './1796400000000-GroupSplit';
+import { GroupArRuns1796500000000 } from './1796500000000-GroupArRuns';
 
 /** Every migration, in order. A new migration is added here as well as in its own file. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
@@ -20,4 +21,5 @@ export const MIGRATIONS: Function[] = [
   WebhookSubscriptions1796200000000,
   ExternalAlerts1796300000000,
   GroupSplit1796400000000,
+  GroupArRuns1796500000000,
 ];

@@ -38,3 +38,16 @@ export class AvailabilityQuery extends PeriodQuery {
   @IsIn(['json', 'csv'])
   format?: 'json' | 'csv';
 }
+
+/** AR tests over a period, of one scenario or of one group's members (not both). */
+export class ArExportQuery extends PeriodQuery {
+  @ApiPropertyOptional({ description: 'one scenario' })
+  @IsOptional()
+  @IsUUID()
+  scenarioId?: string;
+
+  @ApiPropertyOptional({ description: "one group's member scenarios" })
+  @IsOptional()
+  @IsUUID()
+  groupId?: string;
+}
