@@ -85,6 +85,9 @@ export class RoundWorld {
       },
     };
     let expect: string = fault.expect;
+    // A service its watchdog took down after the last round's settle had looked (a late self-fence
+    // of that round's fault) belongs to that round: replaced before this one counts anything.
+    for (const h of w.hosts) w.restartService(h);
     const beatsBefore = prod.service.beats().length;
     const replacedBefore = prod.replacedServices.length;
     const since = new Date(started - 1000).toISOString();
@@ -206,6 +209,8 @@ export class RoundWorld {
     }
     await this.waitHealthy(w.host('prod'));
     await this.waitHealthy(w.host('replica'));
+    // The failback may have promoted a node whose service its watchdog killed while settling.
+    for (const h of w.hosts) w.restartService(h);
     const after = await w.scenario(s.id);
     if (after.state !== 'running' || after.activeNodeId !== w.host('prod').id) {
       violations.push({
