@@ -378,6 +378,38 @@ describe('hactl (ops CLI)', () => {
     expect(back.stdout).toMatch(/orders\s+[0-9a-f-]{36}\s+succeeded/);
     await c.waitState('running');
     expect(await c.dnsAnswer()).toEqual([c.production.address]);
+
+    // status, split recovery (dry run) and a group AR run
+    const status = await hactl(['group', 'status', 'cli-site']);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/group cli-site: CONSISTENT \(production side\)/);
+    expect(status.stdout).toMatch(/orders\s+running\s+production/);
+    expect((await hactl(['group', 'recover', 'cli-site', '--reason', 'x'])).code).toBe(2);
+    expect((await hactl(['group', 'recover', 'cli-site', '--reason', 'x', '--keep', 'both'])).code).toBe(2);
+    const badMember = await hactl(['group', 'recover', 'cli-site', '--reason', 'x', '--member', 'orders']);
+    expect([badMember.code, badMember.stderr]).toEqual([
+      2,
+      expect.stringMatching(/expected <scenario>=<node>/),
+    ]);
+    const recoverPlan = await hactl([
+      'group',
+      'recover',
+      'cli-site',
+      '--reason',
+      'x',
+      '--keep',
+      'production',
+      '--dry-run',
+    ]);
+    expect(recoverPlan.code).toBe(0);
+    expect(recoverPlan.stdout).toMatch(/DRY RUN active-server-recovery of group cli-site: would run/);
+    const arRun = await hactl(['group', 'ar-test', 'cli-site', '--reason', 'group drill', '--wait']);
+    expect(arRun.code).toBe(0);
+    expect(arRun.stdout).toMatch(/AR run [0-9a-f-]{36} of group cli-site: 1 passed/);
+    expect(arRun.stdout).toMatch(/orders\s+finished\s+passed\s+[\d.]+ s/);
+    const runs = await hactl(['group', 'ar-runs', 'cli-site']);
+    expect(runs.stdout).toMatch(/done\s+1\s+1 passed/);
+    await c.waitState('running');
     expect((await c.api('DELETE', `/api/v1/groups/${g.body.id}`)).status).toBe(204);
   });
 

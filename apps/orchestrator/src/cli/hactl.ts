@@ -671,6 +671,63 @@ function addGroups(program: Command, ctx: () => Ctx, act: Act): void {
         return EXIT.ok;
       }),
     );
+  type GroupOpts = { reason: string; force?: boolean; wait?: boolean; dryRun?: boolean };
+  /** POST a group operation (or its dry run) and print each member's plan or operation. */
+  const groupOperation = async (
+    c: Ctx,
+    group: any,
+    type: string,
+    body: Record<string, unknown>,
+    o: GroupOpts,
+  ): Promise<number> => {
+    const path = `/api/v1/groups/${group.id}/${type}`;
+    const scenarios = await scenarioNames(c);
+    const name = (id: string) => scenarios.get(id)?.name ?? id;
+    if (o.dryRun) {
+      const plan = await call(c, 'POST', path, { ...body, dryRun: true });
+      print(c, plan, () =>
+        [
+          `DRY RUN ${type} of group ${group.name}: ${plan.wouldRun ? 'would run' : 'WOULD BE REFUSED'} (nothing was changed)`,
+          ...plan.plans.map((p: any) =>
+            p.steps
+              ? planText(p)
+              : [
+                  `member ${name(p.scenarioId)}: WOULD BE REFUSED`,
+                  ...p.refusals.map((r: any) => `  REFUSED (${r.statusCode}): ${r.message}`),
+                ].join('\n'),
+          ),
+        ].join('\n'),
+      );
+      return plan.wouldRun ? EXIT.ok : EXIT.refused;
+    }
+    const r = await call(c, 'POST', path, body);
+    let ops: any[] = r.operations;
+    if (o.wait) ops = await Promise.all(ops.map((op) => waitOperation(c, op.id, `${name(op.scenarioId)}: `)));
+    const result = { ...r, operations: ops };
+    print(c, result, () =>
+      [
+        `group ${group.name}: ${ops.length} ${type} operation(s) ${o.wait ? 'ended' : 'accepted'}, ${r.refused.length} member(s) refused`,
+        table(
+          ops.map((op) => ({ scenario: name(op.scenarioId), ...op })),
+          ['scenario', 'id', 'state', 'epoch', 'error'],
+        ),
+        ...r.refused.map(
+          (x: any) => `REFUSED ${name(x.scenarioId)} (${x.statusCode} ${x.error}): ${x.message}`,
+        ),
+      ].join('\n'),
+    );
+    if (ops.some((op) => op.state === 'failed')) return EXIT.failed;
+    return r.refused.length ? EXIT.refused : EXIT.ok;
+  };
+  const withRunOptions = (cmd: Command) =>
+    cmd
+      .addOption(new Option('--wait', 'follow every member operation to its end (steps on stderr)'))
+      .addOption(
+        new Option(
+          '--dry-run',
+          "print each member's plan; nothing changes; exit 1 if any would be refused",
+        ).conflicts('wait'),
+      );
   for (const type of ['failover', 'switchover', 'failback', 'start', 'stop'] as const) {
     const cmd = g
       .command(type)
@@ -679,61 +736,153 @@ function addGroups(program: Command, ctx: () => Ctx, act: Act): void {
       .requiredOption('--reason <text>', 'why (goes to the audit log and every member operation)');
     if (type === 'failover')
       cmd.option('--force', 'fence unreachable member productions through their hook or lease');
-    cmd
-      .addOption(new Option('--wait', 'follow every member operation to its end (steps on stderr)'))
-      .addOption(
-        new Option(
-          '--dry-run',
-          "print each member's plan; nothing changes; exit 1 if any would be refused",
-        ).conflicts('wait'),
+    withRunOptions(cmd).action(
+      act(async (ref: string, o: GroupOpts) => {
+        const c = ctx();
+        const group = await resolve(c, 'groups', ref);
+        return groupOperation(c, group, type, { reason: o.reason, ...(o.force && { force: true }) }, o);
+      }),
+    );
+  }
+  g.command('status')
+    .description(
+      "each member's side (production or replica) and whether the group is consistent or split; exit 1 when split",
+    )
+    .argument('<group>')
+    .action(
+      act(async (ref: string) => {
+        const c = ctx();
+        const group = await resolve(c, 'groups', ref);
+        const st = await call(c, 'GET', `/api/v1/groups/${group.id}/status`);
+        print(c, st, () =>
+          [
+            `group ${st.name}: ${st.consistency.toUpperCase()}${st.side ? ` (${st.side} side)` : ''}: ${st.reason}`,
+            ...(st.splitAnnouncedAt ? [`split announced at ${st.splitAnnouncedAt}`] : []),
+            table(
+              st.members.map((m: any) => ({ ...m, side: m.side ?? '-', operation: m.operationId ?? '' })),
+              ['name', 'state', 'side', 'operation'],
+            ),
+          ].join('\n'),
+        );
+        return st.consistency === 'split' ? EXIT.refused : EXIT.ok;
+      }),
+    );
+  withRunOptions(
+    g
+      .command('recover')
+      .description(
+        'split recovery: every member keeps one side (or the node --member names), the other side fenced with a new epoch, DNS aligned',
       )
-      .action(
-        act(async (ref: string, o: { reason: string; force?: boolean; wait?: boolean; dryRun?: boolean }) => {
+      .argument('<group>')
+      .requiredOption('--reason <text>', 'why (goes to the audit log and every member operation)')
+      .addOption(
+        new Option('--keep <side>', 'the side every member keeps').choices(['production', 'replica']),
+      )
+      .option(
+        '--member <scenario=node>',
+        'keep this node for this member (repeatable; wins over --keep)',
+        (v: string, prev: string[]) => [...prev, v],
+        [] as string[],
+      )
+      .option('--force', 'fence unreachable nodes through the fencing hook or by waiting out their lease')
+      .option('--confirm-fenced', 'with --force: the other side is confirmed powered off or isolated'),
+  ).action(
+    act(async (ref: string, o: GroupOpts & { keep?: string; member: string[]; confirmFenced?: boolean }) => {
+      const c = ctx();
+      if (!o.keep && o.member.length === 0)
+        throw new CliError('give --keep production|replica or --member', EXIT.usage);
+      if (o.confirmFenced && !o.force) throw new CliError('--confirm-fenced needs --force', EXIT.usage);
+      const group = await resolve(c, 'groups', ref);
+      const members = [];
+      for (const m of o.member) {
+        const [scenario, node] = m.split('=');
+        if (!scenario || !node) throw new CliError(`--member ${m}: expected <scenario>=<node>`, EXIT.usage);
+        members.push({
+          scenarioId: (await resolve(c, 'scenarios', scenario)).id,
+          activeNodeId: (await resolve(c, 'nodes', node)).id,
+        });
+      }
+      const body = {
+        reason: o.reason,
+        ...(o.keep && { keep: o.keep }),
+        ...(members.length && { members }),
+        ...(o.force && { force: true }),
+        ...(o.confirmFenced && { confirmFenced: true }),
+      };
+      return groupOperation(c, group, 'active-server-recovery', body, o);
+    }),
+  );
+  const runRows = (run: any) =>
+    table(
+      run.members.map((m: any) => ({
+        ...m,
+        result: m.arResult ?? '',
+        took: m.result?.durationMs != null ? `${(m.result.durationMs / 1000).toFixed(1)} s` : '',
+        why: m.error ?? '',
+      })),
+      ['name', 'state', 'result', 'took', 'why'],
+    );
+  const summaryText = (run: any) =>
+    run.summary
+      ? Object.entries(run.summary)
+          .filter(([, n]) => (n as number) > 0)
+          .map(([k, n]) => `${n as number} ${k}`)
+          .join(', ')
+      : 'running';
+  g.command('ar-test')
+    .description(
+      "AR test of every member's replica, a few at a time, one report; production and DNS untouched",
+    )
+    .argument('<group>')
+    .requiredOption('--reason <text>', 'why (goes to the audit log and every member test)')
+    .option('--max-parallel <n>', 'member tests at once (default 2)', (v: string) => Number(v))
+    .option('--snapshot', 'take a snapshot of each replica copy')
+    .addOption(
+      new Option('--wait', 'follow the run to its end; exit 4 if a test failed, 1 if a member was refused'),
+    )
+    .action(
+      act(
+        async (
+          ref: string,
+          o: { reason: string; maxParallel?: number; snapshot?: boolean; wait?: boolean },
+        ) => {
           const c = ctx();
           const group = await resolve(c, 'groups', ref);
-          const path = `/api/v1/groups/${group.id}/${type}`;
-          const body = { reason: o.reason, ...(o.force && { force: true }) };
-          const scenarios = await scenarioNames(c);
-          const name = (id: string) => scenarios.get(id)?.name ?? id;
-          if (o.dryRun) {
-            const plan = await call(c, 'POST', path, { ...body, dryRun: true });
-            print(c, plan, () =>
-              [
-                `DRY RUN ${type} of group ${group.name}: ${plan.wouldRun ? 'would run' : 'WOULD BE REFUSED'} (nothing was changed)`,
-                ...plan.plans.map((p: any) =>
-                  p.steps
-                    ? planText(p)
-                    : [
-                        `member ${name(p.scenarioId)}: WOULD BE REFUSED`,
-                        ...p.refusals.map((r: any) => `  REFUSED (${r.statusCode}): ${r.message}`),
-                      ].join('\n'),
-                ),
-              ].join('\n'),
-            );
-            return plan.wouldRun ? EXIT.ok : EXIT.refused;
+          let run = await call(c, 'POST', `/api/v1/groups/${group.id}/ar-test`, {
+            reason: o.reason,
+            ...(o.maxParallel !== undefined && { maxParallel: o.maxParallel }),
+            ...(o.snapshot && { snapshot: true }),
+          });
+          while (o.wait && run.state !== 'done') {
+            await new Promise((r) => setTimeout(r, 1000));
+            run = await call(c, 'GET', `/api/v1/groups/${group.id}/ar-runs/${run.id}`);
           }
-          const r = await call(c, 'POST', path, body);
-          let ops: any[] = r.operations;
-          if (o.wait)
-            ops = await Promise.all(ops.map((op) => waitOperation(c, op.id, `${name(op.scenarioId)}: `)));
-          const result = { ...r, operations: ops };
-          print(c, result, () =>
-            [
-              `group ${group.name}: ${ops.length} ${type} operation(s) ${o.wait ? 'ended' : 'accepted'}, ${r.refused.length} member(s) refused`,
-              table(
-                ops.map((op) => ({ scenario: name(op.scenarioId), ...op })),
-                ['scenario', 'id', 'state', 'epoch', 'error'],
-              ),
-              ...r.refused.map(
-                (x: any) => `REFUSED ${name(x.scenarioId)} (${x.statusCode} ${x.error}): ${x.message}`,
-              ),
-            ].join('\n'),
+          print(c, run, () =>
+            [`AR run ${run.id} of group ${group.name}: ${summaryText(run)}`, runRows(run)].join('\n'),
           );
-          if (ops.some((op) => op.state === 'failed')) return EXIT.failed;
-          return r.refused.length ? EXIT.refused : EXIT.ok;
-        }),
-      );
-  }
+          if (run.state !== 'done') return EXIT.ok;
+          if (run.summary.failed > 0 || run.summary.error > 0 || run.summary.aborted > 0) return EXIT.failed;
+          return run.summary.refused > 0 ? EXIT.refused : EXIT.ok;
+        },
+      ),
+    );
+  g.command('ar-runs')
+    .description("the group's AR runs, newest first")
+    .argument('<group>')
+    .action(
+      act(async (ref: string) => {
+        const c = ctx();
+        const group = await resolve(c, 'groups', ref);
+        const page = await call(c, 'GET', `/api/v1/groups/${group.id}/ar-runs?limit=20`);
+        print(c, page, () =>
+          table(
+            page.items.map((r: any) => ({ ...r, result: summaryText(r), members: r.members.length })),
+            ['id', 'state', 'members', 'result', 'createdAt', 'requestedBy'],
+          ),
+        );
+        return EXIT.ok;
+      }),
+    );
 }
 
 function addAssuredRecovery(program: Command, ctx: () => Ctx, act: Act): void {
