@@ -2,7 +2,7 @@
  * A throw-away BIND 9 (`named -g`) on loopback for one test file: its own temporary directory,
  * config, zone file and journal, a TSIG key, and a guaranteed kill on stop().
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { startServerProcess } from '../support/server-process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -113,42 +113,15 @@ async function run(
   port: number,
   ready: (exited: () => string | undefined) => Promise<void>,
 ): Promise<NamedServer> {
-  let output = '';
-  let exited: string | undefined;
-  const child: ChildProcess = spawn(NAMED, ['-g', '-c', join(dir, 'named.conf')], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const p = await startServerProcess({
+    name: 'named',
+    command: NAMED,
+    args: ['-g', '-c', join(dir, 'named.conf')],
+    dir,
+    termGraceMs: 5000,
+    ready,
   });
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exit = new Promise<void>((resolve) =>
-    child.once('exit', (code, signal) => {
-      exited = `named exited (code ${code}, signal ${signal})`;
-      resolve();
-    }),
-  );
-  child.once('error', (error) => (exited = `named failed to start: ${error.message}`));
-  const killOnExit = () => child.kill('SIGKILL');
-  // If the test process dies without running afterAll, take named down with it.
-  process.once('exit', killOnExit);
-  const stop = async () => {
-    process.off('exit', killOnExit);
-    if (!exited && child.pid !== undefined) {
-      child.kill('SIGTERM');
-      const killTimer = setTimeout(() => {
-        if (!exited) child.kill('SIGKILL');
-      }, 5000);
-      await exit;
-      clearTimeout(killTimer);
-    }
-    await rm(dir, { recursive: true, force: true });
-  };
-  try {
-    await ready(() => exited);
-  } catch (error) {
-    await stop();
-    throw new Error(`${(error as Error).message}\n--- named output ---\n${output}`);
-  }
-  return { port, dir, logs: () => output, stop };
+  return { port, dir, logs: p.logs, stop: p.stop };
 }
 
 /** Asks a name recursively until the resolver answers it (its forwarder is reachable). */

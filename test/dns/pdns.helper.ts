@@ -4,7 +4,8 @@
  * zones created through the API, and a guaranteed SIGKILL and clean-up on stop().
  * Needs pdns-server, pdns-backend-sqlite3 and the sqlite3 CLI (to load the backend's schema).
  */
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { startServerProcess } from '../support/server-process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -20,6 +21,9 @@ export interface PdnsOptions {
   /** zones created (Native, with an NS and the SOA PowerDNS makes) before start resolves */
   zones: string[];
 }
+
+/** What the API and DNS helpers need of a server. */
+export type PdnsEndpoint = Omit<PdnsServer, 'logs' | 'stop'>;
 
 export interface PdnsServer {
   address: string;
@@ -75,53 +79,26 @@ export async function startPdns(options: PdnsOptions): Promise<PdnsServer> {
     '--receiver-threads=1',
     '--distributor-threads=1',
   ];
-  let output = '';
-  let exited: string | undefined;
-  const child: ChildProcess = spawn(PDNS, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exit = new Promise<void>((resolve) =>
-    child.once('exit', (code, signal) => {
-      exited = `pdns_server exited (code ${code}, signal ${signal})`;
-      resolve();
-    }),
-  );
-  child.once('error', (error) => (exited = `pdns_server failed to start: ${error.message}`));
-  const killOnExit = () => child.kill('SIGKILL');
-  // If the test process dies without running afterAll, take pdns_server down with it.
-  process.once('exit', killOnExit);
-  const stop = async () => {
-    process.off('exit', killOnExit);
-    if (!exited && child.pid !== undefined) {
-      child.kill('SIGKILL');
-      await exit;
-    }
-    await rm(dir, { recursive: true, force: true });
-  };
   const apiUrl = `http://${options.address}:${options.apiPort}`;
-  const server: PdnsServer = {
-    address: options.address,
-    dnsPort: options.dnsPort,
-    apiUrl,
-    apiKey,
+  const base = { address: options.address, dnsPort: options.dnsPort, apiUrl, apiKey, dir };
+  const p = await startServerProcess({
+    name: 'pdns_server',
+    command: PDNS,
+    args,
     dir,
-    logs: () => output,
-    stop,
-  };
-  try {
-    await waitUntilApiAnswers(server, () => exited, 20_000);
-    for (const zone of options.zones) await createZone(server, zone);
-    for (const zone of options.zones) await waitUntilAnswering(server, zone, () => exited, 10_000);
-  } catch (error) {
-    await stop();
-    throw new Error(`${(error as Error).message}\n--- pdns_server output ---\n${output}`);
-  }
-  return server;
+    termGraceMs: 0,
+    ready: async (exited) => {
+      await waitUntilApiAnswers(base, exited, 20_000);
+      for (const zone of options.zones) await createZone(base, zone);
+      for (const zone of options.zones) await waitUntilAnswering(base, zone, exited, 10_000);
+    },
+  });
+  return { ...base, logs: p.logs, stop: p.stop };
 }
 
 /** A request to the server's API with its key; the parsed JSON body (or the text). */
 export async function pdnsApi(
-  server: PdnsServer,
+  server: PdnsEndpoint,
   method: string,
   path: string,
   body?: unknown,
@@ -142,7 +119,7 @@ export async function pdnsApi(
   return { status: res.status, body: parsed };
 }
 
-async function createZone(server: PdnsServer, zone: string): Promise<void> {
+async function createZone(server: PdnsEndpoint, zone: string): Promise<void> {
   const res = await pdnsApi(server, 'POST', '/zones', {
     name: `${zone}.`,
     kind: 'Native',
@@ -153,7 +130,7 @@ async function createZone(server: PdnsServer, zone: string): Promise<void> {
 }
 
 async function waitUntilApiAnswers(
-  server: PdnsServer,
+  server: PdnsEndpoint,
   exited: () => string | undefined,
   timeoutMs: number,
 ): Promise<void> {
@@ -172,7 +149,7 @@ async function waitUntilApiAnswers(
 }
 
 async function waitUntilAnswering(
-  server: PdnsServer,
+  server: PdnsEndpoint,
   zone: string,
   exited: () => string | undefined,
   timeoutMs: number,
