@@ -6,8 +6,8 @@ import {
   ApiPropertyOptional,
   ApiResponse,
   ApiTags,
+  PickType,
 } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
 import { IsBoolean, IsInt, IsNotEmpty, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import { CurrentPrincipal, MinRole } from '../auth/auth.decorators';
 import { actorOf, Principal } from '../auth/principal';
@@ -47,15 +47,7 @@ export class GroupArTestDto {
   snapshot?: boolean;
 }
 
-export class GroupArResultsQuery {
-  @ApiPropertyOptional({ default: 50, minimum: 1, maximum: 500 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(500)
-  limit: number = 50;
-}
+export class GroupArResultsQuery extends PickType(PaginationQuery, ['limit'] as const) {}
 
 @ApiTags('assured-recovery')
 @ApiBearerAuth()

@@ -12,6 +12,7 @@ import { DataSource, EntityManager, In } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { ConflictError, DomainError, NotFoundError } from '../common/errors';
 import { createLogger } from '../common/logger';
+import { startTicker } from '../common/ticker';
 import { AppConfig } from '../config/app-config';
 import { EventEntity } from '../detection/event.entity';
 import { GroupEntity, GroupMemberEntity } from '../groups/group.entity';
@@ -64,8 +65,7 @@ export interface StartGroupArRun {
 
 @Injectable()
 export class GroupArService implements OnApplicationBootstrap, OnApplicationShutdown {
-  private timer: NodeJS.Timeout | null = null;
-  private ticking = false;
+  private stop: (() => void) | null = null;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -77,18 +77,11 @@ export class GroupArService implements OnApplicationBootstrap, OnApplicationShut
 
   onApplicationBootstrap(): void {
     if (!this.config.roles.has('detector')) return;
-    this.timer = setInterval(() => {
-      if (this.ticking) return;
-      this.ticking = true;
-      void this.tick()
-        .catch((err: Error) => log.warn({ err: err.message }, 'group AR runs not advanced'))
-        .finally(() => (this.ticking = false));
-    }, TICK_MS);
-    this.timer.unref();
+    this.stop = startTicker(TICK_MS, () => this.tick(), log, 'group AR runs advance');
   }
 
   onApplicationShutdown(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.stop?.();
   }
 
   async start(req: StartGroupArRun): Promise<GroupArRunView> {

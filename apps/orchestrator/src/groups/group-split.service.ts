@@ -14,6 +14,7 @@ import { Injectable, OnApplicationBootstrap, OnApplicationShutdown, Optional } f
 import { DataSource } from 'typeorm';
 import { NotFoundError } from '../common/errors';
 import { createLogger } from '../common/logger';
+import { startTicker } from '../common/ticker';
 import { AppConfig } from '../config/app-config';
 import { EventEntity } from '../detection/event.entity';
 import { MetricsService } from '../metrics/metrics.service';
@@ -42,8 +43,7 @@ interface MemberRow extends GroupMemberState {
 export class GroupSplitService implements OnApplicationBootstrap, OnApplicationShutdown {
   /** groups seen split (nothing running) since then, on this instance */
   private readonly splitSince = new Map<string, number>();
-  private timer: NodeJS.Timeout | null = null;
-  private checking = false;
+  private stop: (() => void) | null = null;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -54,18 +54,11 @@ export class GroupSplitService implements OnApplicationBootstrap, OnApplicationS
 
   onApplicationBootstrap(): void {
     if (!this.config.roles.has('detector')) return;
-    this.timer = setInterval(() => {
-      if (this.checking) return;
-      this.checking = true;
-      void this.check()
-        .catch((err: Error) => log.warn({ err: err.message }, 'group split check not run'))
-        .finally(() => (this.checking = false));
-    }, CHECK_MS);
-    this.timer.unref();
+    this.stop = startTicker(CHECK_MS, () => this.check(), log, 'group split check');
   }
 
   onApplicationShutdown(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.stop?.();
   }
 
   /** One group's members, their sides and whether the group is consistent, read now. */
