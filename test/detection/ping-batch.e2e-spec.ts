@@ -68,12 +68,24 @@ describe('FpingBatcher (real fping)', () => {
     }
   });
 
-  it('a batch holds at most maxTargets targets; different timeouts go in different batches', async () => {
+  it('a batch holds at most maxTargets targets; different timeouts go in different batches; a batch waiting for a process takes more', async () => {
     const b = new FpingBatcher(fping!, { maxTargets: 25 });
     const targets = Array.from({ length: 60 }, (_, i) => `127.0.1.${i + 1}`);
     const results = await Promise.all([...targets.map((t) => b.ping(t, 1000)), b.ping('127.0.2.1', 700)]);
     expect(b.spawned).toBe(4); // 25 + 25 + 10, and the 700 ms one
     expect(results.every((r) => r.alive)).toBe(true);
+    // One process at a time: while the first batch (a silent target) runs, later probes join the
+    // one batch that waits, instead of one batch per window.
+    const one = new FpingBatcher(nsFping, { maxProcesses: 1, windowMs: 5 });
+    const first = one.ping('10.77.0.2', 400);
+    await new Promise((r) => setTimeout(r, 50));
+    const later: Promise<unknown>[] = [];
+    for (let i = 0; i < 5; i++) {
+      later.push(one.ping('10.77.0.1', 400));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await Promise.all([first, ...later]);
+    expect(one.spawned).toBe(2);
   });
 
   it('a silent target is critical after its timeout while the others in its batch are ok', async () => {
@@ -87,7 +99,7 @@ describe('FpingBatcher (real fping)', () => {
     expect(b.spawned).toBe(1);
     expect(silent).toEqual({ alive: false, output: 'no reply' });
     expect(up.alive).toBe(true);
-    expect(unknownName.alive).toBe(false);
+    expect(unknownName.alive).toBeNull();
     expect(unknownName.output).toMatch(/^no-such-host\.invalid: /);
     // One request each: the batch ends soon after the 400 ms timeout, not after retries.
     expect(Date.now() - started).toBeLessThan(3000);
@@ -97,24 +109,24 @@ describe('FpingBatcher (real fping)', () => {
     const b = new FpingBatcher(fping!);
     for (const bad of ['-h', '--version', 'a b', '', '127.0.0.1;id', '$(id)']) {
       const r = await b.ping(bad, 500);
-      expect(r.alive).toBe(false);
+      expect(r.alive).toBeNull();
       expect(r.output).toMatch(/^not a ping target/);
     }
     expect(b.spawned).toBe(0);
   });
 
-  it('a wedged fping is killed after timeout + grace and its targets are critical', async () => {
+  it('a wedged fping is killed after timeout + grace and its targets are unknown (never a node failure)', async () => {
     const b = new FpingBatcher(wedged);
     const started = Date.now();
     const r = await b.ping('127.0.0.1', 100);
-    expect(r.alive).toBe(false);
+    expect(r.alive).toBeNull();
     expect(r.output).toMatch(/^fping failed \(SIGKILL\)/);
     expect(Date.now() - started).toBeLessThan(6000);
   });
 
-  it('a missing binary: every probe is critical with the reason; PING_MODE decides at start-up', async () => {
+  it('a missing binary: every probe is unknown with the reason; PING_MODE decides at start-up', async () => {
     const r = await new FpingBatcher(join(dir, 'absent')).ping('127.0.0.1', 500);
-    expect(r.alive).toBe(false);
+    expect(r.alive).toBeNull();
     expect(r.output).toMatch(/^fping could not run: .*ENOENT/);
     expect(() => pingerFor('fping', join(dir, 'absent'))).toThrow(/PING_MODE=fping but no fping/);
     expect(pingerFor('auto', join(dir, 'absent'))).toBeNull();

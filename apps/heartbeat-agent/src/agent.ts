@@ -273,6 +273,11 @@ export class Agent implements AgentApi {
     }
   }
 
+  /** The orchestrators' time as this agent estimates it (AgentApi: the batch route's answer margin). */
+  orchestratorNow(): number {
+    return this.heartbeats.orchestratorNow();
+  }
+
   /** How far past `deadline` (orchestrator wall clock) we are, corrected by the heartbeat clock offset. */
   private lateByMs(deadline: number): number {
     return this.heartbeats.orchestratorNow() - deadline;

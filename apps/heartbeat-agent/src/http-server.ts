@@ -48,6 +48,8 @@ export interface AgentApi {
   status(): unknown;
   /** How this node hears each of its peers now (a failover's lease wait asks before promoting). */
   peerViews(): unknown;
+  /** The orchestrators' time as this agent estimates it (deadlines are in it); default Date.now. */
+  orchestratorNow?(): number;
 }
 
 /** Constant-time comparison: both sides are hashed first so neither length nor content leaks. */
@@ -154,7 +156,9 @@ export class AgentHttpServer {
               // must not hold every other answer of the call past the caller's timeout. It goes
               // on running; a retry of its stepId gets its result (or joins it).
               const running = this.options.api.runAction(name, request);
-              const margin = Math.max(0, request.deadline - Date.now() - BATCH_ANSWER_MARGIN_MS);
+              // The deadline is orchestrator time: measured against the agent's estimate of it.
+              const now = this.options.api.orchestratorNow?.() ?? Date.now();
+              const margin = Math.max(0, request.deadline - now - BATCH_ANSWER_MARGIN_MS);
               let timer: NodeJS.Timeout | undefined;
               const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), margin)));
               const first = await Promise.race([running, late]).finally(() => clearTimeout(timer));

@@ -19,6 +19,8 @@ export interface ArTestRequest {
   reason: string;
   targetNodeId?: string;
   snapshot?: boolean;
+  /** the group AR run this test belongs to (kept in the operation's params) */
+  groupArRunId?: string;
 }
 
 @Injectable()
@@ -100,7 +102,11 @@ export class AssuredRecoveryService {
       trigger: req.trigger,
       requestedBy: req.requestedBy,
       reason: req.reason,
-      params: { ...(target && { targetNodeId: target }), snapshot: req.snapshot ?? scenario.arSnapshot },
+      params: {
+        ...(target && { targetNodeId: target }),
+        snapshot: req.snapshot ?? scenario.arSnapshot,
+        ...(req.groupArRunId && { groupArRunId: req.groupArRunId }),
+      },
     };
   }
 

@@ -10,7 +10,7 @@
 import { Injectable, OnApplicationBootstrap, OnApplicationShutdown, Optional } from '@nestjs/common';
 import { DataSource, EntityManager, In } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
-import { ConflictError, DomainError, NotFoundError } from '../common/errors';
+import { ConflictError, DomainError, NotFoundError, TransientError } from '../common/errors';
 import { createLogger } from '../common/logger';
 import { startTicker } from '../common/ticker';
 import { AppConfig } from '../config/app-config';
@@ -187,18 +187,31 @@ export class GroupArService implements OnApplicationBootstrap, OnApplicationShut
       for (const member of members) {
         if (running >= run.maxParallel) break;
         if (member.state !== 'pending') continue;
+        // Started by an earlier round whose bookkeeping was not saved: adopt it, never a second test.
+        const [earlier] = (await m.query(
+          `SELECT id FROM operations WHERE "scenarioId" = $1 AND type = 'ar-test' AND params->>'groupArRunId' = $2
+            ORDER BY "createdAt" LIMIT 1`,
+          [member.scenarioId, run.id],
+        )) as { id: string }[];
+        if (earlier) {
+          Object.assign(member, { state: 'started', operationId: earlier.id, startedAt: new Date() });
+          running++;
+          await repo.save(member);
+          continue;
+        }
         try {
           const op = await this.ar.requestTest({
             scenarioId: member.scenarioId,
             trigger: 'manual',
             requestedBy: run.requestedBy,
             reason: `${run.reason} (group AR run ${run.id})`,
+            groupArRunId: run.id,
             ...(run.snapshot !== null && { snapshot: run.snapshot }),
           });
           Object.assign(member, { state: 'started', operationId: op.id, startedAt: new Date() });
           running++;
         } catch (err) {
-          if (!(err instanceof DomainError)) {
+          if (!(err instanceof DomainError) || err instanceof TransientError) {
             // PostgreSQL or Redis trouble: the member stays pending, the next tick tries again.
             log.warn(
               { runId, scenarioId: member.scenarioId, err: (err as Error).message },

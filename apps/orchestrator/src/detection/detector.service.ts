@@ -881,37 +881,42 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     // Read before the brake: a switch-all group action is checked whole (see brakeCandidates).
     const groupsOf = await this.switchAllGroupsOf(candidates.map((c) => c.s.id));
     const tGroups = Date.now();
+    const brake = this.brakeCandidates(candidates, groupsOf, now);
     let allowed: Set<string>;
     try {
-      allowed = await this.stormBrake.allowIncidents(this.brakeCandidates(candidates, groupsOf, now));
+      allowed = await this.stormBrake.allowIncidents(brake.candidates);
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'storm brake not readable: no automatic failover this tick');
       return;
     }
     const go: Candidate[] = [];
-    const refusedGroups = new Set<string>();
+    const refusedUnits = new Set<string>();
     for (const c of candidates) {
       if (allowed.has(c.s.id)) {
         go.push(c);
         continue;
       }
-      const g = groupsOf.get(c.s.id)?.[0];
-      if (!g) this.recordDecision(c.s, c.ev, brakeDecision(c.s.name, c.node));
-      else if (!refusedGroups.has(g.id)) {
-        // One decision for the group action, on its first failed member (in the group's order).
-        refusedGroups.add(g.id);
-        const failed = candidates.filter((x) => groupsOf.get(x.s.id)?.[0]?.id === g.id);
-        const first = g.scenarioIds.map((id) => failed.find((x) => x.s.id === id)).find((x) => !!x) ?? c;
+      const unit = brake.unitOf.get(c.s.id);
+      if (!unit) this.recordDecision(c.s, c.ev, brakeDecision(c.s.name, c.node));
+      else if (!refusedUnits.has(unit)) {
+        // One decision for the group action, on its first failed member (in its first group's order).
+        refusedUnits.add(unit);
+        const failed = candidates.filter((x) => brake.unitOf.get(x.s.id) === unit);
+        const groups = [
+          ...new Map(failed.flatMap((x) => groupsOf.get(x.s.id) ?? []).map((g) => [g.id, g])).values(),
+        ];
+        const first =
+          groups[0].scenarioIds.map((id) => failed.find((x) => x.s.id === id)).find((x) => !!x) ?? c;
         this.recordDecision(
           first.s,
           first.ev,
           groupBrakeDecision(
-            g.name,
+            groups.map((g) => g.name).join(', '),
             failed.map((x) => x.node),
           ),
           {
-            key: `:group:${g.id}`,
-            details: { groupId: g.id, failedScenarioIds: failed.map((x) => x.s.id) },
+            key: `:${unit}`,
+            details: { groupIds: groups.map((g) => g.id), failedScenarioIds: failed.map((x) => x.s.id) },
           },
         );
       }
@@ -992,7 +997,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
         operationId: op.id,
       });
       // The storm brake was checked once above for the whole group action: a group never stops half moved.
-      for (const g of groups) await this.switchGroup(g, s, node, now, c.ev);
+      for (const g of groups) await this.switchGroup(g, s, node, now, c.ev, brake.stormKeys);
     }
     if (go.length > 20) {
       log.warn(
@@ -1018,33 +1023,60 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     candidates: Candidate[],
     groupsOf: Map<string, GroupView[]>,
     now: number,
-  ): { key: string; scenarioId: string; unit?: string }[] {
+  ): {
+    candidates: { key: string; scenarioId: string; unit?: string }[];
+    /** the unit of each failed scenario in a switch-all group (groups linked by a shared member are one) */
+    unitOf: Map<string, string>;
+    /** the key each mate's failover is charged to (its stormKey) */
+    stormKeys: Map<string, string>;
+  } {
+    // Groups linked through a failed scenario in several of them move together: one unit.
+    const parent = new Map<string, string>();
+    const find = (g: string): string => {
+      let r = g;
+      while (parent.get(r) !== r) r = parent.get(r)!;
+      parent.set(g, r);
+      return r;
+    };
+    for (const c of candidates) {
+      const ids = (groupsOf.get(c.s.id) ?? []).map((g) => g.id);
+      for (const id of ids) if (!parent.has(id)) parent.set(id, id);
+      for (const id of ids.slice(1)) parent.set(find(id), find(ids[0]));
+    }
+    const unitOf = new Map<string, string>();
+    const stormKeys = new Map<string, string>();
     const out: { key: string; scenarioId: string; unit?: string }[] = [];
     const failedIds = new Set(candidates.map((c) => c.s.id));
-    const matesOf = new Map<string, { since: number }>();
+    const counted = new Set<string>();
     for (const c of candidates) {
-      const g = groupsOf.get(c.s.id)?.[0];
       const key = incidentKey(c.s.activeNodeId, c.ev.since);
-      if (!g) {
+      const groups = groupsOf.get(c.s.id) ?? [];
+      if (!groups.length) {
         out.push({ key, scenarioId: c.s.id });
         continue;
       }
-      const unit = `group:${g.id}`;
+      const unit = `group:${find(groups[0].id)}`;
+      unitOf.set(c.s.id, unit);
       out.push({ key, scenarioId: c.s.id, unit });
-      if (matesOf.has(g.id)) continue;
-      matesOf.set(g.id, { since: c.ev.since });
-      for (const id of g.scenarioIds) {
-        const mate = this.topology.scenario(id)?.entity;
-        if (!mate || failedIds.has(id) || !GROUP_SWITCH_STATES.has(mate.state)) continue;
-        // A mate switchGroup will not move (maintenance, manual mode the group leaves alone,
-        // hold-down, a request on its way) costs nothing.
-        if (this.maintenance?.suppressing(mate.id, mate.activeNodeId, now)) continue;
-        if (mate.failoverMode === 'manual' && g.switchManualMembers === false) continue;
-        if ((mate.holdUntil && mate.holdUntil.getTime() > now) || !this.mayRequest(id, now)) continue;
-        out.push({ key: incidentKey(mate.activeNodeId, c.ev.since), scenarioId: id, unit });
+      for (const g of groups) {
+        if (counted.has(g.id)) continue;
+        counted.add(g.id);
+        for (const id of g.scenarioIds) {
+          const mate = this.topology.scenario(id)?.entity;
+          if (!mate || failedIds.has(id) || stormKeys.has(id) || !GROUP_SWITCH_STATES.has(mate.state))
+            continue;
+          // A mate switchGroup will not move (maintenance, manual mode the group leaves alone,
+          // hold-down, a request on its way) costs nothing.
+          if (this.maintenance?.suppressing(mate.id, mate.activeNodeId, now)) continue;
+          if (mate.failoverMode === 'manual' && g.switchManualMembers === false) continue;
+          if ((mate.holdUntil && mate.holdUntil.getTime() > now) || !this.mayRequest(id, now)) continue;
+          const mateKey = incidentKey(mate.activeNodeId, c.ev.since);
+          stormKeys.set(id, mateKey);
+          out.push({ key: mateKey, scenarioId: id, unit });
+        }
       }
     }
-    return out;
+    return { candidates: out, unitOf, stormKeys };
   }
 
   private mayRequest(scenarioId: string, now: number): boolean {
@@ -1098,6 +1130,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     failedNode: string,
     now: number,
     ev: NodeEvidence,
+    stormKeys: Map<string, string> = new Map(),
   ) {
     const detectedAt = ev.since;
     for (const id of group.scenarioIds) {
@@ -1164,7 +1197,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
             switchAllOf: failed.id,
             failedNodeId: failed.activeNodeId,
             detectedAt,
-            stormKey: incidentKey(mate.activeNodeId, detectedAt),
+            stormKey: stormKeys.get(id) ?? incidentKey(mate.activeNodeId, detectedAt),
             decisionId,
           },
           onlyFrom: [...GROUP_SWITCH_STATES],

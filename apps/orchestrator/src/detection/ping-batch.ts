@@ -6,8 +6,9 @@
  * with --kind ping measures both paths side by side).
  *
  * One request per target and batch: probes of the same address and timeout that are due together
- * share its reply. A target fping does not report on (a name it cannot resolve, fping killed)
- * is critical with what fping said about it. When fping is not installed the caller falls back to
+ * share its reply. A target fping does not report on (a name it cannot resolve, fping failing or
+ * killed) is unknown with what fping said about it, never critical: a broken prober must not fail
+ * nodes over. When fping is not installed the caller falls back to
  * one `ping` per probe (see PING_MODE).
  */
 import { spawn } from 'node:child_process';
@@ -15,7 +16,8 @@ import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
 export interface PingResult {
-  alive: boolean;
+  /** null: fping said nothing about the target (it could not run, or failed): unknown, not down */
+  alive: boolean | null;
   /** round trip of the reply, ms (alive only) */
   rttMs?: number;
   /** one line for the check's output */
@@ -41,7 +43,7 @@ export interface FpingOptions {
 const SEND_INTERVAL_MS = 1;
 const DEFAULT_WINDOW_MS = 10;
 const DEFAULT_MAX_TARGETS = 256;
-const DEFAULT_MAX_PROCESSES = 8;
+const DEFAULT_MAX_PROCESSES = 32;
 /** fping ends on its own after the timeout and the sends; this is for a wedged one. */
 const KILL_GRACE_MS = 2000;
 /** What fping accepts as a target here: an IPv4/IPv6 literal or a host name, never an option. */
@@ -99,9 +101,21 @@ export class FpingBatcher implements Pinger {
 
   ping(address: string, timeoutMs: number): Promise<PingResult> {
     if (!TARGET_RE.test(address))
-      return Promise.resolve({ alive: false, output: `not a ping target: ${JSON.stringify(address)}` });
+      return Promise.resolve({ alive: null, output: `not a ping target: ${JSON.stringify(address)}` });
     const t = Math.max(1, Math.round(timeoutMs));
     return new Promise<PingResult>((resolve) => {
+      // A batch still waiting for a free process takes more targets: when every process is busy
+      // (targets that never answer hold theirs for the whole timeout), probes do not queue one
+      // small batch each behind them.
+      const waiting = this.queued.find(
+        (b) => b.timeoutMs === t && (b.targets.has(address) || b.targets.size < this.maxTargets),
+      );
+      if (waiting) {
+        const w = waiting.targets.get(address);
+        if (w) w.push({ resolve });
+        else waiting.targets.set(address, [{ resolve }]);
+        return;
+      }
       let batch = this.open.get(t);
       if (!batch) {
         batch = { timeoutMs: t, targets: new Map(), timer: null };
@@ -144,9 +158,11 @@ export class FpingBatcher implements Pinger {
       let err = '';
       const settle = (why: string | null) => {
         for (const [target, waiters] of batch.targets) {
+          // Not reported on: fping could not run or use the target (a name that does not
+          // resolve is reported on stderr): unknown, never a failure of the node.
           const r = answered.get(target) ?? {
-            alive: false,
-            output: (notes.get(target) ?? why ?? 'no reply').slice(0, 200),
+            alive: null,
+            output: (notes.get(target) ?? why ?? 'fping did not report on it').slice(0, 200),
           };
           for (const w of waiters) w.resolve(r);
         }
@@ -194,7 +210,8 @@ export class FpingBatcher implements Pinger {
           const i = line.indexOf(': ');
           if (i > 0 && batch.targets.has(line.slice(0, i))) notes.set(line.slice(0, i), line);
         }
-        // 0: all alive, 1: some unreachable, 2: some names unknown; anything else is fping failing.
+        // 0: all alive, 1: some unreachable (or a usage error: then nothing was reported), 2: some
+        // names unknown; anything else is fping failing.
         const failed = signal !== null || (code !== null && code > 2);
         settle(
           failed ? `fping failed (${signal ?? `exit ${code}`}): ${err.trim().split('\n')[0] ?? ''}` : null,

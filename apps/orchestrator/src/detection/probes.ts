@@ -85,7 +85,7 @@ async function probe(
     case 'ping': {
       if (opts.pinger) {
         const r = await opts.pinger.ping(target.address, check.timeoutMs);
-        return done(r.alive ? 'ok' : 'critical', r.output);
+        return done(r.alive === null ? 'unknown' : r.alive ? 'ok' : 'critical', r.output);
       }
       const seconds = Math.max(1, Math.ceil(check.timeoutMs / 1000));
       // -W bounds the wait for the reply, -w the whole run (name resolution included).

@@ -147,33 +147,37 @@ export class StormBrakeService {
     let refused: string | null = null;
     // A unit is granted whole or not at all: a switch-all group action (its members' incidents
     // and each healthy mate's) is checked before any member starts, never half of it.
-    const units = new Map<string, Map<string, string[]>>();
+    const units = new Map<string, { whole: boolean; keys: Map<string, string[]> }>();
     for (const c of candidates) {
-      const unit = c.unit ?? c.key;
-      let keys = units.get(unit);
-      if (!keys) units.set(unit, (keys = new Map()));
-      pushTo(keys, c.key, c.scenarioId);
+      const name = c.unit ?? c.key;
+      let unit = units.get(name);
+      if (!unit) units.set(name, (unit = { whole: c.unit !== undefined, keys: new Map() }));
+      pushTo(unit.keys, c.key, c.scenarioId);
     }
     const grantedKeys = new Set<string>();
-    for (const [unit, keys] of units) {
+    for (const [name, { whole, keys }] of units) {
+      const underWay: string[] = [];
       const fresh: string[] = [];
       const freshKeys: string[] = [];
       for (const [key, scenarioIds] of keys) {
         const moves = r.ledger.get(key);
         const under = incidentsOf(moves);
         // Scenarios of an incident under way that have not moved in it yet: never half an incident.
-        for (const id of scenarioIds) if ((moves?.get(id) ?? 0) < under) allowed.add(id);
+        for (const id of scenarioIds) if ((moves?.get(id) ?? 0) < under) underWay.push(id);
         const f = scenarioIds.filter((id) => (moves?.get(id) ?? 0) >= under);
         if (f.length === 0) continue;
         fresh.push(...f);
         if (!grantedKeys.has(key)) freshKeys.push(key);
       }
+      const granted = fresh.length === 0 || incidents + freshKeys.length <= this.config.STORM_MAX_FAILOVERS;
+      // An incident's scenarios finish it; a group action (whole) goes only all together.
+      if (granted || !whole) for (const id of underWay) allowed.add(id);
       if (fresh.length === 0) continue;
-      if (incidents + freshKeys.length <= this.config.STORM_MAX_FAILOVERS) {
+      if (granted) {
         for (const id of fresh) allowed.add(id);
         for (const key of freshKeys) grantedKeys.add(key);
         incidents += freshKeys.length;
-      } else refused ??= unit;
+      } else refused ??= name;
     }
     if (refused === null) {
       this.metrics.stormBrake.set(0);

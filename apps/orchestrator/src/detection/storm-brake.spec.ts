@@ -128,11 +128,20 @@ describe('storm brake: incidents', () => {
       );
     });
 
-    it('a refused unit still lets scenarios of an incident under way finish it (never half an incident)', async () => {
-      const b = brake({ max: 1, moved: [{ key: incidentKey('node-1', 5000), scenarioId: 'moved-before' }] });
+    it('a refused unit moves nothing, not even a member of an incident under way (never half a group)', async () => {
+      const moved = [{ key: incidentKey('node-1', 5000), scenarioId: 'moved-before' }];
+      const b = brake({ max: 1, moved });
       // m1's node is already an incident (counted); m2's would be a second one: over budget.
-      const allowed = await b.service.allowIncidents([member(1), member(2)]);
-      expect(allowed).toEqual(new Set(['m1']));
+      expect(await b.service.allowIncidents([member(1), member(2)])).toEqual(new Set());
+      // Alone (no group), a scenario of that incident still finishes it.
+      const alone = brake({ max: 1, moved });
+      const lone = { key: incidentKey('node-1', 5000), scenarioId: 'm1' };
+      expect(
+        await alone.service.allowIncidents([lone, { key: incidentKey('node-2', 5000), scenarioId: 'm2' }]),
+      ).toEqual(new Set(['m1']));
+      // A unit with nothing new (all under way) goes.
+      const done = brake({ max: 1, moved });
+      expect(await done.service.allowIncidents([member(1)])).toEqual(new Set(['m1']));
     });
   });
 });

@@ -110,14 +110,6 @@ export class GroupSplitService implements OnApplicationBootstrap, OnApplicationS
     c: GroupConsistencyResult,
     what: 'split' | 'consistent',
   ): Promise<void> {
-    // The claim makes it once across instances: only the UPDATE that changes the row announces.
-    const [claimed] = (await this.dataSource.query(
-      what === 'split'
-        ? `UPDATE groups SET "splitAnnouncedAt" = now() WHERE id = $1 AND "splitAnnouncedAt" IS NULL RETURNING "splitAnnouncedAt"`
-        : `UPDATE groups SET "splitAnnouncedAt" = NULL WHERE id = $1 AND "splitAnnouncedAt" IS NOT NULL RETURNING now() AS "splitAnnouncedAt"`,
-      [g.id],
-    )) as [{ splitAnnouncedAt: Date }[], number];
-    if (!claimed.length) return;
     const kind = what === 'split' ? 'group-split' : 'group-consistent';
     const severity = what === 'split' ? 'critical' : 'info';
     const members = c.members.map((m) => ({
@@ -131,11 +123,24 @@ export class GroupSplitService implements OnApplicationBootstrap, OnApplicationS
         ? `group ${g.name} is split: ${c.reason}; run a group active-server recovery to keep one side`
         : `group ${g.name} is consistent again: ${c.reason}`;
     const details = { groupId: g.id, group: g.name, members };
-    await this.dataSource
-      .getRepository(EventEntity)
-      .insert({ kind, severity, scenarioId: null, nodeId: null, message, details });
+    // The claim makes it once across instances: only the UPDATE that changes the row announces,
+    // and the event is written in the same transaction (never a claim without its event).
+    const claimedAt = await this.dataSource.transaction(async (m) => {
+      const [claimed] = (await m.query(
+        what === 'split'
+          ? `UPDATE groups SET "splitAnnouncedAt" = now() WHERE id = $1 AND "splitAnnouncedAt" IS NULL RETURNING "splitAnnouncedAt"`
+          : `UPDATE groups SET "splitAnnouncedAt" = NULL WHERE id = $1 AND "splitAnnouncedAt" IS NOT NULL RETURNING now() AS "splitAnnouncedAt"`,
+        [g.id],
+      )) as [{ splitAnnouncedAt: Date }[], number];
+      if (!claimed.length) return null;
+      await m
+        .getRepository(EventEntity)
+        .insert({ kind, severity, scenarioId: null, nodeId: null, message, details });
+      return new Date(claimed[0].splitAnnouncedAt).getTime();
+    });
+    if (claimedAt === null) return;
     await this.notifications
-      ?.publish(`${kind}.${g.id}.${new Date(claimed[0].splitAnnouncedAt).getTime()}`, {
+      ?.publish(`${kind}.${g.id}.${claimedAt}`, {
         kind,
         severity,
         message,

@@ -134,9 +134,10 @@ export class ReportsService implements BeforeApplicationShutdown {
         ? `AND o."scenarioId" IN (SELECT "scenarioId" FROM group_members WHERE "groupId" = $5)`
         : '';
     const sql = `
-      SELECT o.id AS "operationId", o."scenarioId", s.name AS scenario, o."createdAt", o."startedAt",
+      SELECT o.id AS "operationId", o."scenarioId", s.name AS scenario, o."createdAt",
+             o."createdAt"::text AS "cursorAt", o."startedAt",
              o."finishedAt",
-             (EXTRACT(EPOCH FROM (o."finishedAt" - COALESCE(o."startedAt", o."createdAt"))) * 1000)::bigint AS "durationMs",
+             (EXTRACT(EPOCH FROM (o."finishedAt" - COALESCE(o."startedAt", o."createdAt"))) * 1000)::int AS "durationMs",
              o.trigger, o."requestedBy", o.params->>'targetNodeId' AS "targetNodeId", n.name AS "targetNode",
              o.state, COALESCE(o.params->>'arResult', CASE WHEN o.params->>'abortRequested' = 'true' THEN 'aborted' END) AS "arResult",
              COALESCE(o.params->>'failure', o.error) AS failure, o.reason,
@@ -158,14 +159,16 @@ export class ReportsService implements BeforeApplicationShutdown {
     const dataSource = this.dataSource;
     return (async function* () {
       yield csvRow(columns);
-      let cursor: [Date, string] = [new Date(0), '00000000-0000-0000-0000-000000000000'];
+      // The cursor is PostgreSQL's own text of createdAt (microseconds; a JS Date keeps milliseconds
+      // and would repeat the last row of every page).
+      let cursor: [string, string] = ['-infinity', '00000000-0000-0000-0000-000000000000'];
       for (;;) {
         const rows: Record<string, unknown>[] = await dataSource.query(sql, [...cursor, ...params]);
         if (rows.length === 0) return;
         yield rows.map((r) => csvRow(columns.map((c) => r[c]))).join('');
         if (rows.length < PAGE) return;
         const last = rows[rows.length - 1];
-        cursor = [last.createdAt as Date, String(last.operationId)];
+        cursor = [String(last.cursorAt), String(last.operationId)];
       }
     })();
   }

@@ -190,7 +190,8 @@ export class RequestGroupOperationUseCase {
       } else if (cmd.keep === 'production') targets.set(s.id, s.productionNodeId);
       else if (cmd.keep === 'replica') {
         const onReplica = s.activeNodeId !== s.productionNodeId ? s.activeNodeId : replicas[0];
-        if (onReplica) targets.set(s.id, onReplica);
+        if (!onReplica) throw new InvalidInputError(`keep: member ${s.name} has no replica to keep`, 'keep');
+        targets.set(s.id, onReplica);
       } else
         throw new InvalidInputError(
           `keep: give the side to keep (production or replica), or name a node for member ${s.name} in members`,
