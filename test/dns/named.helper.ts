@@ -3,7 +3,7 @@
  * config, zone file and journal, a TSIG key, and a guaranteed kill on stop().
  */
 import { startServerProcess } from '../support/server-process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import DNS from 'dns2';
