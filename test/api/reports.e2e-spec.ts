@@ -213,4 +213,27 @@ describe('reports', () => {
     expect(ping).toBe(true);
     req.destroy();
   });
+
+  it('ar.csv pages through thousands of tests, each once, oldest first (many within one millisecond)', async () => {
+    const schema = c.o.schema;
+    // 2,500 finished AR tests a microsecond apart: every page boundary falls inside a millisecond.
+    await db.query(
+      `INSERT INTO "${schema}".operations ("scenarioId", type, state, trigger, "requestedBy", reason, params, "createdAt", "startedAt", "finishedAt")
+       SELECT $1, 'ar-test', 'succeeded', 'auto', 'scheduler', 'bulk ' || g,
+              jsonb_build_object('arResult', CASE WHEN g % 10 = 0 THEN 'failed' ELSE 'passed' END),
+              t, t, t + interval '1500 milliseconds'
+         FROM generate_series(1, 2500) g, LATERAL (SELECT now() - interval '1 hour' + g * interval '1 microsecond' AS t) x`,
+      [c.scenarioId],
+    );
+    const r = await get(`/api/v1/reports/ar.csv?scenarioId=${c.scenarioId}`);
+    expect(r.status).toBe(200);
+    const rows = parseCsv(r.text);
+    expect(rows[0].slice(0, 4)).toEqual(['operationId', 'scenarioId', 'scenario', 'createdAt']);
+    const bulk = rows.slice(1).filter((x) => x[14]?.startsWith('bulk '));
+    expect(bulk).toHaveLength(2500);
+    expect(new Set(bulk.map((x) => x[0])).size).toBe(2500);
+    expect(bulk.map((x) => Number(x[14].slice(5)))).toEqual(Array.from({ length: 2500 }, (_, i) => i + 1));
+    expect(bulk[9]).toEqual(expect.arrayContaining(['failed', '1500']));
+    expect(bulk[0][12]).toBe('passed');
+  });
 });

@@ -35,7 +35,7 @@ function setup(
   failoverMode: 'auto' | 'manual' = 'manual',
   /** other scenarios of a switch-all-if-any-fails group with `orders` (their own nodes, no checks) */
   mates: { name: string; state: string; holdUntil?: Date; failoverMode?: 'auto' | 'manual' }[] = [],
-  opts: { policy?: Record<string, unknown>; switchManualMembers?: boolean } = {},
+  opts: { policy?: Record<string, unknown>; switchManualMembers?: boolean; twoGroups?: boolean } = {},
 ) {
   const node = (name: string): TopologyNode => ({
     id: randomUUID(),
@@ -101,16 +101,30 @@ function setup(
         ? new Map([
             [
               scenario.entity.id,
-              [
-                {
-                  id: 'group-1',
-                  name: 'site',
-                  ...(opts.switchManualMembers !== undefined && {
-                    switchManualMembers: opts.switchManualMembers,
-                  }),
-                  scenarioIds: scenarios.filter((x) => x !== strangerScenario).map((x) => x.entity.id),
-                },
-              ],
+              opts.twoGroups
+                ? // orders is in both: site (with the first mate) and site-b (with the others)
+                  [
+                    {
+                      id: 'group-1',
+                      name: 'site',
+                      scenarioIds: [scenario.entity.id, mateScenarios[0].entity.id],
+                    },
+                    {
+                      id: 'group-2',
+                      name: 'site-b',
+                      scenarioIds: [scenario.entity.id, ...mateScenarios.slice(1).map((x) => x.entity.id)],
+                    },
+                  ]
+                : [
+                    {
+                      id: 'group-1',
+                      name: 'site',
+                      ...(opts.switchManualMembers !== undefined && {
+                        switchManualMembers: opts.switchManualMembers,
+                      }),
+                      scenarioIds: scenarios.filter((x) => x !== strangerScenario).map((x) => x.entity.id),
+                    },
+                  ],
             ],
           ])
         : new Map(),
@@ -639,6 +653,39 @@ describe('DetectorService', () => {
         message: expect.stringMatching(
           /billing is in manual mode and group site does not switch manual members/,
         ),
+      }),
+    ]);
+  });
+
+  it('a failed scenario in two switch-all groups: both groups are one brake unit, each mate charged once; refused, one decision and nothing moves', async () => {
+    const s = setup(
+      'auto',
+      [
+        { name: 'billing', state: 'running' },
+        { name: 'search', state: 'running' },
+      ],
+      { twoGroups: true },
+    );
+    s.stormBrake.allowIncidents.mockImplementation(async () => new Set<string>());
+    for (let i = 0; i < 2; i++) {
+      const at = t0 + i * 100;
+      s.heartbeat(s.prod, at, { checks: [s.app('critical', at)] });
+      s.heartbeat(s.replica, at, { views: [[s.prod, true]] });
+      await s.detector.tick(at + 10);
+    }
+    const [billing, search] = s.mateScenarios.map((m) => m.entity.id);
+    const asked = s.stormBrake.allowIncidents.mock.calls[0][0] as { scenarioId: string; unit?: string }[];
+    expect(asked.map((c) => [c.scenarioId, c.unit])).toEqual([
+      [s.scenario.entity.id, 'group:group-1'],
+      [billing, 'group:group-1'],
+      [search, 'group:group-1'],
+    ]);
+    expect(s.requested).toEqual([]);
+    await s.detector.flushEvents();
+    expect(s.decisions).toEqual([expect.objectContaining({ outcome: 'suppressed', rule: 'storm-brake' })]);
+    expect(s.written.filter((e) => e.kind === 'failover-suppressed')).toEqual([
+      expect.objectContaining({
+        message: expect.stringMatching(/moving group site, site-b \(switch all if any fails\)/),
       }),
     ]);
   });
