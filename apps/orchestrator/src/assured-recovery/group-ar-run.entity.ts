@@ -1,4 +1,15 @@
-import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
+import {
+  Column,
+  CreateDateColumn,
+  Entity,
+  Index,
+  JoinColumn,
+  ManyToOne,
+  PrimaryColumn,
+  PrimaryGeneratedColumn,
+} from 'typeorm';
+import { GroupEntity } from '../groups/group.entity';
+import { ScenarioEntity } from '../scenarios/scenario.entity';
 
 export const GROUP_AR_RUN_STATES = ['running', 'done'] as const;
 export const GROUP_AR_MEMBER_STATES = ['pending', 'started', 'refused', 'finished'] as const;
@@ -13,6 +24,10 @@ export class GroupArRunEntity {
 
   @Column({ type: 'uuid' })
   groupId: string;
+
+  @ManyToOne(() => GroupEntity, { onDelete: 'CASCADE' })
+  @JoinColumn({ name: 'groupId', foreignKeyConstraintName: 'FK_group_ar_runs_group' })
+  group?: GroupEntity;
 
   @Column({ type: 'varchar', length: 1024 })
   reason: string;
@@ -49,6 +64,14 @@ export class GroupArRunMemberEntity {
 
   @PrimaryColumn({ type: 'uuid' })
   scenarioId: string;
+
+  @ManyToOne(() => GroupArRunEntity, { onDelete: 'CASCADE' })
+  @JoinColumn({ name: 'runId', foreignKeyConstraintName: 'FK_group_ar_run_members_run' })
+  run?: GroupArRunEntity;
+
+  @ManyToOne(() => ScenarioEntity, { onDelete: 'CASCADE' })
+  @JoinColumn({ name: 'scenarioId', foreignKeyConstraintName: 'FK_group_ar_run_members_scenario' })
+  scenario?: ScenarioEntity;
 
   /** order the members are tested in (the group's, by scenario name) */
   @Column({ type: 'int' })

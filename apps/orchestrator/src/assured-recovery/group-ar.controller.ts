@@ -13,6 +13,7 @@ import { CurrentPrincipal, MinRole } from '../auth/auth.decorators';
 import { actorOf, Principal } from '../auth/principal';
 import { PaginationQuery } from '../common/dtos/pagination.dto';
 import { UuidParamPipe } from '../common/validation';
+import { ArResultDto, GroupArRunPage, GroupArRunView } from './dtos/group-ar.dto';
 import { DEFAULT_GROUP_AR_PARALLEL, GroupArService } from './group-ar.service';
 
 export const MAX_GROUP_AR_PARALLEL = 50;
@@ -62,7 +63,7 @@ export class GroupArController {
     summary:
       "AR test of every member's replica, at most maxParallel at a time, one report (GET …/ar-runs/{runId}); members that cannot be tested are refused with the reason",
   })
-  @ApiResponse({ status: 202, description: 'the run, with the members started so far' })
+  @ApiResponse({ status: 202, type: GroupArRunView, description: 'the run, with the members started so far' })
   @ApiResponse({ status: 400, description: 'reason missing, maxParallel out of range' })
   @ApiResponse({ status: 404, description: 'unknown group' })
   @ApiResponse({
@@ -86,6 +87,7 @@ export class GroupArController {
   @Get(':id/ar-runs')
   @MinRole('viewer')
   @ApiOperation({ summary: 'Group AR runs, newest first, each with its members and results' })
+  @ApiResponse({ status: 200, type: GroupArRunPage })
   @ApiResponse({ status: 404, description: 'unknown group' })
   list(@Param('id', UuidParamPipe) id: string, @Query() q: PaginationQuery) {
     return this.runs.list(id, q.limit, q.offset);
@@ -96,6 +98,7 @@ export class GroupArController {
   @ApiOperation({
     summary: "One group AR run: state, counts by result, each member's test with its steps and durations",
   })
+  @ApiResponse({ status: 200, type: GroupArRunView })
   @ApiResponse({ status: 404, description: 'unknown group or run' })
   get(@Param('id', UuidParamPipe) id: string, @Param('runId', UuidParamPipe) runId: string) {
     return this.runs.get(id, runId);
@@ -104,6 +107,7 @@ export class GroupArController {
   @Get(':id/ar-results')
   @MinRole('viewer')
   @ApiOperation({ summary: "AR history of the group: every member's AR tests, newest first" })
+  @ApiResponse({ status: 200, type: [ArResultDto] })
   @ApiResponse({ status: 404, description: 'unknown group' })
   results(@Param('id', UuidParamPipe) id: string, @Query() q: GroupArResultsQuery) {
     return this.runs.groupResults(id, q.limit);
