@@ -23,7 +23,7 @@ import { RedisService } from '../redis/redis.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { NotificationsService } from '../notify/notifications.service';
 import { ArTestAbortingError, OperationResult, OperationsService } from '../operations/operations.service';
-import { ScenarioCheck } from '../scenarios/scenario.types';
+import { PROTECTED_STATES, ScenarioCheck } from '../scenarios/scenario.types';
 import { TopologyNode, TopologyService } from '../topology/topology.service';
 import { CheckScheduler, DEFAULT_CHECK_CONCURRENCY } from './check-scheduler';
 import { CheckState, CheckTracker } from './check-tracker';
@@ -78,14 +78,7 @@ export interface NodeEvidence {
   recovering?: boolean;
 }
 
-const ACTIVE_STATES = new Set([
-  'running',
-  'degraded',
-  'failed_over',
-  'failing_over',
-  'failing_back',
-  'ar_testing',
-]);
+const ACTIVE_STATES = PROTECTED_STATES;
 /**
  * ar_testing included: an AR test must never delay protection. The failover request flags the
  * test for abort (its runner skips to rewind + resume) and is retried here about a second later.

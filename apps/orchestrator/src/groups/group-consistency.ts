@@ -5,19 +5,10 @@
  * `transitioning` while a member has an operation pending or running (a group failover moves its
  * members one after another: that is not a split). Stopped and starting members do not count.
  */
+import { PROTECTED_STATES } from '../scenarios/scenario.types';
 export const GROUP_CONSISTENCY = ['consistent', 'split', 'transitioning', 'inactive'] as const;
 export type GroupConsistency = (typeof GROUP_CONSISTENCY)[number];
 export type GroupSide = 'production' | 'replica';
-
-/** Scenario states whose active node serves users (as the detector watches them). */
-const PROTECTED_STATES = new Set([
-  'running',
-  'degraded',
-  'failed_over',
-  'failing_over',
-  'failing_back',
-  'ar_testing',
-]);
 
 export interface GroupMemberState {
   scenarioId: string;

@@ -13,6 +13,16 @@ export const SCENARIO_STATES = [
 ] as const;
 export type ScenarioState = (typeof SCENARIO_STATES)[number];
 
+/** States whose active node serves users and is watched (the detector's, and a group's sides). */
+export const PROTECTED_STATES: ReadonlySet<string> = new Set([
+  'running',
+  'degraded',
+  'failed_over',
+  'failing_over',
+  'failing_back',
+  'ar_testing',
+]);
+
 export const FAILOVER_MODES = ['auto', 'manual'] as const;
 export type FailoverMode = (typeof FAILOVER_MODES)[number];
 

@@ -1,4 +1,4 @@
-import { ConfirmFenced, DryRun } from '../../operations/dtos/operation.dto';
+import { ConfirmFenced, DryRun, ForceFence } from '../../operations/dtos/operation.dto';
 import { ApiProperty, ApiPropertyOptional, OmitType, PartialType } from '@nestjs/swagger';
 import {
   ArrayMaxSize,
@@ -194,12 +194,7 @@ export class GroupActiveServerRecoveryDto extends GroupOperationDto {
   @Type(() => GroupMemberTarget)
   members?: GroupMemberTarget[];
 
-  @ApiPropertyOptional({
-    default: false,
-    description: 'Fence unreachable nodes through the fencing hook or by waiting out their lease',
-  })
-  @IsOptional()
-  @IsBoolean()
+  @ForceFence()
   force?: boolean;
 
   @ConfirmFenced()

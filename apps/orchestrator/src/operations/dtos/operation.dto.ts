@@ -17,6 +17,17 @@ import { PaginationQuery } from '../../common/dtos/pagination.dto';
 import { OPERATION_STATES, OPERATION_TYPES } from '../operation.entity';
 
 /** force + confirmFenced: the operator vouches the old production is down (failover, active-server recovery). */
+/** force on a recovery: unreachable nodes may be fenced through the hook or by their lease. */
+export const ForceFence = () =>
+  applyDecorators(
+    ApiPropertyOptional({
+      default: false,
+      description: 'Fence unreachable nodes through the fencing hook or by waiting out their lease',
+    }),
+    IsOptional(),
+    IsBoolean(),
+  );
+
 export const ConfirmFenced = () =>
   applyDecorators(
     ApiPropertyOptional({
@@ -169,12 +180,7 @@ export class ActiveServerRecoveryDto {
   @IsUUID()
   activeNodeId: string;
 
-  @ApiPropertyOptional({
-    default: false,
-    description: 'Fence unreachable nodes through the fencing hook or by waiting out their lease',
-  })
-  @IsOptional()
-  @IsBoolean()
+  @ForceFence()
   force?: boolean;
 
   @ConfirmFenced()
